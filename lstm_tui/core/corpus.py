@@ -1,0 +1,145 @@
+"""A text file as numpy token ids, with its vocabulary and a train/validation split."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lstm_tui.core.errors import CorpusError
+from lstm_tui.core.tokenize import tokenize
+from lstm_tui.core.vocab import Vocabulary
+
+WINDOW = 3  # the tutorial's context: predict the 4th word from the 3 before it
+MIN_TOKENS = WINDOW + 1
+MIN_TOKENS_FOR_SPLIT = 1000
+BLOCK_CHARS = 1 << 20
+
+
+def read_text(path: str | Path) -> str:
+    """Read a UTF-8 text file, or raise ``CorpusError`` saying exactly what is wrong."""
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"{path}: no such file")
+    if path.is_dir():
+        raise CorpusError(f"{path}: is a folder, not a text file")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CorpusError(f"{path}: cannot read: {e.strerror or e}") from None
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise CorpusError(f"{path}: looks binary (a NUL byte at offset {nul}), not text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise CorpusError(
+            f"{path}: not valid UTF-8 at line {line}, column {column} (byte {e.start})"
+        ) from None
+    if not text.strip():
+        raise CorpusError(f"{path}: is empty" if not text else f"{path}: holds only whitespace")
+    return text.removeprefix("\ufeff")
+
+
+def text_blocks(text: str, size: int = BLOCK_CHARS) -> Iterator[str]:
+    """Cut text into pieces of about ``size`` characters, at line ends."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + size)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
+
+
+@dataclass
+class Corpus:
+    """Token ids of a whole text; ``ids[:split]`` trains, ``ids[split:]`` validates."""
+
+    name: str
+    vocab: Vocabulary
+    ids: np.ndarray  # int32, one per token
+    split: int
+    lowercase: bool = True
+    path: Path | None = None
+
+    @property
+    def train_ids(self) -> np.ndarray:
+        return self.ids[: self.split]
+
+    @property
+    def val_ids(self) -> np.ndarray:
+        return self.ids[self.split :]
+
+    @property
+    def has_validation(self) -> bool:
+        return self.split < len(self.ids)
+
+    @classmethod
+    def from_text(
+        cls,
+        text: str,
+        name: str = "text",
+        lowercase: bool = True,
+        min_count: int = 1,
+        max_vocab: int | None = None,
+        val_fraction: float = 0.1,
+        path: Path | None = None,
+        vocab: Vocabulary | None = None,
+    ) -> Corpus:
+        """Tokenize, rank the vocabulary and split, in one pass over the text.
+
+        With ``vocab`` (a trained model's), the text is encoded in it instead: words it
+        lacks become ``<unk>``.
+        """
+        if vocab is not None:
+            ids = encode_text(text, vocab, lowercase)
+            _check_length(len(ids), path)
+            return cls(name, vocab, ids, split_point(len(ids), val_fraction), lowercase, path)
+        first_seen: dict[str, int] = {}
+        chunks: list[np.ndarray] = []
+        for block in text_blocks(text):
+            add = first_seen.setdefault
+            chunks.append(
+                np.fromiter((add(t, len(first_seen)) for t in tokenize(block, lowercase)), np.int32)
+            )
+        seen_ids = np.concatenate(chunks) if chunks else np.zeros(0, np.int32)
+        _check_length(len(seen_ids), path)
+        counts = np.bincount(seen_ids, minlength=len(first_seen))
+        vocab, remap = Vocabulary.from_counts(list(first_seen), counts, min_count, max_vocab)
+        ids = remap.astype(np.int32)[seen_ids]
+        return cls(name, vocab, ids, split_point(len(ids), val_fraction), lowercase, path)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **options: object) -> Corpus:
+        path = Path(path)
+        return cls.from_text(read_text(path), name=path.name, path=path, **options)  # type: ignore[arg-type]
+
+    def encode_text(self, text: str) -> np.ndarray:
+        """Ids of another text in this corpus's vocabulary (unseen words become ``<unk>``)."""
+        return encode_text(text, self.vocab, self.lowercase)
+
+
+def encode_text(text: str, vocab: Vocabulary, lowercase: bool = True) -> np.ndarray:
+    """Token ids of a text in a fixed vocabulary, unseen words as ``<unk>`` (id 0)."""
+    chunks = [vocab.encode(tokenize(b, lowercase)).astype(np.int32) for b in text_blocks(text)]
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.int32)
+
+
+def _check_length(n_tokens: int, path: Path | None) -> None:
+    if n_tokens < MIN_TOKENS:
+        where = f"{path}: " if path else ""
+        raise CorpusError(
+            f"{where}only {n_tokens} tokens; training needs at least {MIN_TOKENS} "
+            f"(a {WINDOW}-word window and the word after it)"
+        )
+
+
+def split_point(n_tokens: int, val_fraction: float) -> int:
+    """Where validation starts: the last ``val_fraction`` of tokens, none for small texts."""
+    if n_tokens < MIN_TOKENS_FOR_SPLIT or val_fraction <= 0:
+        return n_tokens
+    return n_tokens - max(1, int(n_tokens * val_fraction))

@@ -1,0 +1,54 @@
+"""Which torch device to run on: ``auto`` tries cuda, then mps, then the CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from lstm_tui.core.errors import ConfigError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def available_devices() -> list[str]:
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found.insert(0, "cuda")
+    if _mps_available():
+        found.insert(0, "mps")
+    return found
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """The device for a name, or ``ConfigError`` if it is not on this machine."""
+    name = (name or "auto").strip().lower()
+    kind = name.split(":")[0]
+    if kind not in DEVICE_CHOICES:
+        raise ConfigError(f"unknown device {name!r}; choose from {', '.join(DEVICE_CHOICES)}")
+    if kind == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if _mps_available() else "cpu")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {name!r} is not available: no CUDA GPU (torch {torch.__version__})"
+        )
+    if kind == "mps" and not _mps_available():
+        raise ConfigError(f"device {name!r} is not available: no Apple MPS backend here")
+    try:
+        device = torch.device(name)
+        if device.type == "cuda" and device.index is not None:
+            torch.cuda.get_device_properties(device.index)
+    except (RuntimeError, AssertionError) as e:
+        raise ConfigError(f"device {name!r} is not available: {e}") from None
+    return device
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps and mps.is_available())

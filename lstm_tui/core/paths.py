@@ -1,0 +1,46 @@
+"""Where things live: the user's data folder (platformdirs) and the bundled corpus and model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "lstm-tui"
+CHECKPOINT_SUFFIX = ".safetensors"
+DEFAULT_CORPUS_NAME = "belling_the_cat.txt"
+DEFAULT_MODEL_NAME = "fable-seed.safetensors"
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """The per-user data folder (``XDG_DATA_HOME`` moves it on Linux)."""
+    return platformdirs.user_data_path(APP_NAME)
+
+
+def checkpoints_dir() -> Path:
+    return data_dir() / "checkpoints"
+
+
+def bundled_dir(kind: str) -> Path:
+    """``data`` or ``models``: inside an installed wheel, else the source checkout's folder."""
+    installed = _PACKAGE / "_bundled" / kind
+    return installed if installed.is_dir() else _PACKAGE.parent / kind
+
+
+def default_corpus() -> Path:
+    return bundled_dir("data") / DEFAULT_CORPUS_NAME
+
+
+def default_checkpoint() -> Path:
+    return bundled_dir("models") / DEFAULT_MODEL_NAME
+
+
+def checkpoint_path(name_or_path: str | Path) -> Path:
+    """A path as given if it names a file; else that name inside the checkpoints folder."""
+    path = Path(name_or_path).expanduser()
+    if path.exists() or path.parent != Path("."):
+        return path
+    name = path.name if path.name.endswith(CHECKPOINT_SUFFIX) else path.name + CHECKPOINT_SUFFIX
+    return checkpoints_dir() / name

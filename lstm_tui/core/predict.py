@@ -1,0 +1,251 @@
+"""Prediction for typing: next words, completion of a partial word, continuations.
+
+A ``Predictor`` reads a ``Session``'s weights into its own eval-mode copy (under the
+session lock, whenever the version moved), so it can run while a trainer thread updates
+the session. It keeps the LSTM state after each token of the text it last saw: one more
+keystroke costs at most one LSTM step, and usually none.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import torch
+
+from lstm_tui.core.model import LanguageModel, State
+from lstm_tui.core.session import Session
+from lstm_tui.core.tokenize import UNK, detokenize, split_partial, tokenize
+
+MAX_CACHED_STATES = 2048
+STEPWISE_TAIL = 32  # when catching up on pasted text, the last this-many tokens go one by one
+
+
+@dataclass(frozen=True)
+class WordProb:
+    word: str
+    prob: float
+
+
+@dataclass(frozen=True)
+class Completion:
+    word: str  # as the vocabulary has it: "cat"
+    text: str  # the user's partial word completed, keeping their case: "Ca" -> "Cat"
+    suffix: str  # what to append to what was typed: "t"
+    prob: float
+
+
+@dataclass(frozen=True)
+class Suggestions:
+    tokens: list[str]  # the complete tokens of the context
+    partial: str  # the word being typed, "" if none
+    next_words: list[WordProb]  # most likely next words (starting with ``partial``, if any)
+    completion: Completion | None
+    unknown: list[str]  # context words the vocabulary does not have
+
+
+@dataclass(frozen=True)
+class Continuation:
+    words: list[str]
+    text: str  # the words as readable text
+    unknown: list[str]
+
+
+class Predictor:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._lock = threading.RLock()
+        self._model: LanguageModel | None = None
+        self._version = -1
+        self._ids: list[int] = []
+        self._states: list[State | None] = []  # _states[i]: state after _ids[: i + 1]
+        self._last: tuple[int, torch.Tensor] | None = None  # (position, log-probs) memo
+        counts = torch.as_tensor(session.vocab.counts, dtype=torch.float32)
+        counts[0] = 0  # never suggest <unk>
+        self._unigram = torch.log(counts / counts.sum())  # the guess before any word is typed
+
+    @property
+    def model(self) -> LanguageModel:
+        with self._lock:
+            return self._synced()
+
+    def _synced(self) -> LanguageModel:
+        """The private copy, refreshed if training (or a reset) changed the session's weights."""
+        session = self.session
+        if self._model is not None and self._version == session.version:
+            return self._model
+        with session.lock:
+            source = session.model
+            if self._model is None or self._model.config != source.config:
+                self._model = LanguageModel(source.config)
+            self._model.to(source.embedding.weight.device)
+            self._model.load_state_dict(source.state_dict())
+            self._version = session.version
+        self._model.eval()
+        self._ids, self._states, self._last = [], [], None
+        return self._model
+
+    def _encode(self, tokens: list[str]) -> tuple[list[int], list[str]]:
+        vocab = self.session.vocab
+        ids = [vocab.id(t) for t in tokens]
+        unknown = [t for t, i in zip(tokens, ids, strict=True) if i == 0 and t != UNK]
+        return ids, unknown
+
+    def _advance(self, model: LanguageModel, ids: list[int]) -> None:
+        """Make the cache hold states for exactly ``ids``, reusing the longest shared prefix."""
+        keep = 0
+        for a, b in zip(self._ids, ids, strict=False):
+            if a != b:
+                break
+            keep += 1
+        while keep > 0 and self._states[keep - 1] is None:
+            keep -= 1
+        del self._ids[keep:], self._states[keep:]
+        if self._last is not None and self._last[0] > keep:
+            self._last = None
+        state = self._states[-1] if self._states else None
+        device = model.embedding.weight.device
+        todo = ids[keep:]
+        bulk, tail = todo[:-STEPWISE_TAIL], todo[-STEPWISE_TAIL:]
+        if bulk:  # pasted text: one call, one stored state at its end
+            _, state = model.features(torch.tensor([bulk], device=device), state)
+            self._ids.extend(bulk)
+            self._states.extend([None] * (len(bulk) - 1) + [state])
+        for token in tail:
+            _, state = model.features(torch.tensor([[token]], device=device), state)
+            self._ids.append(token)
+            self._states.append(state)
+        if len(self._states) > MAX_CACHED_STATES:  # forget the oldest, keep their ids
+            drop = len(self._states) - MAX_CACHED_STATES
+            self._states[:drop] = [None] * drop
+
+    def _log_probs(self, model: LanguageModel, ids: list[int]) -> torch.Tensor:
+        """log P(next word | ids), [vocab], on the CPU; unigram when there is no context."""
+        if not ids:
+            return self._unigram
+        self._advance(model, ids)
+        if self._last is not None and self._last[0] == len(ids):
+            return self._last[1]
+        state = self._states[-1]
+        assert state is not None
+        logp = torch.log_softmax(model.scores(state[0][-1]).float(), dim=-1).squeeze(0).cpu()
+        logp[0] = -float("inf")
+        self._last = (len(ids), logp)
+        return logp
+
+    @torch.inference_mode()
+    def suggest(self, text: str, k: int = 5) -> Suggestions:
+        """Next-word suggestions and a completion for text being typed."""
+        with self._lock:
+            model = self._synced()
+            tokens, partial = split_partial(text, self.session.lowercase)
+            ids, unknown = self._encode(tokens)
+            logp = self._log_probs(model, ids)
+            return self._rank(tokens, partial, logp, k, unknown)
+
+    def _rank(
+        self, tokens: list[str], partial: str, logp: torch.Tensor, k: int, unknown: list[str]
+    ) -> Suggestions:
+        vocab = self.session.vocab
+        completion = None
+        if partial:
+            key = partial.lower() if self.session.lowercase else partial
+            candidates = torch.as_tensor(vocab.prefix_ids(key))
+            if len(candidates) == 0:
+                return Suggestions(tokens, partial, [], None, unknown)
+            scores = logp[candidates]
+            order = torch.argsort(scores, descending=True)[:k]
+            top = candidates[order]
+            best = vocab.words[int(top[0])]
+            if len(best) > len(key):
+                suffix = best[len(key) :]
+                prob = float(scores[order[0]].exp())
+                completion = Completion(best, partial + suffix, suffix, prob)
+            chosen = top.tolist()
+            probs = scores[order].exp().tolist()
+        else:
+            values, chosen_t = logp.topk(min(k, len(vocab) - 1))
+            chosen, probs = chosen_t.tolist(), values.exp().tolist()
+        next_words = [WordProb(vocab.words[i], p) for i, p in zip(chosen, probs, strict=True)]
+        return Suggestions(tokens, partial, next_words, completion, unknown)
+
+    def unknown_words(self, text: str) -> list[str]:
+        """Words of a text (read as complete words) that the vocabulary does not have."""
+        return self._encode(tokenize(text, self.session.lowercase))[1]
+
+    @torch.inference_mode()
+    def next_words(self, context: str, k: int = 10) -> list[WordProb]:
+        """The k likeliest words after a context (read as complete words)."""
+        with self._lock:
+            model = self._synced()
+            ids, _ = self._encode(tokenize(context, self.session.lowercase))
+            logp = self._log_probs(model, ids)
+            values, chosen = logp.topk(min(k, len(self.session.vocab) - 1))
+            return [
+                WordProb(self.session.vocab.words[i], float(p))
+                for i, p in zip(chosen.tolist(), values.exp().tolist(), strict=True)
+            ]
+
+    @torch.inference_mode()
+    def continue_text(
+        self,
+        text: str,
+        n_words: int = 32,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        seed: int | None = None,
+    ) -> Continuation:
+        """Extend text by ``n_words`` tokens: greedy at temperature 0, else sampled."""
+        with self._lock:
+            model = self._synced()
+            tokens = tokenize(text, self.session.lowercase)
+            ids, unknown = self._encode(tokens)
+            logp = self._log_probs(model, ids)
+            state = self._states[-1] if ids else None
+            generator = torch.Generator().manual_seed(seed) if seed is not None else None
+            device = model.embedding.weight.device
+            words: list[str] = []
+            for _ in range(n_words):
+                token = _pick(logp, temperature, top_k, generator)
+                words.append(self.session.vocab.words[token])
+                features, state = model.features(torch.tensor([[token]], device=device), state)
+                logp = torch.log_softmax(model.scores(features[0, -1]).float(), dim=-1).cpu()
+                logp[0] = -float("inf")
+            return Continuation(words, detokenize(words), unknown)
+
+    @torch.inference_mode()
+    def neighbours(self, word: str, k: int = 10) -> list[WordProb]:
+        """Words whose input embeddings point the most the same way (cosine similarity)."""
+        with self._lock:
+            model = self._synced()
+            vocab = self.session.vocab
+            i = vocab.id(word.lower() if self.session.lowercase else word)
+            if i == 0:
+                return []
+            table = torch.nn.functional.normalize(model.embedding.weight.float(), dim=-1)
+            similarity = table @ table[i]
+            similarity[[0, i]] = -2.0
+            values, chosen = similarity.topk(min(k, len(vocab) - 2))
+            return [
+                WordProb(vocab.words[j], float(v))
+                for j, v in zip(chosen.tolist(), values.tolist(), strict=True)
+            ]
+
+
+def _pick(
+    logp: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None
+) -> int:
+    if temperature <= 0:
+        return int(logp.argmax())
+    scores = logp / temperature
+    if top_k is not None and top_k < len(scores):
+        cutoff = scores.topk(top_k).values[-1]
+        scores = scores.masked_fill(scores < cutoff, -float("inf"))
+    probs = torch.softmax(scores, dim=-1)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def unknown_words(session: Session, text: str) -> list[str]:
+    """Words of a text the session's vocabulary does not have."""
+    tokens = tokenize(text, session.lowercase)
+    return [t for t in tokens if t not in session.vocab and t != UNK]

@@ -1,0 +1,123 @@
+"""A session: one model with its vocabulary and training record, shared across threads.
+
+This is what a checkpoint holds. The trainer writes the weights under ``lock`` and bumps
+``version``; a predictor copies them under the same lock whenever the version moved, so
+it never reads a half-applied optimizer step.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from lstm_tui.core.config import TrainConfig
+from lstm_tui.core.corpus import Corpus
+from lstm_tui.core.model import LanguageModel, ModelConfig, make_config
+from lstm_tui.core.vocab import Vocabulary
+
+
+@dataclass
+class Progress:
+    epochs: int = 0
+    steps: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CorpusInfo:
+    """Where the vocabulary came from, so a resumed run can find its text again."""
+
+    name: str = ""
+    path: str | None = None
+    tokens: int = 0
+    lowercase: bool = True
+
+
+@dataclass
+class Session:
+    vocab: Vocabulary
+    model: LanguageModel
+    corpus: CorpusInfo = field(default_factory=CorpusInfo)
+    train_config: TrainConfig = field(default_factory=TrainConfig)
+    progress: Progress = field(default_factory=Progress)
+    metrics: dict = field(default_factory=dict)
+    optimizer_state: dict | None = None
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    version: int = 0
+    saved_version: int | None = None  # the version last saved or loaded
+    source: Path | None = None  # the checkpoint file it was loaded from or saved to
+
+    @classmethod
+    def new(
+        cls,
+        corpus: Corpus,
+        preset: str = "seed",
+        train_config: TrainConfig | None = None,
+        softmax: str = "auto",
+        **overrides: object,
+    ) -> Session:
+        """A fresh, untrained model for a corpus."""
+        config = make_config(len(corpus.vocab), preset, softmax, **overrides)
+        info = CorpusInfo(
+            corpus.name,
+            str(corpus.path) if corpus.path else None,
+            len(corpus.ids),
+            corpus.lowercase,
+        )
+        return cls(corpus.vocab, LanguageModel(config), info, train_config or TrainConfig())
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.model.config
+
+    @property
+    def lowercase(self) -> bool:
+        return self.corpus.lowercase
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.embedding.weight.device
+
+    @property
+    def is_saved(self) -> bool:
+        return self.saved_version == self.version
+
+    def mark_changed(self) -> None:
+        """Call under ``lock`` after the weights change."""
+        self.version += 1
+
+    def mark_saved(self, path: Path) -> None:
+        self.saved_version = self.version
+        self.source = path
+
+    def reset_weights(self) -> None:
+        """Fresh random weights, same architecture and vocabulary."""
+        with self.lock:
+            device = self.device
+            self.model = LanguageModel(self.config).to(device)
+            self.optimizer_state = None
+            self.progress = Progress()
+            self.metrics = {}
+            self.mark_changed()
+
+    def to(self, device: torch.device) -> None:
+        with self.lock:
+            self.model.to(device)
+
+    def summary(self) -> str:
+        params = self.model.num_parameters()
+        return f"{self.config.layers}×{self.config.hidden} LSTM · {format_count(params)} params"
+
+
+def format_count(n: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)

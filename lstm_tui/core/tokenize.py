@@ -1,0 +1,101 @@
+"""Text <-> word tokens.
+
+Words and punctuation are separate tokens (``long ago , the``), apostrophes stay inside
+words (``don't``, ``mouse's``), numbers stay whole (``3.14``, ``1,000``). WikiText's
+escaped separators (``@-@``) become the plain character and its ``<unk>`` stays one token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+UNK = "<unk>"
+
+_WIKITEXT_SEPARATORS = {"@-@": "-", "@,@": ",", "@.@": "."}
+_TOKEN = re.compile(
+    r"<unk>"
+    r"|@[-,.]@"  # WikiText's escaped separators: well @-@ known, 1 @,@ 000
+    r"|\d+(?:[.,]\d+)+"  # numbers with separators: 3.14, 1,000
+    r"|[^\W_]+(?:['’][^\W_]+)*"  # words, apostrophes inside: don't, mouse's
+    r"|\S",  # anything else, one character at a time
+)
+_PARTIAL_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*['’]?\Z")
+
+# Detokenizer spacing: these attach to the token before them / after them.
+_NO_SPACE_BEFORE = frozenset(",.;:?!%)]}…")
+_NO_SPACE_AFTER = frozenset("([{$#")
+_JOINERS = frozenset("-/")  # well-known, and/or: no space on either side
+_OPEN_QUOTES = frozenset("“‘«")
+_CLOSE_QUOTES = frozenset("”’»")
+_TOGGLE_QUOTES = frozenset("\"'")
+
+
+def tokenize(text: str, lowercase: bool = True) -> list[str]:
+    """Split text into word and punctuation tokens."""
+    tokens = [_WIKITEXT_SEPARATORS.get(t, t) for t in _TOKEN.findall(text)]
+    if lowercase:
+        return [t if t == UNK else t.lower() for t in tokens]
+    return tokens
+
+
+def iter_tokens(lines: Iterable[str], lowercase: bool = True) -> Iterator[list[str]]:
+    """Tokenize a large text a block of lines at a time, keeping memory flat."""
+    block: list[str] = []
+    size = 0
+    for line in lines:
+        block.append(line)
+        size += len(line)
+        if size >= 1 << 20:
+            yield tokenize("".join(block), lowercase)
+            block, size = [], 0
+    if block:
+        yield tokenize("".join(block), lowercase)
+
+
+def split_partial(text: str, lowercase: bool = True) -> tuple[list[str], str]:
+    """Split typed text into its complete tokens and the word still being typed.
+
+    ``"the ca"`` gives ``(["the"], "ca")``; ``"the cat "`` gives ``(["the", "cat"], "")``.
+    The partial word keeps the user's case.
+    """
+    match = _PARTIAL_WORD.search(text)
+    if match is None:
+        return tokenize(text, lowercase), ""
+    return tokenize(text[: match.start()], lowercase), match.group()
+
+
+def detokenize(tokens: Iterable[str]) -> str:
+    """Join tokens into readable text: ``["cat", ",", "said", "he"]`` -> ``cat, said he``.
+
+    No space before closing punctuation, none inside quotes, none after an opening
+    bracket. A space is only dropped where the text still splits into the same tokens.
+    """
+    out: list[str] = []
+    recent: list[str] = []  # the last two tokens, as written, to check a join against
+    quote_open = dict.fromkeys(_TOGGLE_QUOTES, False)
+    attach_next = False
+    for token in tokens:
+        attach = attach_next
+        attach_next = False
+        if token in _TOGGLE_QUOTES:
+            if quote_open[token]:
+                attach = True  # a closing quote hugs the word before it
+            else:
+                attach_next = True  # an opening quote hugs the word after it
+            quote_open[token] = not quote_open[token]
+        elif token in _NO_SPACE_BEFORE or token in _CLOSE_QUOTES or token in _JOINERS:
+            attach = True
+        if token in _NO_SPACE_AFTER or token in _OPEN_QUOTES or token in _JOINERS:
+            attach_next = True
+        joined = attach and _splits_back("".join(recent) + token, [*recent, token])
+        if out and not joined:
+            out.append(" ")
+            recent = []
+        out.append(token)
+        recent = ([*recent, token])[-2:]
+    return "".join(out)
+
+
+def _splits_back(text: str, tokens: list[str]) -> bool:
+    return tokenize(text, lowercase=False) == tokens

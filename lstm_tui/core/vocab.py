@@ -1,0 +1,152 @@
+"""The vocabulary: word <-> id, ranked by frequency, with counts and prefix search."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lstm_tui.core.tokenize import UNK
+
+SORT_KEYS = ("id", "word", "count")
+
+
+@dataclass(frozen=True)
+class VocabRow:
+    """One word as the vocabulary browser shows it."""
+
+    id: int
+    word: str
+    count: int
+    share: float  # fraction of all corpus tokens
+
+
+class Vocabulary:
+    """Ids by frequency, most common first, ties in order of first appearance.
+
+    Id 0 is always ``<unk>``; its count is the number of corpus tokens that became ``<unk>``
+    (rare words cut by ``min_count``/``max_vocab``, or a literal ``<unk>`` in the text).
+    """
+
+    def __init__(self, words: Sequence[str], counts: Sequence[int] | np.ndarray) -> None:
+        if not words or words[0] != UNK:
+            raise ValueError(f"a vocabulary starts with {UNK}")
+        if len(words) != len(counts):
+            raise ValueError("a vocabulary needs one count per word")
+        self.words: list[str] = list(words)
+        self.counts: np.ndarray = np.asarray(counts, dtype=np.int64)
+        self.index: dict[str, int] = {w: i for i, w in enumerate(self.words)}
+        if len(self.index) != len(self.words):
+            raise ValueError("a vocabulary cannot hold the same word twice")
+        # Words in sorted order, for prefix ranges by bisection.
+        order = sorted(range(len(self.words)), key=self.words.__getitem__)
+        self._sorted_words = [self.words[i] for i in order]
+        self._sorted_ids = np.asarray(order, dtype=np.int64)
+        self.total = int(self.counts.sum())
+
+    @classmethod
+    def from_counts(
+        cls,
+        words_in_order: Sequence[str],
+        counts: Sequence[int] | np.ndarray,
+        min_count: int = 1,
+        max_vocab: int | None = None,
+    ) -> tuple[Vocabulary, np.ndarray]:
+        """Rank words seen in first-appearance order by count.
+
+        Returns the vocabulary and ``remap``: ``remap[i]`` is the new id of the i-th word
+        in ``words_in_order`` (0 for words cut to ``<unk>``).
+        """
+        counts = np.asarray(counts, dtype=np.int64)
+        # A stable sort on -count keeps first appearance among ties (as Counter.most_common).
+        ranked = np.argsort(-counts, kind="stable")
+        is_unk = np.fromiter((w == UNK for w in words_in_order), bool, len(words_in_order))
+        keep = ranked[(counts[ranked] >= min_count) & ~is_unk[ranked]]
+        if max_vocab is not None:
+            keep = keep[: max(0, max_vocab - 1)]  # one slot is <unk>
+        remap = np.zeros(len(words_in_order), dtype=np.int64)
+        remap[keep] = np.arange(1, len(keep) + 1)
+        unk_count = int(counts.sum() - counts[keep].sum())
+        words = [UNK] + [words_in_order[i] for i in keep]
+        return cls(words, np.concatenate([[unk_count], counts[keep]])), remap
+
+    @classmethod
+    def build(
+        cls, tokens: Iterable[str], min_count: int = 1, max_vocab: int | None = None
+    ) -> Vocabulary:
+        """A vocabulary of these tokens (a convenience for small texts)."""
+        first_seen: dict[str, int] = {}
+        tally: list[int] = []
+        for token in tokens:
+            i = first_seen.setdefault(token, len(first_seen))
+            if i == len(tally):
+                tally.append(0)
+            tally[i] += 1
+        vocab, _ = cls.from_counts(list(first_seen), tally, min_count, max_vocab)
+        return vocab
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.index and word != UNK
+
+    def id(self, word: str) -> int:
+        return self.index.get(word, 0)
+
+    def encode(self, tokens: Iterable[str]) -> np.ndarray:
+        get = self.index.get
+        return np.fromiter((get(t, 0) for t in tokens), dtype=np.int64)
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.words[int(i)] for i in ids]
+
+    def prefix_ids(self, prefix: str) -> np.ndarray:
+        """Ids of every word starting with ``prefix`` (``<unk>`` excluded), O(log n + hits)."""
+        lo = bisect.bisect_left(self._sorted_words, prefix)
+        hi = bisect.bisect_left(self._sorted_words, prefix + "\U0010ffff", lo)
+        ids = self._sorted_ids[lo:hi]
+        return ids[ids != 0]
+
+    def row(self, i: int) -> VocabRow:
+        share = float(self.counts[i]) / self.total if self.total else 0.0
+        return VocabRow(i, self.words[i], int(self.counts[i]), share)
+
+    def query(
+        self,
+        text: str = "",
+        sort: str = "count",
+        descending: bool | None = None,
+        limit: int = 200,
+    ) -> tuple[list[VocabRow], int]:
+        """Rows whose word contains ``text``, sorted, at most ``limit`` of them.
+
+        Returns the rows and how many words matched in all, so a browser can show
+        "200 of 3,141" without ever holding every row.
+        """
+        if sort not in SORT_KEYS:
+            raise ValueError(f"sort by one of {', '.join(SORT_KEYS)}, not {sort!r}")
+        if descending is None:
+            descending = sort == "count"
+        if text:
+            ids = np.fromiter((i for i, w in enumerate(self.words) if text in w), dtype=np.int64)
+        else:
+            ids = np.arange(len(self.words), dtype=np.int64)
+        total = len(ids)
+        if sort == "word":
+            ids = np.asarray(sorted(ids.tolist(), key=self.words.__getitem__), dtype=np.int64)
+        elif sort == "count":
+            # Ascending count, ties by descending id, so that reversed it reads like the ids.
+            ids = ids[np.lexsort((-ids, self.counts[ids]))]
+        if descending:
+            ids = ids[::-1]
+        return [self.row(int(i)) for i in ids[:limit]], total
+
+    def to_dict(self) -> dict[str, list]:
+        return {"words": self.words, "counts": self.counts.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Vocabulary:
+        return cls(data["words"], data["counts"])
