@@ -12,10 +12,15 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from lstm_tui import __version__
 from lstm_tui.core.errors import UserError
+
+if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torch
+    from lstm_tui.core.predict import Predictor
+    from lstm_tui.core.session import Session
+    from lstm_tui.progress_bar import ProgressBar
 
 SUBCOMMANDS = ("train", "predict", "chat", "eval", "list")
 EXIT_USER_ERROR = 2
@@ -36,6 +41,23 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected zero or more, got {value}")
+    return value
+
+
+def _temperature(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (greedy) or more, got {value:g}")
     return value
 
 
@@ -81,7 +103,8 @@ def build_parser() -> Parser:
         "--softmax",
         default="auto",
         choices=["auto", "full", "adaptive"],
-        help="adaptive is much faster on large vocabularies (auto: above 10k words)",
+        help="adaptive: much faster for large vocabularies on a CPU "
+        "(auto: adaptive above 10k words, except on cuda)",
     )
     train.add_argument("--bptt", type=_positive_int, help="tokens per backprop chunk (35)")
     train.add_argument("--batch-size", type=_positive_int, help="parallel streams (32)")
@@ -131,15 +154,19 @@ def build_parser() -> Parser:
     predict = sub.add_parser("predict", help="next words (and a continuation) for a text")
     predict.add_argument("text")
     predict.add_argument("--top-k", type=_positive_int, default=5)
-    predict.add_argument("--words", type=int, default=0, help="also continue the text by N words")
-    predict.add_argument("--temperature", type=_number, default=0.0, help="0 is greedy")
+    predict.add_argument(
+        "--words", type=_count, default=0, help="also continue the text by N words"
+    )
+    predict.add_argument("--temperature", type=_temperature, default=0.0, help="0 is greedy")
     predict.add_argument("--seed", type=int, help="seed for sampled continuations")
     _add_model_source(predict)
 
     chat = sub.add_parser("chat", help="one prompt per stdin line, one answer per stdout line")
     chat.add_argument("--top-k", type=_positive_int, default=5)
-    chat.add_argument("--words", type=int, default=32, help="words of continuation per answer (32)")
-    chat.add_argument("--temperature", type=_number, default=0.0, help="0 is greedy")
+    chat.add_argument(
+        "--words", type=_count, default=32, help="words of continuation per answer (32)"
+    )
+    chat.add_argument("--temperature", type=_temperature, default=0.0, help="0 is greedy")
     chat.add_argument("--seed", type=int, help="seed for sampled continuations")
     _add_model_source(chat)
 
@@ -270,6 +297,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         preset = auto_preset(len(corpus.ids)) if args.preset == "auto" else args.preset
         config = TrainConfig(**overrides, seed=args.seed, device=args.device).check()
+        if args.seed is not None:  # the initial weights too: --seed makes the whole run repeatable
+            import torch
+
+            torch.manual_seed(args.seed)
         session = Session.new(
             corpus,
             preset,
@@ -314,10 +345,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if bar:
             bar.close()
     path = checkpoint.save(session, out, include_optimizer=not args.weights_only)
-    assert result is not None
-    if interrupted:
+    if interrupted:  # Ctrl-C inside a step ends the run without a result: that is fine here
         print(f"lstm-tui: interrupted; the model so far is saved to {path}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    assert result is not None
     if not args.quiet:
         print(f"{result.message}; saved {path}", file=sys.stderr)
     if args.json:
@@ -348,7 +379,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_bar():
+def _progress_bar() -> ProgressBar:
     from lstm_tui.progress_bar import ProgressBar
 
     return ProgressBar()
@@ -357,7 +388,7 @@ def _progress_bar():
 # -- predict, chat, eval ----------------------------------------------------------------------
 
 
-def _load_session(args: argparse.Namespace):
+def _load_session(args: argparse.Namespace) -> Session:
     from lstm_tui.core import checkpoint
     from lstm_tui.core.paths import checkpoint_path, default_checkpoint
 
@@ -382,7 +413,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _answer(predictor, text: str, args: argparse.Namespace) -> dict:
+def _answer(predictor: Predictor, text: str, args: argparse.Namespace) -> dict:
     """Everything the predictor says about one line of text, as plain data."""
     started = time.perf_counter()
     typed = predictor.suggest(text, k=args.top_k)
@@ -442,13 +473,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     streams = 1 if len(ids) <= 5_000 else 16
     score = score_text(session.model, ids, streams)
+    window = window_accuracy(session.model, ids)
     result = {
         "tokens": len(ids),
         "perplexity": score.perplexity,
         "loss": score.loss,
         "top1": score.top1,
         "top3": score.top3,
-        "window_accuracy": window_accuracy(session.model, ids),
+        # NaN for a text shorter than one window: null, as NaN is not JSON.
+        "window_accuracy": None if math.isnan(window) else window,
         "oov_rate": float((ids == 0).mean()),
         "seconds": round(time.perf_counter() - started, 3),
     }
@@ -458,10 +491,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(
             f"{args.corpus}: {result['tokens']:,} tokens, perplexity {result['perplexity']:.2f}, "
             f"top-1 {result['top1']:.1%}, top-3 {result['top3']:.1%}, "
-            f"window accuracy {result['window_accuracy']:.1%}, "
+            f"window accuracy {_percent(result['window_accuracy'])}, "
             f"out of vocabulary {result['oov_rate']:.1%}"
         )
     return 0
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -15,10 +15,15 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lstm_tui import __version__
 from lstm_tui.core.errors import CheckpointError, ConfigError
 from lstm_tui.core.paths import CHECKPOINT_SUFFIX, checkpoints_dir
+
+if TYPE_CHECKING:  # torch-backed types, imported lazily so that listing stays torch-free
+    from lstm_tui.core.model import LanguageModel
+    from lstm_tui.core.session import Session
 
 FORMAT = "lstm-tui-checkpoint"
 FORMAT_VERSION = 1
@@ -101,20 +106,23 @@ def read_header(path: str | Path) -> dict:
 def info(path: str | Path) -> CheckpointInfo:
     path = Path(path)
     meta = read_header(path)
-    config = meta.get("model_config", {})
-    progress = meta.get("progress", {})
-    return CheckpointInfo(
-        path=path,
-        created=meta.get("created", ""),
-        corpus=meta.get("corpus", {}).get("name", ""),
-        model=f"{config.get('layers', '?')}×{config.get('hidden', '?')}",
-        params=int(meta.get("params", 0)),
-        vocab_size=int(config.get("vocab_size", 0)),
-        steps=int(progress.get("steps", 0)),
-        epochs=int(progress.get("epochs", 0)),
-        metrics=meta.get("metrics", {}),
-        size_bytes=path.stat().st_size,
-    )
+    try:  # a header that parses can still hold the wrong types: that is one clear line too
+        config = meta.get("model_config", {})
+        progress = meta.get("progress", {})
+        return CheckpointInfo(
+            path=path,
+            created=str(meta.get("created", "")),
+            corpus=str(meta.get("corpus", {}).get("name", "")),
+            model=f"{config.get('layers', '?')}×{config.get('hidden', '?')}",
+            params=int(meta.get("params", 0)),
+            vocab_size=int(config.get("vocab_size", 0)),
+            steps=int(progress.get("steps", 0)),
+            epochs=int(progress.get("epochs", 0)),
+            metrics=dict(meta.get("metrics") or {}),
+            size_bytes=path.stat().st_size,
+        )
+    except (AttributeError, TypeError, ValueError):
+        raise CheckpointError(f"{path}: corrupt checkpoint (its metadata cannot be read)") from None
 
 
 def list_checkpoints(folder: Path | None = None) -> list[CheckpointInfo]:
@@ -129,13 +137,14 @@ def list_checkpoints(folder: Path | None = None) -> list[CheckpointInfo]:
     return sorted(found, key=lambda c: c.created, reverse=True)
 
 
-def save(session, path: str | Path, include_optimizer: bool = True) -> Path:
+def save(session: Session, path: str | Path, include_optimizer: bool = True) -> Path:
     """Write a session to ``path`` atomically; returns the path."""
     import torch
     from safetensors.torch import save as safetensors_bytes
 
     path = Path(path)
     with session.lock:
+        version = session.version  # the weights written; training may move on meanwhile
         tensors, tied = _model_tensors(session.model)
         optimizer_meta = None
         if include_optimizer and session.optimizer_state:
@@ -161,10 +170,11 @@ def save(session, path: str | Path, include_optimizer: bool = True) -> Path:
     _write_atomically(path, data)
     with session.lock:
         session.mark_saved(path)
+        session.saved_version = version  # not a version taken after the snapshot
     return path
 
 
-def _model_tensors(model) -> tuple[dict, list[str]]:
+def _model_tensors(model: LanguageModel) -> tuple[dict, list[str]]:
     """CPU copies of the weights; a tied tensor is stored once (safetensors forbids aliases)."""
     tensors = {}
     tied = []
@@ -221,7 +231,7 @@ def _umask() -> int:
     return mask
 
 
-def load(path: str | Path, device: str | None = "cpu"):
+def load(path: str | Path, device: str | None = "cpu") -> Session:
     """A ``Session`` from a checkpoint, on ``device`` (weights always load to CPU first)."""
     import torch
     from safetensors import SafetensorError

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_tui.core.errors import CorpusError
+from lstm_tui.core.errors import ConfigError, CorpusError
 from lstm_tui.core.tokenize import tokenize
 from lstm_tui.core.vocab import Vocabulary
 
@@ -36,13 +36,15 @@ def read_text(path: str | Path) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        column = len(data[line_start : e.start].decode("utf-8")) + 1  # in characters, as editors
         raise CorpusError(
             f"{path}: not valid UTF-8 at line {line}, column {column} (byte {e.start})"
         ) from None
+    text = text.removeprefix("\ufeff")  # a BOM is not text: a file holding only one is empty
     if not text.strip():
         raise CorpusError(f"{path}: is empty" if not text else f"{path}: holds only whitespace")
-    return text.removeprefix("\ufeff")
+    return text
 
 
 def text_blocks(text: str, size: int = BLOCK_CHARS) -> Iterator[str]:
@@ -140,6 +142,8 @@ def _check_length(n_tokens: int, path: Path | None) -> None:
 
 def split_point(n_tokens: int, val_fraction: float) -> int:
     """Where validation starts: the last ``val_fraction`` of tokens, none for small texts."""
-    if n_tokens < MIN_TOKENS_FOR_SPLIT or val_fraction <= 0:
+    if not 0 <= val_fraction < 1:  # also NaN; 1 or more would leave nothing to train on
+        raise ConfigError(f"the validation fraction must be in [0, 1), not {val_fraction!r}")
+    if n_tokens < MIN_TOKENS_FOR_SPLIT or val_fraction == 0:
         return n_tokens
     return n_tokens - max(1, int(n_tokens * val_fraction))

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from lstm_tui.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported inside the functions: ``lstm-tui`` checks the --device name before the
+# app paints, and importing torch takes seconds.
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
 def available_devices() -> list[str]:
+    import torch
+
     found = ["cpu"]
     if torch.cuda.is_available():
         found.insert(0, "cuda")
@@ -20,6 +28,8 @@ def available_devices() -> list[str]:
 
 def resolve_device(name: str = "auto") -> torch.device:
     """The device for a name, or ``ConfigError`` if it is not on this machine."""
+    import torch
+
     name = (name or "auto").strip().lower()
     kind = name.split(":")[0]
     if kind not in DEVICE_CHOICES:
@@ -44,11 +54,15 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def describe_device(device: torch.device) -> str:
+    import torch
+
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return device.type
 
 
 def _mps_available() -> bool:
+    import torch
+
     mps = getattr(torch.backends, "mps", None)
     return bool(mps and mps.is_available())

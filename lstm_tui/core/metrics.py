@@ -11,7 +11,7 @@ import torch
 from lstm_tui.core.corpus import WINDOW
 from lstm_tui.core.model import LanguageModel, State
 
-EVAL_CHUNK = 256  # tokens per forward call when streaming through a text
+EVAL_CHUNK = 64  # tokens per stream per forward call: bounds the [streams, chunk, vocab] scores
 WINDOW_BATCH = 2048
 MAX_WINDOWS = 5000  # past this many windows, window accuracy is measured on an even sample
 

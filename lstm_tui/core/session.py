@@ -15,6 +15,7 @@ import torch
 
 from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.corpus import Corpus
+from lstm_tui.core.device import resolve_device
 from lstm_tui.core.model import LanguageModel, ModelConfig, make_config
 from lstm_tui.core.vocab import Vocabulary
 
@@ -63,15 +64,18 @@ class Session:
         softmax: str = "auto",
         **overrides: object,
     ) -> Session:
-        """A fresh, untrained model for a corpus."""
-        config = make_config(len(corpus.vocab), preset, softmax, **overrides)
+        """A fresh, untrained model for a corpus, sized for the device it will train on."""
+        train_config = train_config or TrainConfig()
+        device_type = resolve_device(train_config.device).type
+        config = make_config(len(corpus.vocab), preset, softmax, device_type, **overrides)
         info = CorpusInfo(
             corpus.name,
-            str(corpus.path) if corpus.path else None,
+            # Absolute, so that a resumed run finds the text from any working folder.
+            str(Path(corpus.path).resolve()) if corpus.path else None,
             len(corpus.ids),
             corpus.lowercase,
         )
-        return cls(corpus.vocab, LanguageModel(config), info, train_config or TrainConfig())
+        return cls(corpus.vocab, LanguageModel(config), info, train_config)
 
     @property
     def config(self) -> ModelConfig:

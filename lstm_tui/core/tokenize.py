@@ -34,9 +34,20 @@ _TOGGLE_QUOTES = frozenset("\"'")
 def tokenize(text: str, lowercase: bool = True) -> list[str]:
     """Split text into word and punctuation tokens."""
     tokens = [_WIKITEXT_SEPARATORS.get(t, t) for t in _TOKEN.findall(text)]
-    if lowercase:
-        return [t if t == UNK else t.lower() for t in tokens]
-    return tokens
+    if not lowercase:
+        return tokens
+    lowered = [t.lower() for t in tokens]  # <unk> is lowercase already
+    if text.isascii():
+        return lowered
+    # "İ" lowercases to "i" + a combining dot, which is not a word character: re-split such
+    # tokens as tokenize would read them back, so that tokenizing is idempotent.
+    out: list[str] = []
+    for t, low in zip(tokens, lowered, strict=True):
+        if low == t or _TOKEN.fullmatch(low):
+            out.append(low)
+        else:
+            out.extend(_TOKEN.findall(low))
+    return out
 
 
 def iter_tokens(lines: Iterable[str], lowercase: bool = True) -> Iterator[list[str]]:

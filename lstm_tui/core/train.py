@@ -16,18 +16,22 @@ import numpy as np
 import torch
 
 from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.corpus import MIN_TOKENS
+from lstm_tui.core.corpus import MIN_TOKENS, WINDOW
 from lstm_tui.core.device import resolve_device
 from lstm_tui.core.errors import ConfigError
-from lstm_tui.core.metrics import score_text, window_accuracy
+from lstm_tui.core.metrics import MAX_WINDOWS, score_text, window_accuracy
 from lstm_tui.core.session import Session
 
 MIN_STREAM = 8  # shortest stream worth carrying state along, in tokens
 AUTO_EPOCH_TOKENS = 300_000  # epochs=None trains on about this many tokens ...
 AUTO_MIN_EPOCHS = 10  # ... and never fewer epochs than this
 SMALL_EVAL_TOKENS = 5_000  # texts up to this long are scored in one stream, exactly
+MAX_EVAL_TOKENS = 250_000  # evaluation reads at most this much of the held-out (or train) text
 EVAL_STREAMS = 16
-MIN_EVAL_INTERVAL = 0.5  # seconds of training between two evaluations of a tiny corpus
+# Evaluation may cost at most this fraction of the training work between two evaluations: a
+# tiny corpus (an epoch is a step) is evaluated every few epochs, counted, not timed, so that
+# a seeded run stops at the same step however busy the machine is.
+EVAL_BUDGET = 0.5
 
 
 @dataclass(frozen=True)
@@ -48,11 +52,14 @@ class StepEvent:
 
 @dataclass(frozen=True)
 class EpochEvent:
-    """An epoch ended and the model was evaluated."""
+    """The model was evaluated: at the end of an epoch, or of a run cut short by its time limit.
+
+    Tiny corpora (a step or two per epoch) are evaluated every few epochs: see EVAL_BUDGET.
+    """
 
     epoch: int
     step: int
-    train_loss: float
+    train_loss: float | None
     train_accuracy: float | None
     val_loss: float | None
     val_perplexity: float | None
@@ -141,25 +148,36 @@ class Trainer:
     def steps_per_epoch(self) -> int:
         return math.ceil(((len(self.train_ids) - 1) // self.batch_size) / self.bptt)
 
+    def epochs_between_evaluations(self) -> int:
+        """Counted in tokens read by the LSTM: an evaluation reads every window and the text
+        once; a training epoch reads the text about three times (forward and backward)."""
+        text = len(self._evaluation_text())
+        eval_work = min(text - WINDOW, MAX_WINDOWS) * WINDOW + text
+        epoch_work = 3 * len(self.train_ids)
+        return max(1, math.ceil(eval_work / (EVAL_BUDGET * epoch_work)))
+
+    def _evaluation_text(self) -> np.ndarray:
+        text = self.val_ids if self.val_ids is not None else self.train_ids
+        return text[:MAX_EVAL_TOKENS]  # bounds the cost of an evaluation on a huge corpus
+
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        params = self.session.model.parameters()
         cfg = self.config
-        if cfg.optimizer == "sgd":
-            optimizer: torch.optim.Optimizer = torch.optim.SGD(
-                params, lr=cfg.lr, weight_decay=cfg.weight_decay
-            )
-        else:
-            optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        kind = torch.optim.SGD if cfg.optimizer == "sgd" else torch.optim.AdamW
+        params = list(self.session.model.parameters())
+        try:  # the fused kernels are several times faster, on CPU too
+            optimizer = kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        except (RuntimeError, TypeError):
+            optimizer = kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         saved = self.session.optimizer_state
         if saved and saved.get("kind") == cfg.optimizer:
             optimizer.load_state_dict(saved["state"])
-            for group in optimizer.param_groups:  # the lr of this run wins over the saved one
+            for group in optimizer.param_groups:  # this run's lr, decayed as far as before
                 group["lr"] = saved.get("lr_scale", 1.0) * cfg.lr
         return optimizer
 
     def _evaluate(self) -> dict:
         model = self.session.model
-        text = self.val_ids if self.val_ids is not None else self.train_ids
+        text = self._evaluation_text()
         streams = 1 if len(text) <= SMALL_EVAL_TOKENS else EVAL_STREAMS
         score = score_text(model, text, streams)
         has_val = self.val_ids is not None
@@ -173,7 +191,7 @@ class Trainer:
 
     def _stream_batches(
         self, rng: np.random.Generator, ids: torch.Tensor
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """One epoch: the text cut into ``batch_size`` side-by-side streams, ``bptt`` at a time.
 
         The streams start at a random offset each epoch, so on a small text every position
@@ -184,185 +202,132 @@ class Trainer:
         length = (len(ids) - 1 - offset) // self.batch_size
         x = ids[offset : offset + self.batch_size * length].view(self.batch_size, length)
         y = ids[offset + 1 : offset + 1 + self.batch_size * length].view(self.batch_size, length)
-        for t in range(0, length, self.bptt):
-            yield x[:, t : t + self.bptt], y[:, t : t + self.bptt]
+        return [
+            (x[:, t : t + self.bptt], y[:, t : t + self.bptt]) for t in range(0, length, self.bptt)
+        ]
+
+    def _wait_if_paused(self, watch: _Stopwatch) -> None:
+        if not self._unpaused.is_set():
+            watch.stop()
+            self._unpaused.wait()
+            watch.start()
 
     def run(self) -> Iterator[Event]:
         """Train, yielding progress events; the last event is always a ``TrainResult``."""
-        session, cfg = self.session, self.config
+        session, cfg, model = self.session, self.config, self.session.model
         if cfg.seed is not None:
             torch.manual_seed(cfg.seed + session.progress.steps)
         rng = np.random.default_rng(
             None if cfg.seed is None else cfg.seed + session.progress.epochs
         )
         session.to(self.device)
-        model = session.model
         optimizer = self._make_optimizer()
         ids = torch.as_tensor(self.train_ids, dtype=torch.long, device=self.device)
         params = [p for p in model.parameters() if p.requires_grad]
+        snapshot = [p.detach().clone() for p in params]  # the last weights known to be good
+        full_softmax = model.config.softmax == "full"
         steps_planned = self.epochs * self.steps_per_epoch()
 
-        run_steps = run_epochs = 0
-        run_tokens = 0
-        train_seconds = 0.0  # pauses and evaluations excluded
-        clock = time.perf_counter()  # start of the current stretch of training
-        last_report = clock
-        window_loss = torch.zeros((), device=self.device)
-        window_correct = torch.zeros((), device=self.device)
-        window_steps = window_tokens = 0
-        epoch_loss_sum = epoch_correct_sum = 0.0
-        epoch_tokens = 0
-        last_eval_at = -math.inf
-        last_metrics: dict = {}
-        snapshot = [p.detach().clone() for p in params]  # last weights known to be good
-        reason = "finished"
-        message = ""
-        counts_accuracy = model.config.softmax == "full"
-
-        def elapsed() -> float:
-            return train_seconds + (time.perf_counter() - clock)
-
-        def result() -> TrainResult:
-            seconds = elapsed()
-            return TrainResult(
-                reason=reason,
-                message=message,
-                epochs=run_epochs,
-                steps=run_steps,
-                seconds=seconds,
-                tokens_per_second=run_tokens / seconds if seconds > 0 else 0.0,
-                train_loss=last_metrics.get("train_loss"),
-                window_accuracy=last_metrics.get("window_accuracy"),
-                full_accuracy=last_metrics.get("full_accuracy"),
-                val_perplexity=last_metrics.get("val_perplexity"),
-                val_accuracy=last_metrics.get("val_accuracy"),
-            )
-
+        watch = _Stopwatch()  # training time: pauses and evaluations excluded
+        step_meter, epoch_meter = _Meter(), _Meter()
+        run = _RunTotals()
+        last_report = -math.inf
+        eval_every = self.epochs_between_evaluations()
+        evaluated_at = 0  # run.steps at the last evaluation
+        metrics: dict = {}
+        reason, message = "finished", ""
         model.train()
+        watch.start()
         try:
             for _ in range(self.epochs):
                 state = None
-                batches = list(self._stream_batches(rng, ids))
+                batches = self._stream_batches(rng, ids)
                 for i, (x, y) in enumerate(batches):
+                    self._wait_if_paused(watch)
                     if self._stop.is_set():
                         reason, message = "stopped", "stopped by request"
                         break
-                    if not self._unpaused.is_set():
-                        train_seconds = elapsed()
-                        self._unpaused.wait()
-                        clock = time.perf_counter()
-                        if self._stop.is_set():
-                            reason, message = "stopped", "stopped by request"
-                            break
-                    if cfg.max_seconds is not None and elapsed() >= cfg.max_seconds:
+                    if cfg.max_seconds is not None and watch.seconds >= cfg.max_seconds:
                         reason, message = "time", f"reached the {cfg.max_seconds:g} s time limit"
                         break
-
+                    last_in_epoch = i == len(batches) - 1
+                    report_due = (
+                        last_in_epoch or watch.seconds - last_report >= self.report_interval
+                    )
                     features, state = model.features(x, state)
                     state = (state[0].detach(), state[1].detach())
-                    loss, correct = model.loss(features, y, count_correct=counts_accuracy)
+                    # An adaptive softmax makes accuracy costly: count it on reporting steps only.
+                    loss, correct = model.loss(
+                        features, y, count_correct=full_softmax or report_due
+                    )
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                    if cfg.clip > 0:
-                        norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip)
-                    else:
-                        norm = torch.stack(
-                            [p.grad.norm() for p in params if p.grad is not None]
-                        ).sum()
+                    norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip or math.inf)
                     if not bool(torch.isfinite(loss) & torch.isfinite(norm)):
                         reason = "diverged"
-                        message = self._recover(params, snapshot, step=session.progress.steps + 1)
+                        message = self._recover(
+                            params, snapshot, session.progress.steps + 1, bool(torch.isfinite(loss))
+                        )
                         break
                     with session.lock:
                         optimizer.step()
                         session.mark_changed()
 
                     n = x.numel()
-                    run_steps += 1
-                    run_tokens += n
+                    run.steps += 1
+                    run.tokens += n
                     session.progress.steps += 1
                     session.progress.tokens += n
-                    window_loss += loss.detach() * n
-                    window_tokens += n
-                    window_steps += 1
-                    if correct is not None:
-                        window_correct += correct.detach()
-
-                    now = time.perf_counter()
-                    last_of_epoch = i == len(batches) - 1
-                    if now - last_report >= self.report_interval or last_of_epoch:
-                        mean_loss = window_loss.item() / window_tokens
-                        accuracy = (
-                            window_correct.item() / window_tokens if counts_accuracy else None
-                        )
-                        epoch_loss_sum += mean_loss * window_tokens
-                        epoch_correct_sum += (accuracy or 0.0) * window_tokens
-                        epoch_tokens += window_tokens
-                        seconds = elapsed()
-                        done = (run_steps / steps_planned) if steps_planned else 0.0
+                    step_meter.add(loss.item(), n, None if correct is None else correct.item())
+                    if report_due:
+                        seconds = watch.seconds
+                        done = run.steps / steps_planned
                         if cfg.max_seconds:
                             done = max(done, seconds / cfg.max_seconds)
-                        eta = seconds / done - seconds if done > 0 else None
                         yield StepEvent(
                             step=session.progress.steps,
                             epoch=session.progress.epochs + 1,
                             epoch_progress=(i + 1) / len(batches),
                             progress=min(1.0, done),
-                            loss=mean_loss,
-                            accuracy=accuracy,
-                            tokens_per_second=run_tokens / seconds if seconds > 0 else 0.0,
+                            loss=step_meter.mean_loss,
+                            accuracy=step_meter.accuracy,
+                            tokens_per_second=run.tokens / seconds if seconds > 0 else 0.0,
                             elapsed=seconds,
-                            eta=eta,
+                            eta=seconds / done - seconds if done > 0 else None,
                             lr=optimizer.param_groups[0]["lr"],
                         )
-                        last_report = now
-                        window_loss.zero_()
-                        window_correct.zero_()
-                        window_tokens = window_steps = 0
-                else:
-                    # The epoch ran to its end.
-                    run_epochs += 1
-                    session.progress.epochs += 1
-                    for group in optimizer.param_groups:
-                        group["lr"] *= cfg.lr_decay
-                    final = run_epochs == self.epochs
-                    if final or elapsed() - last_eval_at >= MIN_EVAL_INTERVAL:
-                        train_seconds = elapsed()
-                        last_metrics = {
-                            "train_loss": epoch_loss_sum / max(1, epoch_tokens),
-                            "train_accuracy": (epoch_correct_sum / epoch_tokens)
-                            if counts_accuracy and epoch_tokens
-                            else None,
-                            **self._evaluate(),
-                        }
-                        clock = time.perf_counter()
-                        last_eval_at = train_seconds
-                        epoch_loss_sum = epoch_correct_sum = 0.0
-                        epoch_tokens = 0
-                        with torch.no_grad():
-                            for kept, p in zip(snapshot, params, strict=True):
-                                kept.copy_(p)
-                        session.metrics = dict(last_metrics)
-                        yield EpochEvent(
-                            epoch=session.progress.epochs,
-                            step=session.progress.steps,
-                            elapsed=train_seconds,
-                            **last_metrics,
-                        )
-                        target = cfg.target_accuracy
-                        if target is not None and last_metrics["window_accuracy"] >= target:
-                            reason = "target"
-                            message = (
-                                f"window accuracy {last_metrics['window_accuracy']:.1%} "
-                                f"reached the target {target:.1%}"
-                            )
-                            break
+                        epoch_meter.merge(step_meter)
+                        step_meter = _Meter()
+                        last_report = seconds
+                if reason != "finished":
+                    break
+
+                run.epochs += 1
+                session.progress.epochs += 1
+                for group in optimizer.param_groups:
+                    group["lr"] *= cfg.lr_decay
+                if run.epochs < self.epochs and run.epochs % eval_every:
                     continue
-                break  # an inner break (stop, time, divergence) ends the run
+                metrics = self._evaluate_into_session(watch, epoch_meter, snapshot, params)
+                evaluated_at, epoch_meter = run.steps, _Meter()
+                yield self._evaluation_event(metrics, watch)
+                target = cfg.target_accuracy
+                if target is not None and metrics["window_accuracy"] >= target:
+                    reason = "target"
+                    message = (
+                        f"window accuracy {metrics['window_accuracy']:.1%} "
+                        f"reached the target {target:.1%}"
+                    )
+                    break
+            if reason == "time" and run.steps > evaluated_at:
+                # A run cut short by its time limit still reports where the model stands.
+                epoch_meter.merge(step_meter)
+                metrics = self._evaluate_into_session(watch, epoch_meter, snapshot, params)
+                yield self._evaluation_event(metrics, watch)
         finally:
-            train_seconds = elapsed()
-            clock = time.perf_counter()
-            session.progress.seconds += train_seconds
+            watch.stop()
+            run.seconds = watch.seconds
+            session.progress.seconds += run.seconds
             session.optimizer_state = {
                 "kind": cfg.optimizer,
                 "state": optimizer.state_dict(),
@@ -371,21 +336,121 @@ class Trainer:
             session.train_config = replace(cfg, epochs=self.epochs)
             model.eval()
         if reason == "finished":
-            message = f"trained {run_epochs} epochs"
-        yield result()
+            message = f"trained {run.epochs} epochs"
+        yield TrainResult(
+            reason=reason,
+            message=message,
+            epochs=run.epochs,
+            steps=run.steps,
+            seconds=run.seconds,
+            tokens_per_second=run.tokens / run.seconds if run.seconds > 0 else 0.0,
+            train_loss=metrics.get("train_loss"),
+            window_accuracy=metrics.get("window_accuracy"),
+            full_accuracy=metrics.get("full_accuracy"),
+            val_perplexity=metrics.get("val_perplexity"),
+            val_accuracy=metrics.get("val_accuracy"),
+        )
 
-    def _recover(self, params: list[torch.Tensor], snapshot: list[torch.Tensor], step: int) -> str:
-        """After a non-finite loss: keep the current weights if finite, else the last good ones."""
-        if all(bool(torch.isfinite(p).all()) for p in params):
+    def _evaluate_into_session(
+        self, watch: _Stopwatch, meter: _Meter, snapshot: list[torch.Tensor], params: list
+    ) -> dict:
+        """Score the model (off the training clock), keep its weights as the last good ones."""
+        watch.stop()
+        metrics = {
+            "train_loss": meter.mean_loss if meter.tokens else None,
+            "train_accuracy": meter.accuracy,
+            **self._evaluate(),
+        }
+        watch.start()
+        with torch.no_grad():
+            torch._foreach_copy_(snapshot, params)
+        self.session.metrics = dict(metrics)
+        return metrics
+
+    def _evaluation_event(self, metrics: dict, watch: _Stopwatch) -> EpochEvent:
+        progress = self.session.progress
+        return EpochEvent(
+            epoch=progress.epochs, step=progress.steps, elapsed=watch.seconds, **metrics
+        )
+
+    def _recover(
+        self, params: list[torch.Tensor], snapshot: list[torch.Tensor], step: int, loss_ok: bool
+    ) -> str:
+        """After a non-finite loss or gradient: put back the last good weights.
+
+        Only when the loss was finite (the gradient overflowed) are the current weights still
+        good; weights that give a NaN or infinite loss are finite-but-huge at best.
+        """
+        if loss_ok and all(bool(torch.isfinite(p).all()) for p in params):
             return (
                 f"loss became NaN or infinite at step {step}; stopped with the weights "
                 "from before it (try a lower learning rate)"
             )
         with self.session.lock, torch.no_grad():
-            for p, kept in zip(params, snapshot, strict=True):
-                p.copy_(kept)
+            torch._foreach_copy_(params, snapshot)
             self.session.mark_changed()
         return (
             f"loss became NaN or infinite at step {step}; stopped and restored the last "
             "good weights (try a lower learning rate)"
         )
+
+
+class _Stopwatch:
+    """Seconds of running time, across any number of stop/start pairs."""
+
+    def __init__(self) -> None:
+        self._total = 0.0
+        self._since: float | None = None
+
+    def start(self) -> None:
+        if self._since is None:
+            self._since = time.perf_counter()
+
+    def stop(self) -> None:
+        if self._since is not None:
+            self._total += time.perf_counter() - self._since
+            self._since = None
+
+    @property
+    def seconds(self) -> float:
+        running = time.perf_counter() - self._since if self._since is not None else 0.0
+        return self._total + running
+
+
+@dataclass
+class _Meter:
+    """Token-weighted mean loss and top-1 accuracy over the steps added since it was made."""
+
+    loss_sum: float = 0.0
+    tokens: int = 0
+    hits: float = 0.0
+    hit_tokens: int = 0
+
+    def add(self, loss: float, tokens: int, hits: float | None) -> None:
+        self.loss_sum += loss * tokens
+        self.tokens += tokens
+        if hits is not None:
+            self.hits += hits
+            self.hit_tokens += tokens
+
+    def merge(self, other: _Meter) -> None:
+        self.loss_sum += other.loss_sum
+        self.tokens += other.tokens
+        self.hits += other.hits
+        self.hit_tokens += other.hit_tokens
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss_sum / self.tokens if self.tokens else math.nan
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.hits / self.hit_tokens if self.hit_tokens else None
+
+
+@dataclass
+class _RunTotals:
+    epochs: int = 0
+    steps: int = 0
+    tokens: int = 0
+    seconds: float = 0.0

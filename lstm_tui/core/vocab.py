@@ -106,7 +106,11 @@ class Vocabulary:
     def prefix_ids(self, prefix: str) -> np.ndarray:
         """Ids of every word starting with ``prefix`` (``<unk>`` excluded), O(log n + hits)."""
         lo = bisect.bisect_left(self._sorted_words, prefix)
-        hi = bisect.bisect_left(self._sorted_words, prefix + "\U0010ffff", lo)
+        # Cutting words to the prefix's length keeps them sorted: the range ends at the first
+        # word whose start sorts after the prefix (a "prefix + max character" bound would miss
+        # words that go on with that character).
+        n = len(prefix)
+        hi = bisect.bisect_right(self._sorted_words, prefix, lo, key=lambda w: w[:n])
         ids = self._sorted_ids[lo:hi]
         return ids[ids != 0]
 

@@ -1,0 +1,78 @@
+"""Small, pure formatting helpers shared by the panes and screens."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+
+def duration(seconds: float | None) -> str:
+    """``75`` -> ``01:15``; ``3700`` -> ``1:01:40``; unknown -> ``--:--``."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "--:--"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}%}"
+
+
+def prob(p: float) -> str:
+    """A probability in as few characters as still say something: 41%, 4.1%, 0.3%, <0.1%."""
+    if p >= 0.995:
+        return ">99%"
+    if p >= 0.1:
+        return f"{p:.0%}"
+    if p >= 0.001:
+        return f"{p:.1%}"
+    return "<0.1%"
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+def perplexity(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if not math.isfinite(value):
+        return "∞"
+    return f"{value:,.1f}" if value < 1e5 else f"{value:.2e}"
+
+
+def rate(tokens_per_second: float | None) -> str:
+    if tokens_per_second is None or not math.isfinite(tokens_per_second):
+        return "—"
+    if tokens_per_second >= 10_000:
+        return f"{tokens_per_second / 1000:,.1f}k"
+    return f"{tokens_per_second:,.0f}"
+
+
+def count(n: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+
+
+def size_bytes(n: int) -> str:
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def when(iso: str) -> str:
+    """An ISO timestamp (UTC) as local ``YYYY-MM-DD HH:MM``; unparsable text as it is."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return iso or "—"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M")

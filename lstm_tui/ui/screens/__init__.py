@@ -1,0 +1,1 @@
+"""Modal screens: hyperparameters, save, load, open corpus, confirm, help."""

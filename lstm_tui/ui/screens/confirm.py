@@ -1,0 +1,62 @@
+"""A yes/no (or save/quit/cancel) question, answered by a button or its key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+
+@dataclass(frozen=True)
+class Choice:
+    key: str  # what dismiss() returns, and the key that picks it
+    label: str
+    variant: str = "default"  # a Button variant: default, primary, success, warning, error
+
+
+class ConfirmScreen(ModalScreen[str | None]):
+    """Returns the chosen ``Choice.key``, or None for Escape."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, message: str, choices: list[Choice]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.message = message
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog confirm"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.message, classes="dialog-message")
+            with Horizontal(classes="dialog-buttons"):
+                for choice in self.choices:
+                    yield Button(
+                        f"{choice.label} [{choice.key}]",
+                        variant=choice.variant,  # type: ignore[arg-type]
+                        id=f"choice-{choice.key}",
+                    )
+                yield Button("Cancel [esc]", id="choice-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(Button).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        for choice in self.choices:
+            if event.key == choice.key:
+                event.stop()
+                self.dismiss(choice.key)
+                return
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        key = (event.button.id or "").removeprefix("choice-")
+        self.dismiss(None if key == "cancel" else key)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

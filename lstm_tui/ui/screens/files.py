@@ -1,0 +1,311 @@
+"""Save, load and open-corpus dialogs, and a filesystem path completer for their inputs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.suggester import Suggester
+from textual.widgets import Button, Checkbox, DataTable, DirectoryTree, Input, Label, Static
+
+from lstm_tui.core import checkpoint
+from lstm_tui.core.errors import CheckpointError
+from lstm_tui.core.paths import CHECKPOINT_SUFFIX, checkpoint_path, checkpoints_dir
+from lstm_tui.ui import format as fmt
+
+TEXT_SUFFIXES = frozenset({".txt", ".md", ".text", ".rst", ".csv", ".tsv", ".json", ".tokens", ""})
+
+
+class PathSuggester(Suggester):
+    """Completes the last part of a file path from what is on disk (``~`` understood)."""
+
+    def __init__(self, suffixes: frozenset[str] | None = None) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.suffixes = suffixes
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value or value.endswith(os.sep + os.sep):
+            return None
+        head, _, tail = value.rpartition(os.sep)
+        folder = Path(
+            os.path.expanduser(head + os.sep if head or value.startswith(os.sep) else ".")
+        )
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            return None
+        for name in names:
+            if not name.startswith(tail) or name == tail or name.startswith("."):
+                continue
+            full = folder / name
+            if full.is_dir():
+                return value + name[len(tail) :] + os.sep
+            if self.suffixes is None or full.suffix.lower() in self.suffixes:
+                return value + name[len(tail) :]
+        return None
+
+
+class SaveScreen(ModalScreen[tuple[Path, bool] | None]):
+    """A name (saved into the checkpoints folder) or a path; returns (path, with optimizer)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, suggested_name: str) -> None:
+        super().__init__()
+        self.suggested_name = suggested_name
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog save"):
+            yield Label("Save checkpoint", classes="dialog-title")
+            yield Static(
+                f"A name saves into {checkpoints_dir()}; a path saves there.", classes="dialog-note"
+            )
+            yield Input(self.suggested_name, placeholder="name or path", id="save-name")
+            yield Static("", id="save-target")
+            yield Checkbox(
+                "include optimizer state (resumes exactly; about 3× larger)",
+                value=True,
+                id="save-optimizer",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save [enter]", variant="primary", id="save")
+                yield Button("Cancel [esc]", id="cancel")
+
+    def on_mount(self) -> None:
+        self._show_target(self.suggested_name)
+        self.query_one("#save-name", Input).focus()
+
+    def _target(self, text: str) -> Path | None:
+        text = text.strip()
+        if not text:
+            return None
+        path = checkpoint_path(text)
+        if path.suffix != CHECKPOINT_SUFFIX and path.parent != checkpoints_dir():
+            path = path.with_name(path.name + CHECKPOINT_SUFFIX)
+        return path
+
+    @on(Input.Changed, "#save-name")
+    def _changed(self, event: Input.Changed) -> None:
+        self._show_target(event.value)
+
+    def _show_target(self, text: str) -> None:
+        target = self._target(text)
+        label = self.query_one("#save-target", Static)
+        if target is None:
+            label.update("enter a name")
+        elif target.is_dir():
+            label.update(f"✗ {target} is a folder")
+        elif target.exists():
+            label.update(f"→ {target}  (exists: it will be replaced)")
+        else:
+            label.update(f"→ {target}")
+
+    @on(Input.Submitted, "#save-name")
+    @on(Button.Pressed, "#save")
+    def _save(self) -> None:
+        target = self._target(self.query_one("#save-name", Input).value)
+        if target is None or target.is_dir():
+            self.app.bell()
+            return
+        self.dismiss((target, self.query_one("#save-optimizer", Checkbox).value))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class LoadScreen(ModalScreen[Path | None]):
+    """Saved checkpoints (newest first, the bundled model last), or any path."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+l", "focus_path", "Path", tooltip="Type a checkpoint path"),
+    ]
+
+    def __init__(self, extra: Iterable[Path] = ()) -> None:
+        super().__init__()
+        self.extra = list(extra)
+        self.paths: dict[str, Path] = {}
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog load"):
+            yield Label("Load checkpoint", classes="dialog-title")
+            yield Static(f"Saved in {checkpoints_dir()}", classes="dialog-note")
+            table = DataTable(id="load-table", cursor_type="row", zebra_stripes=True)
+            for label, key in (
+                ("name", "name"),
+                ("saved", "created"),
+                ("corpus", "corpus"),
+                ("model", "model"),
+                ("steps", "steps"),
+                ("window acc", "window"),
+                ("val ppl", "ppl"),
+                ("size", "size"),
+            ):
+                table.add_column(label, key=key)
+            yield table
+            yield Static("reading checkpoints…", id="load-status")
+            yield Input(
+                placeholder="…or a path to a .safetensors file (ctrl+l)",
+                id="load-path",
+                suggester=PathSuggester(frozenset({CHECKPOINT_SUFFIX})),
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Load [enter]", variant="primary", id="load")
+                yield Button("Cancel [esc]", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+        self._read()
+
+    @work(thread=True, exclusive=True, group="list-checkpoints")
+    def _read(self) -> None:
+        found = checkpoint.list_checkpoints()
+        for path in self.extra:
+            try:
+                found.append(checkpoint.info(path))
+            except CheckpointError:
+                continue
+        self.app.call_from_thread(self._fill, found)
+
+    def _fill(self, found: list[checkpoint.CheckpointInfo]) -> None:
+        table = self.query_one(DataTable)
+        for info in found:
+            key = str(info.path)
+            if key in self.paths:
+                continue
+            self.paths[key] = info.path
+            metrics = info.metrics or {}
+            window = metrics.get("window_accuracy")
+            ppl = metrics.get("val_perplexity")
+            bundled = info.path.parent != checkpoints_dir()
+            table.add_row(
+                info.name + (" (bundled)" if bundled else ""),
+                fmt.when(info.created),
+                info.corpus,
+                info.model,
+                f"{info.steps:,}",
+                fmt.percent(window) if isinstance(window, float) else "—",
+                fmt.perplexity(ppl) if isinstance(ppl, float) else "—",
+                fmt.size_bytes(info.size_bytes),
+                key=key,
+            )
+        status = self.query_one("#load-status", Static)
+        if table.row_count:
+            status.update(f"{table.row_count} checkpoint(s) · enter loads the highlighted one")
+        else:
+            status.update("no saved checkpoints yet: type a path below")
+            self.query_one("#load-path", Input).focus()
+
+    @on(DataTable.RowSelected, "#load-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.dismiss(self.paths[event.row_key.value])
+
+    @on(Input.Submitted, "#load-path")
+    def _path_submitted(self, event: Input.Submitted) -> None:
+        self._load_path(event.value)
+
+    @on(Button.Pressed, "#load")
+    def _load_pressed(self) -> None:
+        text = self.query_one("#load-path", Input).value
+        if text.strip():
+            self._load_path(text)
+            return
+        table = self.query_one(DataTable)
+        if table.row_count:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            if key is not None:
+                self.dismiss(self.paths[key])
+
+    def _load_path(self, text: str) -> None:
+        text = text.strip()
+        if not text:
+            self.app.bell()
+            return
+        path = checkpoint_path(text)
+        if not path.is_file():
+            self.query_one("#load-status", Static).update(f"✗ {path}: no such file")
+            return
+        self.dismiss(path)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_focus_path(self) -> None:
+        self.query_one("#load-path", Input).focus()
+
+
+class TextTree(DirectoryTree):
+    """Folders and text-like files only; hidden entries left out."""
+
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
+        return [
+            p
+            for p in paths
+            if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() in TEXT_SUFFIXES)
+        ]
+
+
+class OpenCorpusScreen(ModalScreen[Path | None]):
+    """Pick a UTF-8 text file: from a folder tree or by typing its path."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+l", "focus_path", "Path", tooltip="Type a path"),
+    ]
+
+    def __init__(self, title: str, note: str, start: Path | None = None) -> None:
+        super().__init__()
+        self.title_text = title
+        self.note = note
+        self.start = start if start and start.is_dir() else Path.cwd()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog open-corpus"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.note, classes="dialog-note")
+            yield Input(
+                placeholder="path to a UTF-8 text file (tab completes)",
+                id="corpus-path",
+                suggester=PathSuggester(TEXT_SUFFIXES),
+            )
+            yield TextTree(self.start, id="corpus-tree")
+            yield Static("", id="corpus-status")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Open [enter]", variant="primary", id="open")
+                yield Button("Cancel [esc]", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#corpus-path", Input).focus()
+
+    @on(DirectoryTree.FileSelected)
+    def _file_selected(self, event: DirectoryTree.FileSelected) -> None:
+        self.dismiss(event.path)
+
+    @on(Input.Submitted, "#corpus-path")
+    @on(Button.Pressed, "#open")
+    def _open(self) -> None:
+        text = self.query_one("#corpus-path", Input).value.strip()
+        if not text:
+            self.query_one("#corpus-status", Static).update("type a path or pick a file below")
+            return
+        path = Path(text).expanduser()
+        if not path.is_file():
+            self.query_one("#corpus-status", Static).update(f"✗ {path}: no such file")
+            return
+        self.dismiss(path)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_focus_path(self) -> None:
+        self.query_one("#corpus-path", Input).focus()

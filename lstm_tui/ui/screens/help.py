@@ -1,0 +1,71 @@
+"""Every key, read from the bindings themselves so the list cannot go stale."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+# Keys that belong to Textual's own widgets, worth knowing here.
+EDITING_KEYS = [
+    ("← → home end", "move in a text box (ctrl+a / ctrl+e: start / end)"),
+    ("ctrl+w ctrl+u ctrl+k", "delete a word left / to the start / to the end"),
+    ("ctrl+x ctrl+c ctrl+v", "cut / copy / paste"),
+    ("tab shift+tab", "next / previous control (in the predictor, Tab accepts the ghost text)"),
+    ("↑ ↓ pgup pgdn", "move in a table; click a column header to sort by it"),
+    ("esc", "close a dialog without doing anything"),
+]
+
+
+def binding_rows(bindings: list[BindingType]) -> list[tuple[str, str]]:
+    rows = []
+    for item in bindings:
+        if not isinstance(item, Binding):
+            continue
+        keys = ", ".join(_key_name(k) for k in item.key.split(","))
+        description = item.tooltip or item.description or item.action
+        if item.description and item.tooltip:
+            description = f"{item.description}: {item.tooltip}"
+        rows.append((keys, description))
+    return rows
+
+
+def _key_name(key: str) -> str:
+    names = {"slash": "/", "question_mark": "?", "up": "↑", "down": "↓", "enter": "enter"}
+    parts = [names.get(part, part) for part in key.strip().split("+")]
+    parts = [p.upper() if p[:1] == "f" and p[1:].isdigit() else p for p in parts]
+    return "+".join(parts)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,f1,q", "close", "Close"),
+    ]
+
+    def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]]) -> None:
+        super().__init__()
+        self.sections = sections
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog help"):
+            yield Label("Keys", classes="dialog-title")
+            with VerticalScroll(id="help-body"):
+                for title, rows in [*self.sections, ("Editing and moving", EDITING_KEYS)]:
+                    table = Table.grid(padding=(0, 2))
+                    table.add_column(style="bold cyan", no_wrap=True, min_width=18)
+                    table.add_column()
+                    for key, what in rows:
+                        table.add_row(key, what)
+                    yield Static(Text(title, style="bold underline"), classes="help-section")
+                    yield Static(table)
+            yield Static(
+                "ctrl+p opens the command palette: every action, by name. esc closes this.",
+                classes="dialog-note",
+            )
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,85 @@
+"""A one-line text widget that repaints without a layout pass.
+
+``Static.update`` asks for a layout of the whole screen (its size may change); these lines
+have a fixed height, so a new text only repaints them. On a busy 2-core machine that is
+the difference between ~1 ms and ~40 ms per keystroke.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+
+class Line(Widget):
+    DEFAULT_CSS = """
+    Line {
+        height: 1;
+        width: 1fr;
+    }
+    """
+
+    def __init__(
+        self, text: Text | str = "", *, id: str | None = None, classes: str | None = None
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self._text = (
+            Text(text, no_wrap=True, overflow="ellipsis") if isinstance(text, str) else text
+        )
+
+    @property
+    def text(self) -> Text:
+        return self._text
+
+    def update(self, text: Text | str) -> None:
+        if isinstance(text, str):
+            text = Text(text, no_wrap=True, overflow="ellipsis")
+        if text == self._text:
+            return
+        self._text = text
+        self.refresh()
+
+    def render(self) -> Text:
+        return self._text
+
+
+class LogLines(Widget):
+    """The last lines of a log, as many as fit; repainted, never re-laid-out.
+
+    (A RichLog grows its virtual size with every line, which costs a layout pass of the
+    whole screen: 10-40 ms twice a second during training.)
+    """
+
+    DEFAULT_CSS = """
+    LogLines {
+        height: 5;
+        width: 1fr;
+    }
+    """
+
+    def __init__(
+        self, *, max_lines: int = 1000, id: str | None = None, classes: str | None = None
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.max_lines = max_lines
+        self.lines: list[Text] = []
+
+    def write(self, line: Text | str) -> None:
+        text = Text(line) if isinstance(line, str) else line.copy()
+        text.no_wrap = True
+        text.overflow = "ellipsis"
+        self.lines.append(text)
+        del self.lines[: -self.max_lines]
+        self.refresh()
+
+    def clear(self) -> None:
+        self.lines.clear()
+        self.refresh()
+
+    @property
+    def plain(self) -> str:
+        return "\n".join(line.plain for line in self.lines)
+
+    def render(self) -> Text:
+        shown = self.lines[-max(1, self.size.height) :]
+        return Text("\n").join(shown)

@@ -1,0 +1,307 @@
+"""The predictor: type with the model, chat-style.
+
+Every keystroke asks the app (which asks a worker) for suggestions; what comes back is shown
+as ghost text in the input (Tab or → accepts it, keeping the user's case) and as a row of
+the top next words, each insertable with alt+1 … alt+5. Enter sends the line: the
+transcript shows it, unknown words marked, and the model's continuation under it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on
+from textual.actions import SkipAction
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Size
+from textual.reactive import Reactive
+from textual.suggester import SuggestionReady
+from textual.widgets import Input, Static
+
+from lstm_tui.ui import format as fmt
+from lstm_tui.ui.messages import PromptChanged, PromptSent
+from lstm_tui.ui.widgets.line import Line
+
+if TYPE_CHECKING:
+    from lstm_tui.core.predict import Continuation, Suggestions
+
+TOP_K = 5
+WORD_CHOICES = (4, 8, 12, 16, 24, 32, 48, 64, 96)
+TEMPERATURES = (0.0, 0.5, 0.8, 1.0, 1.3)  # 0 is greedy
+ATTACH_LEFT = frozenset(",.;:?!%)]}…'’”")
+
+
+def mode_name(temperature: float) -> str:
+    return "greedy" if temperature <= 0 else f"sampled, T={temperature:g}"
+
+
+def insert_word(text: str, partial: str, word: str) -> str:
+    """``text`` with its partial word replaced by ``word`` (keeping the user's case), then a space.
+
+    Punctuation attaches to the word before it: ``"the cat "`` + ``.`` -> ``"the cat. "``.
+    """
+    stem = text[: len(text) - len(partial)] if partial else text
+    if partial and word.lower().startswith(partial.lower()):
+        word = partial + word[len(partial) :]
+    if word and word[0] in ATTACH_LEFT and not partial:
+        stem = stem.rstrip()
+    elif stem and not stem[-1].isspace():
+        stem += " "
+    return stem + word + " "
+
+
+def mark_unknown(line: str, unknown: list[str]) -> Text:
+    """The user's line with words the vocabulary lacks underlined in red and flagged ``?``."""
+    text = Text(line)
+    for word in set(unknown):
+        pattern = r"(?<![\w'’])" + re.escape(word) + r"(?![\w'’])"
+        for match in re.finditer(pattern, line, flags=re.IGNORECASE):
+            text.stylize("bold red underline", match.start(), match.end())
+    if unknown:
+        text.append(f"   ? not in the vocabulary: {', '.join(dict.fromkeys(unknown))}", "dim red")
+    return text
+
+
+class PromptInput(Input):
+    """The predictor's input: Tab accepts the ghost completion, alt+N inserts suggestion N."""
+
+    # Input sets its virtual size on every keystroke, and Widget declares that reactive with
+    # layout=True: a layout pass over the whole screen per key (~40 ms on a busy 2-core
+    # machine). The input's own size is fixed by CSS and its scrolling reads the virtual
+    # size directly, so a repaint is all a keystroke needs.
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
+    BINDINGS = [
+        Binding("tab", "accept", "Accept", tooltip="Accept the ghost completion"),
+        Binding(
+            "enter", "submit", "Send", show=False, tooltip="Send the line; the model continues it"
+        ),
+        *(
+            Binding(f"alt+{n}", f"pick({n - 1})", f"Insert suggestion {n}", show=False)
+            for n in range(1, TOP_K + 1)
+        ),
+    ]
+
+    def action_accept(self) -> None:
+        pane = next((a for a in self.ancestors if isinstance(a, PredictorPane)), None)
+        if pane is not None and pane.accept():
+            return
+        raise SkipAction()  # nothing to accept: Tab moves the focus as usual
+
+    def action_pick(self, index: int) -> None:
+        pane = next((a for a in self.ancestors if isinstance(a, PredictorPane)), None)
+        if pane is not None:
+            pane.pick(index)
+
+
+class PredictorPane(Vertical):
+    BORDER_TITLE = "Predictor"
+    BINDINGS = [
+        Binding(
+            "ctrl+r", "cycle_mode", "Mode", show=False, tooltip="Greedy or sampled continuations"
+        ),
+        Binding("ctrl+up", "more_words", "More words", show=False),
+        Binding("ctrl+down", "fewer_words", "Fewer words", show=False),
+        Binding("ctrl+l", "clear_transcript", "Clear", show=False),
+    ]
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.n_words = 24
+        self.temperature = 0.0
+        self.suggestions: Suggestions | None = None
+        self.suggestions_for: str | None = None  # the input value the shown row belongs to
+        self.ghost: str | None = None  # the value the ghost completion would give
+        self.ready = False
+        self._requests = 0
+        self._pending: dict[int, Static] = {}  # model bubbles waiting for their answer
+        self._user_bubbles: dict[int, tuple[Static, str]] = {}
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="transcript"):
+            yield Static(
+                Text(
+                    "Type a few words. Suggestions follow every keystroke; Enter asks the "
+                    "model to continue your line.",
+                    style="dim",
+                ),
+                classes="bubble hint",
+            )
+        yield Line("", id="suggestions")
+        yield PromptInput(placeholder="loading model…", id="prompt", disabled=True)
+        yield Line("", id="predictor-info")
+
+    def on_mount(self) -> None:
+        self._show_info()
+
+    # -- called by the app ----------------------------------------------------------------
+
+    def set_ready(self, ready: bool) -> None:
+        self.ready = ready
+        prompt = self.query_one(PromptInput)
+        prompt.disabled = not ready
+        prompt.placeholder = "type here…" if ready else "loading model…"
+        if ready:
+            self.suggestions = None
+            self.suggestions_for = None
+            self.app.post_message(PromptChanged(prompt.value))
+
+    def show_suggestions(self, text: str, suggestions: Suggestions) -> bool:
+        """Show suggestions if they are for what the input holds now; True if shown."""
+        prompt = self.query_one(PromptInput)
+        if text != prompt.value:
+            return False
+        self.suggestions = suggestions
+        self.suggestions_for = text
+        self.ghost = self._ghost_for(text, suggestions)
+        if self.ghost is not None:
+            prompt.post_message(SuggestionReady(text, self.ghost))
+        self.query_one("#suggestions", Line).update(self._suggestion_row(suggestions))
+        return True
+
+    def show_continuation(
+        self, request: int, continuation: Continuation | None, error: str | None
+    ) -> None:
+        bubble = self._pending.pop(request, None)
+        entry = self._user_bubbles.pop(request, None)
+        if bubble is None:
+            return
+        if entry is not None and continuation is not None and continuation.unknown:
+            user, line = entry
+            user.update(mark_unknown(line, continuation.unknown))
+        if continuation is None:
+            bubble.update(Text(f"(no answer: {error})", style="red"))
+            return
+        text = Text()
+        text.append("… ", style="dim")
+        text.append(continuation.text)
+        bubble.update(text)
+        bubble.remove_class("pending")
+        self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
+
+    def pending_requests(self) -> list[int]:
+        return list(self._pending)
+
+    # -- ghost text and suggestions -------------------------------------------------------
+
+    @staticmethod
+    def _ghost_for(text: str, suggestions: Suggestions) -> str | None:
+        if suggestions.completion is not None:
+            return text + suggestions.completion.suffix
+        if text and text[-1].isspace() and suggestions.next_words and not suggestions.partial:
+            word = suggestions.next_words[0].word
+            if word[0] in ATTACH_LEFT:
+                return None  # punctuation after a space would read wrong; use alt+1 instead
+            return text + word
+        return None
+
+    def _suggestion_row(self, suggestions: Suggestions) -> Text:
+        row = Text(overflow="ellipsis")  # two lines: five words with their odds fit in 56
+        if not suggestions.next_words:
+            what = f"no word starts with “{suggestions.partial}”" if suggestions.partial else ""
+            row.append(what or "no suggestions", style="dim")
+        for n, item in enumerate(suggestions.next_words, start=1):
+            row.append(f" {n} ", style="reverse bold")
+            row.append(f" {item.word} ", style="bold")
+            row.append(fmt.prob(item.prob), style="dim")
+            row.append("  ")
+        if suggestions.unknown:
+            row.append("  unknown: ", style="dim red")
+            row.append(", ".join(dict.fromkeys(suggestions.unknown)), style="red")
+        return row
+
+    def accept(self) -> bool:
+        """Take the ghost completion; False when there is none for the current text."""
+        prompt = self.query_one(PromptInput)
+        if self.ghost is None or self.suggestions_for != prompt.value:
+            return False
+        if prompt.cursor_position != len(prompt.value):
+            return False
+        prompt.value = self.ghost
+        prompt.cursor_position = len(prompt.value)
+        self.ghost = None
+        return True
+
+    def pick(self, index: int) -> None:
+        prompt = self.query_one(PromptInput)
+        if self.suggestions is None or self.suggestions_for != prompt.value:
+            self.app.bell()
+            return
+        words = self.suggestions.next_words
+        if index >= len(words):
+            self.app.bell()
+            return
+        prompt.value = insert_word(prompt.value, self.suggestions.partial, words[index].word)
+        prompt.cursor_position = len(prompt.value)
+
+    @on(Input.Changed, "#prompt")
+    def _prompt_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.ghost = None
+        if self.ready:  # straight to the app: no bubbling through the containers per key
+            self.app.post_message(PromptChanged(event.value))
+
+    @on(Input.Submitted, "#prompt")
+    def _prompt_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not self.ready:
+            return
+        line = event.value
+        self._requests += 1
+        request = self._requests
+        transcript = self.query_one("#transcript", VerticalScroll)
+        for hint in transcript.query(".hint"):
+            hint.remove()
+        user = Static(
+            Text(line) if line else Text("(nothing: the model starts from scratch)", "dim"),
+            classes="bubble user",
+        )
+        user.border_title = "you"
+        answer = Static(Text("…", style="dim"), classes="bubble model pending")
+        answer.border_title = f"model · {self.n_words} words · {mode_name(self.temperature)}"
+        self._pending[request] = answer
+        self._user_bubbles[request] = (user, line)
+        transcript.mount_all([user, answer])
+        transcript.scroll_end(animate=False)
+        event.input.value = ""
+        self.post_message(PromptSent(line, request))
+
+    # -- continuation settings ------------------------------------------------------------
+
+    def _show_info(self) -> None:
+        info = Text(no_wrap=True, overflow="ellipsis")
+        for key, what in (
+            ("tab", "accept"),
+            ("alt+1…5", "insert"),
+            ("⏎", f"{self.n_words} words"),
+            ("^r", mode_name(self.temperature)),
+        ):
+            info.append(key, style="bold")
+            info.append(f" {what}  ", style="dim")
+        self.query_one("#predictor-info", Line).update(info)
+
+    def action_cycle_mode(self) -> None:
+        i = TEMPERATURES.index(self.temperature) if self.temperature in TEMPERATURES else 0
+        self.temperature = TEMPERATURES[(i + 1) % len(TEMPERATURES)]
+        self._show_info()
+        self.notify(f"Continuations: {mode_name(self.temperature)}", timeout=2)
+
+    def action_more_words(self) -> None:
+        bigger = [n for n in WORD_CHOICES if n > self.n_words]
+        self.n_words = bigger[0] if bigger else self.n_words
+        self._show_info()
+
+    def action_fewer_words(self) -> None:
+        smaller = [n for n in WORD_CHOICES if n < self.n_words]
+        self.n_words = smaller[-1] if smaller else self.n_words
+        self._show_info()
+
+    def action_clear_transcript(self) -> None:
+        transcript = self.query_one("#transcript", VerticalScroll)
+        transcript.remove_children()
+        self._pending.clear()
+        self._user_bubbles.clear()

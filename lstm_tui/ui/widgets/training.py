@@ -1,0 +1,222 @@
+"""The training pane: state, a progress bar with ETA, the latest metrics, a chart, an epoch log."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import ProgressBar
+
+from lstm_tui.ui import format as fmt
+from lstm_tui.ui.widgets.chart import ACCURACY_COLOR, LOSS_COLOR, LossChart
+from lstm_tui.ui.widgets.line import Line, LogLines
+
+if TYPE_CHECKING:
+    from lstm_tui.core.train import EpochEvent, StepEvent, TrainResult
+
+REDRAW_INTERVAL = 0.25  # labels and progress bar, seconds
+CHART_INTERVAL = 0.5  # seconds: the chart is redrawn at most twice a second
+
+STATE_LABELS = {
+    "loading": ("◌", "loading model…", "muted"),
+    "idle": ("●", "idle · F5 to train", "muted"),
+    "starting": ("◌", "starting…", "muted"),
+    "training": ("▶", "training", "ok"),
+    "paused": ("⏸", "paused · F6 to resume", "warn"),
+    "stopping": ("■", "stopping…", "warn"),
+}
+
+
+def _rgb(color: tuple[int, int, int]) -> str:
+    return "rgb({},{},{})".format(*color)
+
+
+class TrainingPane(Vertical, can_focus=True):
+    """Shows what the app's training worker reports; holds no training logic itself."""
+
+    BORDER_TITLE = "Training"
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.state = "loading"
+        self.run_description = ""
+        self.last_step: StepEvent | None = None
+        self.last_epoch: EpochEvent | None = None
+        self.total_steps = 0
+        self.run_started_step = 0
+        self._loaded_metrics: dict = {}
+        self._labels_dirty = True
+        self._last_chart = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield Line(id="train-state")
+        with Horizontal(id="train-progress-row"):
+            yield ProgressBar(total=100, show_eta=False, id="train-progress")
+            yield Line("", id="train-eta")
+        yield Line(id="train-position")
+        yield Line(id="train-metrics")
+        yield Line(self._legend(), id="chart-legend")
+        yield LossChart(id="train-chart")
+        yield LogLines(id="epoch-log")
+
+    def on_mount(self) -> None:
+        self.border_subtitle = "F5 train · F6 pause · F7 stop · F8 reset · F9 settings"
+        self._redraw_labels()
+        self.set_interval(REDRAW_INTERVAL, self._tick)
+
+    @staticmethod
+    def _legend() -> Text:
+        text = Text()
+        text.append("━ loss", style=f"bold {_rgb(LOSS_COLOR)}")
+        text.append(" (left)   ", style="dim")
+        text.append("━ accuracy %", style=f"bold {_rgb(ACCURACY_COLOR)}")
+        text.append(" (right)", style="dim")
+        return text
+
+    # -- called by the app ----------------------------------------------------------------
+
+    def set_state(self, state: str) -> None:
+        self.state = state
+        self._labels_dirty = True
+        self._redraw_labels()
+
+    def run_started(self, description: str, total_steps: int, first_step: int) -> None:
+        self.run_description = description
+        self.total_steps = total_steps
+        self.run_started_step = first_step
+        self.last_step = None
+        self.query_one(ProgressBar).update(total=max(1, total_steps), progress=0)
+        self.log_line(f"run: {description}", style="dim")
+        self.set_state("training")
+
+    def step(self, event: StepEvent) -> None:
+        self.last_step = event
+        self.query_one(LossChart).add(event.step, event.loss, event.accuracy)
+        self._labels_dirty = True
+
+    def epoch(self, event: EpochEvent) -> None:
+        self.last_epoch = event
+        parts = [f"ep {event.epoch:>4,}"]
+        if event.train_loss is not None:
+            parts.append(f"loss {fmt.number(event.train_loss)}")
+        if event.train_accuracy is not None:
+            parts.append(f"acc {fmt.percent(event.train_accuracy)}")
+        parts.append(f"win {fmt.percent(event.window_accuracy)}")
+        if event.val_perplexity is not None:
+            parts.append(f"val ppl {fmt.perplexity(event.val_perplexity)}")
+        parts.append(fmt.duration(event.elapsed))
+        self.log_line("  ".join(parts))
+        self._labels_dirty = True
+
+    def run_ended(self, result: TrainResult | None, error: str | None) -> None:
+        if error:
+            self.log_line(f"failed: {error}", style="bold red")
+        elif result is not None:
+            style = "bold red" if result.reason == "diverged" else "bold"
+            self.log_line(
+                f"{result.reason}: {result.message} · {result.steps:,} steps in "
+                f"{fmt.duration(result.seconds)} · {fmt.rate(result.tokens_per_second)} tok/s",
+                style=style,
+            )
+            if result.reason in ("finished", "target"):
+                self.query_one(ProgressBar).update(progress=self.total_steps)
+        self.set_state("idle")
+        self._redraw_chart()
+
+    def show_metrics(self, metrics: dict) -> None:
+        """Metrics a loaded checkpoint came with, until training reports new ones."""
+        self._loaded_metrics = metrics
+        self._labels_dirty = True
+
+    def reset_history(self, note: str | None = None) -> None:
+        self.last_step = None
+        self.last_epoch = None
+        self._loaded_metrics = {}
+        self.total_steps = 0
+        self.query_one(ProgressBar).update(total=100, progress=0)
+        self.query_one(LossChart).clear_points()
+        self._redraw_chart()
+        self.query_one(LogLines).clear()
+        if note:
+            self.log_line(note, style="dim")
+        self._labels_dirty = True
+        self._redraw_labels()
+
+    def log_line(self, line: str, style: str = "") -> None:
+        self.query_one(LogLines).write(Text(line, style=style))
+
+    # -- drawing --------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        if self._labels_dirty:
+            self._redraw_labels()
+        chart = self.query_one(LossChart)
+        now = time.monotonic()
+        if chart.dirty and now - self._last_chart >= CHART_INTERVAL:
+            self._redraw_chart()
+
+    def _redraw_chart(self) -> None:
+        self._last_chart = time.monotonic()
+        self.query_one(LossChart).redraw()
+
+    def _redraw_labels(self) -> None:
+        self._labels_dirty = False
+        symbol, label, tone = STATE_LABELS.get(self.state, ("?", self.state, "muted"))
+        state = Text()
+        state.append(
+            f"{symbol} {label}", style={"ok": "bold green", "warn": "bold yellow"}.get(tone, "dim")
+        )
+        if self.run_description and self.state in ("training", "paused", "stopping"):
+            state.append(f"  {self.run_description}", style="dim")
+        self.query_one("#train-state", Line).update(state)
+
+        event = self.last_step
+        eta = self.query_one("#train-eta", Line)
+        position = self.query_one("#train-position", Line)
+        if event is not None:
+            done = event.step - self.run_started_step
+            self.query_one(ProgressBar).update(progress=done)
+            eta.update(f"ETA {fmt.duration(event.eta)}" if self.state != "idle" else "")
+            where = Text()
+            where.append("epoch ", style="dim")
+            where.append(f"{event.epoch:,}", style="bold")
+            where.append("  step ", style="dim")
+            where.append(f"{event.step:,}", style="bold")
+            if self.total_steps:
+                where.append(f" ({done:,} of {self.total_steps:,})", style="dim")
+            where.append("  ")
+            where.append(fmt.rate(event.tokens_per_second), style="bold")
+            where.append(" tok/s", style="dim")
+            position.update(where)
+        elif self.state == "idle":
+            eta.update("")
+            position.update(Text("no run yet in this session", style="dim"))
+        metrics = self._metrics_text()
+        self.query_one("#train-metrics", Line).update(metrics)
+
+    def _metrics_text(self) -> Text:
+        step, epoch = self.last_step, self.last_epoch
+        loaded = self._loaded_metrics
+        loss = step.loss if step else (epoch.train_loss if epoch else loaded.get("train_loss"))
+        if step and step.accuracy is not None:
+            accuracy = step.accuracy
+        elif epoch:
+            accuracy = epoch.train_accuracy
+        else:
+            accuracy = loaded.get("train_accuracy")
+        ppl = epoch.val_perplexity if epoch else loaded.get("val_perplexity")
+        window = epoch.window_accuracy if epoch else loaded.get("window_accuracy")
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for name, value in (
+            ("loss", fmt.number(loss)),
+            ("acc", fmt.percent(accuracy)),
+            ("val ppl", fmt.perplexity(ppl)),
+            ("window", fmt.percent(window)),
+        ):
+            text.append(f"{name} ", style="dim")
+            text.append(value, style="bold")
+            text.append("  ")
+        return text

@@ -1,0 +1,163 @@
+"""The vocabulary browser: a filtered, sorted window onto the vocabulary, and word details.
+
+Filtering and sorting happen in the core (``Vocabulary.query``) over every word; the table
+only ever holds ``ROW_LIMIT`` rows, so a 50k-word vocabulary stays as quick as the fable's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import DataTable, Input, Label
+
+from lstm_tui.ui import format as fmt
+from lstm_tui.ui.messages import WordSelected
+from lstm_tui.ui.widgets.line import Line
+
+if TYPE_CHECKING:
+    from lstm_tui.core.predict import WordProb
+    from lstm_tui.core.vocab import Vocabulary
+
+ROW_LIMIT = 300
+DEBOUNCE_FROM_WORDS = 20_000  # above this, wait for a pause in typing before filtering
+DEBOUNCE_SECONDS = 0.08
+COLUMNS = (("id", "id", 4), ("word", "word", 12), ("count", "count", 5), ("share", "share", 5))
+SORTS = ("count", "word", "id")
+
+
+class VocabPane(Vertical):
+    BORDER_TITLE = "Vocabulary"
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter", tooltip="Type to filter the words"),
+        Binding("s", "cycle_sort", "Sort", tooltip="Sort by count, word or id"),
+        Binding("r", "reverse", "Reverse", tooltip="Reverse the sort order"),
+    ]
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.vocab: Vocabulary | None = None
+        self.sort = "count"
+        self.descending = True
+        self.selected: str | None = None
+        self.lowercase = True
+        self._debounce: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter words…  (/)", id="vocab-filter", compact=True)
+        yield Label("", id="vocab-count")
+        with Horizontal(id="vocab-body"):
+            yield DataTable(id="vocab-table", cursor_type="row", zebra_stripes=True)
+            yield Line("", id="vocab-details")  # repainted on every refresh: no layout pass
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for label, key, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+        self.border_subtitle = "/ filter · s sort · r reverse"
+
+    # -- called by the app ----------------------------------------------------------------
+
+    def set_vocab(self, vocab: Vocabulary, lowercase: bool = True) -> None:
+        self.vocab = vocab
+        self.lowercase = lowercase
+        self.selected = None
+        self.query_one("#vocab-details", Line).update("")
+        self.refill()
+
+    def show_details(
+        self, word: str, next_words: list[WordProb], neighbours: list[WordProb]
+    ) -> None:
+        if word != self.selected or self.vocab is None:
+            return
+        row = self.vocab.row(self.vocab.id(word))
+        text = Text()
+        text.append(f"“{word}”\n", style="bold")
+        text.append(f"id {row.id} · {row.count:,}× · {fmt.percent(row.share, 2)}\n\n", style="dim")
+        text.append("next words\n", style="bold underline")
+        for item in next_words:
+            text.append(f"{item.word:<13.13}", style="")
+            text.append(f"{fmt.prob(item.prob):>6}\n", style="cyan")
+        text.append("\nnearest (cosine)\n", style="bold underline")
+        for item in neighbours:
+            text.append(f"{item.word:<14.14}", style="")
+            text.append(f"{item.prob:+.2f}\n", style="magenta")
+        self.query_one("#vocab-details", Line).update(text)
+
+    # -- filtering and sorting ------------------------------------------------------------
+
+    def refill(self) -> None:
+        if self.vocab is None:
+            return
+        text = self.query_one("#vocab-filter", Input).value.strip()
+        if self.lowercase:  # a lowercased vocabulary: match what is typed in any case
+            text = text.lower()
+        rows, total = self.vocab.query(text, self.sort, self.descending, limit=ROW_LIMIT)
+        table = self.query_one(DataTable)
+        table.clear()
+        for row in rows:
+            table.add_row(
+                Text(str(row.id), justify="right", style="dim"),
+                Text(row.word, no_wrap=True, overflow="ellipsis"),
+                Text(f"{row.count:,}", justify="right"),
+                Text(fmt.percent(row.share, 1), justify="right"),
+                key=str(row.id),
+            )
+        arrow = "↓" if self.descending else "↑"
+        shown = f"{len(rows):,} of {total:,}" if total > len(rows) else f"{total:,}"
+        self.query_one("#vocab-count", Label).update(
+            f"{shown} words · {len(self.vocab):,} in vocabulary · by {self.sort} {arrow}"
+        )
+        if not rows:
+            self.selected = None
+            self.query_one("#vocab-details", Line).update(Text("no word matches", style="dim"))
+
+    @on(Input.Changed, "#vocab-filter")
+    def _filter_changed(self) -> None:
+        if self.vocab is not None and len(self.vocab) > DEBOUNCE_FROM_WORDS:
+            if self._debounce is not None:
+                self._debounce.stop()
+            self._debounce = self.set_timer(DEBOUNCE_SECONDS, self.refill)
+        else:
+            self.refill()
+
+    @on(Input.Submitted, "#vocab-filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(DataTable).focus()
+
+    @on(DataTable.HeaderSelected)
+    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key == "share":
+            key = "count"
+        if key == self.sort:
+            self.descending = not self.descending
+        else:
+            self.sort = key
+            self.descending = key == "count"
+        self.refill()
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self.vocab is None or event.row_key.value is None:
+            return
+        word = self.vocab.words[int(event.row_key.value)]
+        self.selected = word
+        self.post_message(WordSelected(word))
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#vocab-filter", Input).focus()
+
+    def action_cycle_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self.descending = self.sort == "count"
+        self.refill()
+
+    def action_reverse(self) -> None:
+        self.descending = not self.descending
+        self.refill()

@@ -1,0 +1,90 @@
+"""Save an SVG screenshot of the app's main screen (docs/screenshot.svg, used in the README).
+
+The scene: the shipped fable model, a few training steps so the chart has a curve, one
+line sent and answered, and a word being typed (ghost completion and suggestions showing).
+
+    python scripts/screenshot.py [--out docs/screenshot.svg] [--size 120x40] [--steps 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def wait_for(pilot, predicate: Callable[[], object], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"screenshot: timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def shoot(out: Path, size: tuple[int, int], steps: int) -> None:
+    from textual.widgets import Input
+
+    from lstm_tui.ui.app import LstmApp
+    from lstm_tui.ui.widgets.chart import LossChart
+    from lstm_tui.ui.widgets.predictor import PredictorPane, PromptInput
+
+    app = LstmApp()
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: app.session is not None and not app.busy, "the model")
+        prompt = app.query_one(PromptInput)
+        pane = app.query_one(PredictorPane)
+        if steps:
+            chart = app.query_one(LossChart)
+            await pilot.press("f5")
+            await wait_for(pilot, lambda: len(chart.steps) >= steps, f"{steps} steps")
+            await pilot.press("f7")
+            await wait_for(pilot, lambda: app.training_state == "idle", "training to stop")
+
+        async def type_text(text: str) -> None:
+            prompt.focus()
+            for char in text:
+                await pilot.press("space" if char == " " else char)
+            await wait_for(pilot, lambda: pane.suggestions_for == prompt.value, "suggestions")
+
+        await type_text("the mice")
+        await pilot.press("enter")
+        transcript = app.query_one("#transcript")
+        await wait_for(pilot, lambda: not transcript.query(".pending"), "the answer")
+        await type_text("The cat had a bell round its ne")
+        chart = app.query_one(LossChart)
+        builds = chart.builds
+        chart.redraw()
+        await wait_for(pilot, lambda: chart.builds > builds, "the chart")
+        app.clear_notifications()
+        for widget in app.query(Input):
+            widget.cursor_blink = False
+        await pilot.pause(0.6)
+        svg = app.export_screenshot(title="lstm-tui")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(svg, encoding="utf-8")
+    print(f"saved {out} ({len(svg):,} bytes)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.svg")
+    parser.add_argument("--size", default="120x40", help="columns x rows (120x40)")
+    parser.add_argument("--steps", type=int, default=12, help="training steps first (12)")
+    args = parser.parse_args()
+    width, _, height = args.size.partition("x")
+    # Never touch the user's real data folder.
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="lstm-tui-shot-")
+    sys.path.insert(0, str(ROOT))
+    asyncio.run(shoot(args.out, (int(width), int(height)), args.steps))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

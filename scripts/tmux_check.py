@@ -1,0 +1,178 @@
+"""Run the real app in a real terminal (tmux), type into the predictor, read the screen.
+
+Checks, in a 120×40 tmux window with a private user data folder:
+
+1. the app paints quickly, saying it is loading, and the shipped model then loads;
+2. typing "the mice " shows the model's top next words (computed here with the core, the
+   same checkpoint) as the numbered suggestion row, and the top one as ghost text;
+3. Tab accepts the ghost text; Enter sends the line and the continuation appears;
+4. F5 starts training (the status line says so); ctrl+q asks (the weights are unsaved), q
+   quits; the process is gone within a second and printed no traceback.
+
+Exit status 0 when every check passes, 1 otherwise (the screen is printed to help).
+
+    python scripts/tmux_check.py [--keep] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SESSION = f"lstm-tui-check-{os.getpid()}"
+TYPED = "the mice "
+
+
+def tmux(*args: str) -> str:
+    done = subprocess.run(["tmux", *args], capture_output=True, text=True)
+    if done.returncode != 0 and args[0] not in ("has-session", "kill-session"):
+        raise RuntimeError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def screen() -> str:
+    return tmux("capture-pane", "-p", "-t", SESSION)
+
+
+def right_half() -> str:
+    """The predictor's column of the screen (the right half at 120 columns), as one text."""
+    return " ".join(line[60:] for line in screen().splitlines())
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, step: float = 0.05) -> float | None:
+    """Seconds it took for ``predicate`` to hold, or None on timeout."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if predicate():
+            return time.monotonic() - started
+        time.sleep(step)
+    return None
+
+
+class Check:
+    def __init__(self) -> None:
+        self.failures: list[str] = []
+
+    def __call__(self, ok: object, what: str, detail: str = "") -> bool:
+        mark = "ok  " if ok else "FAIL"
+        print(f"{mark} {what}" + (f" ({detail})" if detail else ""))
+        if not ok:
+            self.failures.append(what)
+        return bool(ok)
+
+
+def expected_answers(device: str) -> tuple[list[str], str]:
+    """What the shipped model says after "the mice ": its top 5 words, and a continuation."""
+    sys.path.insert(0, str(ROOT))
+    from lstm_tui.core import checkpoint, paths
+    from lstm_tui.core.predict import Predictor
+
+    predictor = Predictor(checkpoint.load(paths.default_checkpoint(), device=device))
+    words = [w.word for w in predictor.suggest(TYPED, k=5).next_words]
+    return words, predictor.continue_text("the mice had", 24).text
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="leave the tmux session running")
+    parser.add_argument("--device", default="cpu", help="the app's --device (cpu)")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for loading")
+    args = parser.parse_args()
+    if shutil.which("tmux") is None:
+        print("tmux_check: tmux is not installed (apt-get install tmux)", file=sys.stderr)
+        return 1
+
+    data = tempfile.mkdtemp(prefix="lstm-tui-tmux-")
+    launch = "from lstm_tui.cli import main; raise SystemExit(main())"
+    status_file = Path(data) / "exit-status"  # written the moment the app's process ends
+    command = (
+        f"cd {shlex.quote(str(ROOT))} && XDG_DATA_HOME={shlex.quote(data)} TERM=xterm-256color "
+        f"{shlex.quote(sys.executable)} -c {shlex.quote(launch)} "
+        f"--device {shlex.quote(args.device)}; echo $? > {shlex.quote(str(status_file))}"
+    )
+    check = Check()
+    tmux("kill-session", "-t", SESSION)
+    started = time.monotonic()
+    # remain-on-exit keeps the pane (its last screen, its exit status) once the app ends.
+    tmux("new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40", "sleep 0.3; " + command)
+    tmux("set-option", "-w", "-t", SESSION, "remain-on-exit", "on")
+    try:
+        painted = wait_until(lambda: "lstm-tui" in screen(), 30)
+        check(painted is not None, "the app paints", f"{painted:.2f} s" if painted else "")
+        check(
+            "loading model" in screen() or "Loaded" in screen(),
+            "the first screen says the model is loading (or it already loaded)",
+        )
+        words, continuation = expected_answers(args.device)
+        loaded = wait_until(lambda: "✓ saved" in screen(), args.timeout)
+        total = time.monotonic() - started
+        check(loaded is not None, "the shipped model loads", f"{total:.1f} s after launch")
+
+        tmux("send-keys", "-t", SESSION, "-l", TYPED)
+        # The row may wrap onto its second line: between items, spaces and pane borders.
+        row = re.compile(
+            r"[\s│]+".join(rf"{n}\s+{re.escape(w)}\s+[<>]?[\d.]+%" for n, w in enumerate(words, 1))
+        )
+        found = wait_until(lambda: row.search(right_half()), 10)
+        check(
+            found is not None,
+            "the suggestion row shows the model's top 5 words, numbered",
+            " ".join(words) + (f", {found * 1000:.0f} ms after typing" if found else ""),
+        )
+        ghost = f"{TYPED}{words[0]}"
+        shown = wait_until(lambda: ghost in screen(), 5)
+        check(shown is not None, "the input shows the top word as ghost text", repr(ghost))
+
+        tmux("send-keys", "-t", SESSION, "Tab")
+        accepted = wait_until(lambda: f"the mice {words[0]}" in screen(), 5)
+        check(accepted is not None, "Tab accepts the ghost text")
+        tmux("send-keys", "-t", SESSION, "Enter")
+        first = " ".join(continuation.split()[:4])
+        answered = wait_until(lambda: first in screen(), 15)
+        check(answered is not None, "Enter: the continuation appears in the transcript", first)
+
+        tmux("send-keys", "-t", SESSION, "F5")
+        training = wait_until(lambda: "▶ training" in screen(), 60)
+        check(training is not None, "F5 starts training")
+        wait_until(lambda: "● unsaved" in screen(), 60)
+        tmux("send-keys", "-t", SESSION, "C-q")
+        asked = wait_until(lambda: "Quit?" in screen(), 10)
+        check(asked is not None, "ctrl+q with unsaved weights asks first")
+        tmux("send-keys", "-t", SESSION, "q")
+        gone = wait_until(status_file.exists, 10, step=0.005)
+        check(
+            gone is not None and gone < 1.0,
+            "quitting while training ends the process within a second",
+            f"{gone:.2f} s" if gone is not None else "still running after 10 s",
+        )
+        final = screen()
+        check("Traceback" not in final and "Error" not in final, "no traceback on exit")
+        wait_until(lambda: status_file.read_text().strip() if status_file.exists() else "", 2)
+        status = status_file.read_text().strip() if status_file.exists() else "none"
+        check(status == "0", "exit status 0", status)
+    except Exception as e:  # a broken check is a failure, not a crash
+        check(False, f"the check itself failed: {type(e).__name__}: {e}")
+    finally:
+        if check.failures:
+            with contextlib.suppress(RuntimeError):
+                print("---- screen ----\n" + screen())
+        if not args.keep:
+            tmux("kill-session", "-t", SESSION)
+        shutil.rmtree(data, ignore_errors=True)
+    print(f"{'PASS' if not check.failures else 'FAIL'}: {len(check.failures)} check(s) failed")
+    return 1 if check.failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
