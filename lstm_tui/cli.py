@@ -240,7 +240,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lstm_tui.core import checkpoint
     from lstm_tui.core.config import TrainConfig
     from lstm_tui.core.corpus import Corpus
-    from lstm_tui.core.model import PRESETS, auto_preset
+    from lstm_tui.core.model import PRESETS
     from lstm_tui.core.paths import checkpoints_dir, default_corpus
     from lstm_tui.core.session import Session
     from lstm_tui.core.train import EpochEvent, StepEvent, Trainer
@@ -295,15 +295,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             max_vocab=args.max_vocab,
             val_fraction=args.val_fraction,
         )
-        preset = auto_preset(len(corpus.ids)) if args.preset == "auto" else args.preset
         config = TrainConfig(**overrides, seed=args.seed, device=args.device).check()
-        if args.seed is not None:  # the initial weights too: --seed makes the whole run repeatable
-            import torch
-
-            torch.manual_seed(args.seed)
-        session = Session.new(
+        session = Session.new(  # seeded by config.seed: the whole run repeats
             corpus,
-            preset,
+            args.preset,
             config,
             softmax=args.softmax,
             layers=args.layers,

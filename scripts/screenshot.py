@@ -1,9 +1,10 @@
 """Save an SVG screenshot of the app's main screen (docs/screenshot.svg, used in the README).
 
-The scene: the shipped fable model, a few training steps so the chart has a curve, one
-line sent and answered, and a word being typed (ghost completion and suggestions showing).
+The scene: the fable model reset to random weights and trained for a few dozen steps, so
+the chart shows it learning; one line sent and answered, and a word being typed (ghost
+completion and suggestions showing).
 
-    python scripts/screenshot.py [--out docs/screenshot.svg] [--size 120x40] [--steps 12]
+    python scripts/screenshot.py [--out docs/screenshot.svg] [--size 120x40] [--steps 60]
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ async def shoot(out: Path, size: tuple[int, int], steps: int) -> None:
         pane = app.query_one(PredictorPane)
         if steps:
             chart = app.query_one(LossChart)
+            await pilot.press("f8")  # the loaded model is saved: no question asked
+            await wait_for(pilot, lambda: app.session.progress.steps == 0 and not app.busy, "reset")
             await pilot.press("f5")
             await wait_for(pilot, lambda: len(chart.steps) >= steps, f"{steps} steps")
             await pilot.press("f7")
@@ -76,7 +79,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.svg")
     parser.add_argument("--size", default="120x40", help="columns x rows (120x40)")
-    parser.add_argument("--steps", type=int, default=12, help="training steps first (12)")
+    parser.add_argument("--steps", type=int, default=60, help="training steps from scratch (60)")
     args = parser.parse_args()
     width, _, height = args.size.partition("x")
     # Never touch the user's real data folder.

@@ -120,9 +120,10 @@ def main() -> int:
         check(loaded is not None, "the shipped model loads", f"{total:.1f} s after launch")
 
         tmux("send-keys", "-t", SESSION, "-l", TYPED)
-        # The row may wrap onto its second line: between items, spaces and pane borders.
+        # The row may wrap onto its second line, inside an item too: spaces and pane borders.
+        gap = r"[\s│]+"
         row = re.compile(
-            r"[\s│]+".join(rf"{n}\s+{re.escape(w)}\s+[<>]?[\d.]+%" for n, w in enumerate(words, 1))
+            gap.join(rf"{n}{gap}{re.escape(w)}{gap}[<>]?[\d.]+%" for n, w in enumerate(words, 1))
         )
         found = wait_until(lambda: row.search(right_half()), 10)
         check(

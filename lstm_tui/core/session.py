@@ -8,7 +8,7 @@ it never reads a half-applied optimizer step.
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -16,7 +16,7 @@ import torch
 from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.corpus import Corpus
 from lstm_tui.core.device import resolve_device
-from lstm_tui.core.model import LanguageModel, ModelConfig, make_config
+from lstm_tui.core.model import LanguageModel, ModelConfig, auto_preset, make_config
 from lstm_tui.core.vocab import Vocabulary
 
 
@@ -59,13 +59,19 @@ class Session:
     def new(
         cls,
         corpus: Corpus,
-        preset: str = "seed",
+        preset: str = "auto",
         train_config: TrainConfig | None = None,
         softmax: str = "auto",
         **overrides: object,
     ) -> Session:
-        """A fresh, untrained model for a corpus, sized for the device it will train on."""
+        """A fresh, untrained model for a corpus, sized for the device it will train on.
+
+        ``preset="auto"`` picks one by the corpus's size; ``train_config.seed`` seeds the
+        initial weights, so that a seeded run repeats from its very start.
+        """
         train_config = train_config or TrainConfig()
+        if preset == "auto":
+            preset = auto_preset(len(corpus.ids))
         device_type = resolve_device(train_config.device).type
         config = make_config(len(corpus.vocab), preset, softmax, device_type, **overrides)
         info = CorpusInfo(
@@ -75,7 +81,14 @@ class Session:
             len(corpus.ids),
             corpus.lowercase,
         )
+        _seed_weights(train_config.seed)
         return cls(corpus.vocab, LanguageModel(config), info, train_config)
+
+    def reshaped(self, config: ModelConfig, train_config: TrainConfig) -> Session:
+        """A fresh, untrained model of another shape for the same vocabulary and corpus."""
+        _seed_weights(train_config.seed)
+        model = LanguageModel(config).to(self.device)
+        return Session(self.vocab, model, replace(self.corpus), train_config)
 
     @property
     def config(self) -> ModelConfig:
@@ -101,8 +114,9 @@ class Session:
         self.saved_version = self.version
         self.source = path
 
-    def reset_weights(self) -> None:
+    def reset_weights(self, seed: int | None = None) -> None:
         """Fresh random weights, same architecture and vocabulary."""
+        _seed_weights(seed)
         with self.lock:
             device = self.device
             self.model = LanguageModel(self.config).to(device)
@@ -118,6 +132,11 @@ class Session:
     def summary(self) -> str:
         params = self.model.num_parameters()
         return f"{self.config.layers}×{self.config.hidden} LSTM · {format_count(params)} params"
+
+
+def _seed_weights(seed: int | None) -> None:
+    if seed is not None:
+        torch.manual_seed(seed)
 
 
 def format_count(n: int) -> str:

@@ -442,13 +442,11 @@ class LstmApp(App[None]):
 
     def _build(self, request: LoadRequest, current: Session | None) -> SessionReady:
         """Runs in the load worker: everything that needs torch."""
-        import torch
-
         from lstm_tui.core import checkpoint
         from lstm_tui.core.corpus import Corpus
         from lstm_tui.core.device import resolve_device
         from lstm_tui.core.errors import ConfigError
-        from lstm_tui.core.model import LanguageModel, auto_preset, make_config
+        from lstm_tui.core.model import make_config
         from lstm_tui.core.predict import Predictor
         from lstm_tui.core.session import Session
 
@@ -487,10 +485,7 @@ class LstmApp(App[None]):
         elif kind == "corpus":
             assert path is not None
             corpus = Corpus.from_file(path)
-            preset = auto_preset(len(corpus.ids))
-            if self.train_config.seed is not None:
-                torch.manual_seed(self.train_config.seed)
-            session = Session.new(corpus, preset, replace(self.train_config, device=device))
+            session = Session.new(corpus, "auto", replace(self.train_config, device=device))
             session.to(resolve_device(device))
             corpus_path = path
             fresh = True
@@ -511,10 +506,7 @@ class LstmApp(App[None]):
                 embed=hp.embed,
                 dropout=hp.dropout,
             )
-            if hp.train.seed is not None:
-                torch.manual_seed(hp.train.seed)
-            model = LanguageModel(config).to(resolve_device(device))
-            session = Session(current.vocab, model, replace(current.corpus), hp.train)
+            session = current.reshaped(config, hp.train)
             corpus_path = self.corpus_path
             corpus = self.corpus
             fresh = True
@@ -963,11 +955,7 @@ class LstmApp(App[None]):
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _reset_worker(self, generation: int, session: Session, seed: int | None) -> None:
         try:
-            import torch
-
-            if seed is not None:
-                torch.manual_seed(seed)
-            session.reset_weights()
+            session.reset_weights(seed)
             self.post_message(WeightsReset(generation))
         except Exception as e:
             self.post_message(WeightsReset(generation, f"{type(e).__name__}: {e}"))
