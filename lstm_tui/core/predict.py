@@ -106,10 +106,10 @@ class Predictor:
         if self._last is not None and self._last[0] > keep:
             self._last = None
         state = self._states[-1] if self._states else None
-        device = model.embedding.weight.device
         todo = ids[keep:]
         bulk, tail = todo[:-STEPWISE_TAIL], todo[-STEPWISE_TAIL:]
         if bulk:  # pasted text: one call, one stored state at its end
+            device = model.embedding.weight.device
             _, state = model.features(torch.tensor([bulk], device=device), state)
             self._ids.extend(bulk)
             self._states.extend([None] * (len(bulk) - 1) + [state])
@@ -120,6 +120,24 @@ class Predictor:
         if len(self._states) > MAX_CACHED_STATES:  # forget the oldest, keep their ids
             drop = len(self._states) - MAX_CACHED_STATES
             self._states[:drop] = [None] * drop
+
+    def _run(self, model: LanguageModel, ids: list[int], state: State | None = None) -> State:
+        """The state after ``ids``: a short text a token at a time, a long one in one call."""
+        if len(ids) > STEPWISE_TAIL:
+            device = model.embedding.weight.device
+            return model.features(torch.tensor([ids], device=device), state)[1]
+        step = self._one_token(model)
+        for token in ids:
+            state = step(token, state)
+        assert state is not None
+        return state
+
+    @staticmethod
+    def _next_log_probs(model: LanguageModel, state: State) -> torch.Tensor:
+        """log P(next word) after ``state``, [vocab] on the CPU, never ``<unk>``."""
+        logp = torch.log_softmax(model.scores(state[0][-1, 0]).float(), dim=-1).cpu()
+        logp[0] = -float("inf")
+        return logp
 
     def _one_token(self, model: LanguageModel) -> OneTokenLSTM:
         if self._step is None or self._step.model is not model:
@@ -135,8 +153,7 @@ class Predictor:
             return self._last[1]
         state = self._states[-1]
         assert state is not None
-        logp = torch.log_softmax(model.scores(state[0][-1]).float(), dim=-1).squeeze(0).cpu()
-        logp[0] = -float("inf")
+        logp = self._next_log_probs(model, state)
         self._last = (len(ids), logp)
         return logp
 
@@ -184,11 +201,15 @@ class Predictor:
 
     @torch.inference_mode()
     def next_words(self, context: str, k: int = 10) -> list[WordProb]:
-        """The k likeliest words after a context (read as complete words)."""
+        """The k likeliest words after a context (read as complete words).
+
+        Computed aside from the typing cache: a question about some other text (a word picked
+        in the vocabulary browser) must not cost the next keystroke a re-run of the line.
+        """
         with self._lock:
             model = self._synced()
             ids, _ = self._encode(tokenize(context, self.session.lowercase))
-            logp = self._log_probs(model, ids)
+            logp = self._next_log_probs(model, self._run(model, ids)) if ids else self._unigram
             values, chosen = logp.topk(min(k, len(self.session.vocab) - 1))
             return [
                 WordProb(self.session.vocab.words[i], float(p))
@@ -217,8 +238,7 @@ class Predictor:
                 token = _pick(logp, temperature, top_k, generator)
                 words.append(self.session.vocab.words[token])
                 state = self._one_token(model)(token, state)
-                logp = torch.log_softmax(model.scores(state[0][-1, 0]).float(), dim=-1).cpu()
-                logp[0] = -float("inf")
+                logp = self._next_log_probs(model, state)
             return Continuation(words, detokenize(words), unknown)
 
     @torch.inference_mode()

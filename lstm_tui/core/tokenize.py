@@ -8,7 +8,7 @@ escaped separators (``@-@``) become the plain character and its ``<unk>`` stays 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 UNK = "<unk>"
 
@@ -48,20 +48,6 @@ def tokenize(text: str, lowercase: bool = True) -> list[str]:
         else:
             out.extend(_TOKEN.findall(low))
     return out
-
-
-def iter_tokens(lines: Iterable[str], lowercase: bool = True) -> Iterator[list[str]]:
-    """Tokenize a large text a block of lines at a time, keeping memory flat."""
-    block: list[str] = []
-    size = 0
-    for line in lines:
-        block.append(line)
-        size += len(line)
-        if size >= 1 << 20:
-            yield tokenize("".join(block), lowercase)
-            block, size = [], 0
-    if block:
-        yield tokenize("".join(block), lowercase)
 
 
 def split_partial(text: str, lowercase: bool = True) -> tuple[list[str], str]:

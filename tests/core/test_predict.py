@@ -160,6 +160,22 @@ def test_backspace_reuses_cached_states(
     assert fed == [1]
 
 
+def test_asking_about_other_text_keeps_the_typing_cache(
+    predictor: Predictor, default_session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    typed = SENTENCE + " "
+    before = predictor.suggest(typed)
+    fed = _count_lstm_steps(predictor, monkeypatch)
+    after_mice = predictor.next_words("mice", k=5)  # a word picked in the vocabulary browser
+    assert fed == [1]  # one step from a fresh state
+    assert after_mice[0].prob == pytest.approx(
+        float(direct_log_probs(default_session, "mice").exp().max())
+    )
+    assert predictor.suggest(typed) == before
+    assert fed == [1]  # no step: the typed line's states were all still there
+    assert predictor.next_words("", k=3) == predictor.suggest("", k=3).next_words  # unigram
+
+
 def test_incremental_results_equal_a_fresh_computation(
     predictor: Predictor, default_session
 ) -> None:
@@ -196,13 +212,13 @@ def test_pasted_text_equals_the_whole_forward_pass(
     predictor: Predictor, default_session, fable_text: str
 ) -> None:
     text = " ".join(fable_text.split()[:60])  # longer than the step-by-step tail
-    got = {w.word: w.prob for w in predictor.next_words(text, k=112)}
     expected = direct_log_probs(default_session, text).exp()
-    for word, prob in got.items():
-        assert prob == pytest.approx(float(expected[default_session.vocab.id(word)]), abs=1e-5)
+    for words in (predictor.suggest(text + " ", k=112).next_words, predictor.next_words(text, 112)):
+        for word, prob in ((w.word, w.prob) for w in words):
+            assert prob == pytest.approx(float(expected[default_session.vocab.id(word)]), abs=1e-5)
     # Backspacing into pasted text (whose inner states were not all kept) still agrees.
     shorter = " ".join(fable_text.split()[:20])
-    top = predictor.next_words(shorter, k=1)[0]
+    top = predictor.suggest(shorter + " ", k=1).next_words[0]
     assert top.prob == pytest.approx(float(direct_log_probs(default_session, shorter).exp().max()))
 
 

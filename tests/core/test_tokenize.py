@@ -7,7 +7,7 @@ import re
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lstm_tui.core.tokenize import UNK, detokenize, iter_tokens, split_partial, tokenize
+from lstm_tui.core.tokenize import UNK, detokenize, split_partial, tokenize
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -200,9 +200,3 @@ def test_split_partial_agrees_with_tokenize(text: str) -> None:
             assert tokens == tokenize(text, lowercase)
         if text[-1:].isspace() or not text:
             assert partial == ""
-
-
-def test_iter_tokens_equals_tokenize_in_blocks(fable_text: str) -> None:
-    lines = fable_text.splitlines(keepends=True) * 3
-    blocks = list(iter_tokens(lines))
-    assert [t for block in blocks for t in block] == tokenize("".join(lines))

@@ -30,7 +30,7 @@ def wait_until(condition, timeout: float = 30.0) -> None:
 
 
 def params_of(session) -> list[torch.Tensor]:
-    return [p.detach().clone() for p in session.model.parameters()]
+    return [p.detach().cpu().clone() for p in session.model.parameters()]  # wherever it trained
 
 
 @pytest.fixture(scope="module")

@@ -105,7 +105,7 @@ def test_launch_shows_loading_then_the_shipped_model() -> None:
         line = status(app)
         assert "belling_the_cat.txt" in line
         assert "2×512 LSTM · 4.3M params" in line
-        assert "device cpu" in line
+        assert f"device {app.session.device}" in line  # cpu here, cuda:0 on a GPU machine
         assert "✓ saved" in line
         await wait_for(
             pilot, lambda: any("Loaded the bundled fable model" in t for t in toasts(app)), "note"
