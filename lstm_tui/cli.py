@@ -395,8 +395,9 @@ def _predictor(args: argparse.Namespace) -> Predictor:
 
     from lstm_tui.core.predict import Predictor
 
-    # One token at a time is a chain of small matrix-vector products, memory-bound: on a CPU
-    # one thread runs them faster than two (bench/latency.py: 32 words p99 47 vs 67 ms).
+    # One token at a time is a chain of matrix-vector products bound by memory bandwidth: a
+    # second thread does not make them faster (bench/latency.py, 2-core EPYC: 32 words p50
+    # 32-36 ms on one thread, 34-39 ms on two), so leave the other core to the user.
     torch.set_num_threads(1)
     return Predictor(_load_session(args))
 

@@ -22,7 +22,7 @@ from lstm_tui.core.errors import CheckpointError, ConfigError
 from lstm_tui.core.paths import CHECKPOINT_SUFFIX, checkpoints_dir
 
 if TYPE_CHECKING:  # torch-backed types, imported lazily so that listing stays torch-free
-    from lstm_tui.core.model import LanguageModel
+    from lstm_tui.core.model import LanguageModel, ModelConfig
     from lstm_tui.core.session import Session
 
 FORMAT = "lstm-tui-checkpoint"
@@ -262,16 +262,10 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
         raise CheckpointError(
             f"{path}: vocabulary has {len(vocab)} words but the model expects {config.vocab_size}"
         )
-    model = LanguageModel(config)
     weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
-    try:
-        missing, unexpected = model.load_state_dict(weights, strict=False)
-    except RuntimeError:
-        raise CheckpointError(
-            f"{path}: weights do not match the model config in the file"
-        ) from None
-    if unexpected or set(missing) - set(meta.get("tied_keys", [])):
-        raise CheckpointError(f"{path}: weights do not match the model config in the file")
+    _check_shapes(path, config, weights)
+    model = LanguageModel(config)
+    model.load_state_dict(weights, strict=False)  # shapes and names checked: cannot fail
     if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
         raise CheckpointError(f"{path}: weights hold NaN or infinite values")
     session = Session(
@@ -289,6 +283,30 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
         session.to(resolve_device(device))
     session.mark_saved(path)
     return session
+
+
+def _check_shapes(path: Path, config: ModelConfig, weights: dict) -> None:
+    """Refuse weights that do not fit the config, before a model of that config is built.
+
+    The config is only metadata: a forged one could ask for gigabytes. A model on the meta
+    device has every shape and allocates nothing. A tied weight is stored once, under the
+    first of its names (as ``_model_tensors`` writes it).
+    """
+    import torch
+
+    from lstm_tui.core.model import LanguageModel
+
+    with torch.device("meta"):
+        expected = LanguageModel(config).state_dict(keep_vars=True)
+    wanted: dict[str, tuple[int, ...]] = {}
+    seen: set[int] = set()
+    for name, tensor in expected.items():
+        if id(tensor) not in seen:
+            seen.add(id(tensor))
+            wanted[name] = tuple(tensor.shape)
+    given = {name: tuple(t.shape) for name, t in weights.items()}
+    if given != wanted:
+        raise CheckpointError(f"{path}: weights do not match the model config in the file")
 
 
 def _optimizer_state(meta: dict | None, tensors: dict) -> dict | None:

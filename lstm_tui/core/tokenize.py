@@ -20,7 +20,10 @@ _TOKEN = re.compile(
     r"|[^\W_]+(?:['’][^\W_]+)*"  # words, apostrophes inside: don't, mouse's
     r"|\S",  # anything else, one character at a time
 )
-_PARTIAL_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*['’]?\Z")
+_PARTIAL_WORD = re.compile(  # the word being typed: it may still grow
+    r"(?:(?<![^\W_])\d+(?:[.,]\d+)+"  # a number with separators: 3.1 (on its way to 3.14)
+    r"|[^\W_]+(?:['’][^\W_]+)*['’]?)\Z"  # a word, maybe with an apostrophe: don'
+)
 
 # Detokenizer spacing: these attach to the token before them / after them.
 _NO_SPACE_BEFORE = frozenset(",.;:?!%)]}…")

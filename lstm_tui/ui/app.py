@@ -101,7 +101,7 @@ def usable_cores() -> int:
 
 
 # Torch's CPU thread count is per thread that calls it: set in each of our worker threads.
-# Predictions are batch-1 steps, fastest on one thread; training leaves a core free for the
+# Predictions are batch-1 steps, no faster on two threads; training leaves a core free for the
 # UI and the predictor (on 2 cores: 1 thread), so typing stays snappy while it runs.
 PREDICT_THREADS = 1
 TRAIN_THREADS = int(os.environ.get("LSTM_TUI_TRAIN_THREADS", 0)) or max(1, usable_cores() - 1)

@@ -18,6 +18,7 @@ from lstm_tui.core import checkpoint, paths
 from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.corpus import Corpus
 from lstm_tui.core.errors import CheckpointError, UserError
+from lstm_tui.core.model import LanguageModel
 from lstm_tui.core.predict import Predictor
 from lstm_tui.core.train import StepEvent, Trainer
 
@@ -243,6 +244,20 @@ def test_weights_that_do_not_match_the_config(trained, tmp_path: Path) -> None:
         meta["model_config"]["layers"] = 2
 
     refused(rewrite(path, tmp_path / "l.safetensors", edit_meta=deeper), "do not match")
+
+    def huge(meta):  # ~34 GB of float32 if it were built: refused from the shapes alone
+        meta["model_config"].update(layers=16, hidden=8192, embed=8192)
+
+    def built_for_real(self, config):
+        if torch.get_default_device().type != "meta":
+            raise AssertionError("a model of a config that does not match was built")
+        real_init(self, config)
+
+    real_init = LanguageModel.__init__
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LanguageModel, "__init__", built_for_real)
+        refused(rewrite(path, tmp_path / "x.safetensors", edit_meta=huge), "do not match")
+        refused(rewrite(path, tmp_path / "h2.safetensors", edit_meta=narrower), "do not match")
 
     def shorter_vocab(meta):
         meta["vocab_words"] = meta["vocab_words"][:-1]

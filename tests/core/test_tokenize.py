@@ -185,6 +185,10 @@ def test_split_partial_examples() -> None:
     assert split_partial("the mouse's") == (["the"], "mouse's")
     assert split_partial("the don'") == (["the"], "don'")  # an apostrophe may still grow
     assert split_partial("it cost 3.14 ") == (["it", "cost", "3.14"], "")
+    assert split_partial("pi is 3.1") == (["pi", "is"], "3.1")  # a number still being typed
+    assert split_partial("it cost 1,0") == (["it", "cost"], "1,0")
+    assert split_partial("pi is 3.") == (["pi", "is", "3", "."], "")
+    assert split_partial("x1.5") == (["x1", "."], "5")  # as tokenize reads "x1.5"
 
 
 @PROPERTY
