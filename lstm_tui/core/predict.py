@@ -121,12 +121,13 @@ class Predictor:
             drop = len(self._states) - MAX_CACHED_STATES
             self._states[:drop] = [None] * drop
 
-    def _run(self, model: LanguageModel, ids: list[int], state: State | None = None) -> State:
-        """The state after ``ids``: a short text a token at a time, a long one in one call."""
-        if len(ids) > STEPWISE_TAIL:
+    def _fresh_state(self, model: LanguageModel, ids: list[int]) -> State:
+        """The state after ``ids`` (not empty) read from the start, leaving the cache alone."""
+        if len(ids) > STEPWISE_TAIL:  # a long text: one call
             device = model.embedding.weight.device
-            return model.features(torch.tensor([ids], device=device), state)[1]
+            return model.features(torch.tensor([ids], device=device))[1]
         step = self._one_token(model)
+        state = None
         for token in ids:
             state = step(token, state)
         assert state is not None
@@ -209,7 +210,9 @@ class Predictor:
         with self._lock:
             model = self._synced()
             ids, _ = self._encode(tokenize(context, self.session.lowercase))
-            logp = self._next_log_probs(model, self._run(model, ids)) if ids else self._unigram
+            logp = self._unigram
+            if ids:
+                logp = self._next_log_probs(model, self._fresh_state(model, ids))
             values, chosen = logp.topk(min(k, len(self.session.vocab) - 1))
             return [
                 WordProb(self.session.vocab.words[i], float(p))
