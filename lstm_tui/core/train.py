@@ -20,7 +20,7 @@ from lstm_tui.core.corpus import MIN_TOKENS, WINDOW
 from lstm_tui.core.device import resolve_device
 from lstm_tui.core.errors import ConfigError
 from lstm_tui.core.metrics import MAX_WINDOWS, score_text, window_accuracy
-from lstm_tui.core.session import Session
+from lstm_tui.core.session import Progress, Session
 
 MIN_STREAM = 8  # shortest stream worth carrying state along, in tokens
 AUTO_EPOCH_TOKENS = 300_000  # epochs=None trains on about this many tokens ...
@@ -230,7 +230,7 @@ class Trainer:
 
         watch = _Stopwatch()  # training time: pauses and evaluations excluded
         step_meter, epoch_meter = _Meter(), _Meter()
-        run = _RunTotals()
+        run = Progress()  # this run's share of session.progress
         last_report = -math.inf
         eval_every = self.epochs_between_evaluations()
         evaluated_at = 0  # run.steps at the last evaluation
@@ -446,11 +446,3 @@ class _Meter:
     @property
     def accuracy(self) -> float | None:
         return self.hits / self.hit_tokens if self.hit_tokens else None
-
-
-@dataclass
-class _RunTotals:
-    epochs: int = 0
-    steps: int = 0
-    tokens: int = 0
-    seconds: float = 0.0

@@ -230,10 +230,8 @@ class LoadScreen(ModalScreen[Path | None]):
             self.app.bell()
             return
         path = checkpoint_path(text)
-        if not path.is_file():
-            self.query_one("#load-status", Static).update(f"✗ {path}: no such file")
-            return
-        self.dismiss(path)
+        if _is_file(path, self.query_one("#load-status", Static)):
+            self.dismiss(path)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -241,6 +239,14 @@ class LoadScreen(ModalScreen[Path | None]):
 
     def action_focus_path(self) -> None:
         self.query_one("#load-path", Input).focus()
+
+
+def _is_file(path: Path, status: Static) -> bool:
+    """True if ``path`` is a file; otherwise say so in ``status``."""
+    if path.is_file():
+        return True
+    status.update(f"✗ {path}: no such file")
+    return False
 
 
 class TextTree(DirectoryTree):
@@ -298,10 +304,8 @@ class OpenCorpusScreen(ModalScreen[Path | None]):
             self.query_one("#corpus-status", Static).update("type a path or pick a file below")
             return
         path = Path(text).expanduser()
-        if not path.is_file():
-            self.query_one("#corpus-status", Static).update(f"✗ {path}: no such file")
-            return
-        self.dismiss(path)
+        if _is_file(path, self.query_one("#corpus-status", Static)):
+            self.dismiss(path)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
