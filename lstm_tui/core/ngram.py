@@ -100,52 +100,57 @@ class KneserNey:
             raise ValueError(f"max_ngrams must be >= 0, not {max_ngrams}")
         ids = _check_ids(ids, vocab_size)
         n_tok, v = len(ids), vocab_size
-        # Level j: the rank (in its sorted table) of the j-gram starting at each position.
-        rank: list[np.ndarray] = [np.zeros(0, np.int64), ids]
-        tables, first, raw = [np.zeros(0, np.int64)] * 2, [np.zeros(0, np.int64)] * 2, [None, None]
-        size = [1, v]
-        for j in range(2, order + 1):
-            n = max(n_tok - j + 1, 0)
-            key = ids[:n] * size[j - 1] + rank[j - 1][1 : n + 1]
-            table, first_j, inv, cnt = np.unique(key, True, True, True)
-            tables.append(table)
-            first.append(first_j)
-            rank.append(inv.reshape(-1))
-            raw.append(cnt)
-            size.append(len(table))
-
-        ctxs, followers, counts = [], [], []
+        # Level j ranks the text's distinct j-grams in a sorted table; ``rank[t]`` is the rank of
+        # the j-gram at position t. Order k needs levels k-1, k and k+1 only, so each order is
+        # finished as soon as the next level exists and the older level is freed (memory).
+        tables, size = {}, {0: 1, 1: v}
+        small = np.int32 if n_tok < 2**31 else np.int64  # ranks and row ids: half the memory
+        prev_rank, rank = np.zeros(0, np.int64), ids  # levels k-1 and k
+        first_k = raw_k = np.zeros(0, np.int64)  # level k: first position and count of each
+        ctxs, followers, counts, alphas, discounts = [], [], [], [], []
         for k in range(1, order + 1):
+            if k < order:
+                n = max(n_tok - k, 0)
+                key = ids[:n] * size[k] + rank[1 : n + 1]
+                tables[k + 1], first_next, rank_next, raw_next = np.unique(key, True, True, True)
+                size[k + 1] = len(tables[k + 1])
+                del key
             if k == order:  # the highest order keeps raw counts
-                c = np.bincount(ids, minlength=v) if k == 1 else raw[k]
+                c = np.bincount(ids, minlength=v) if k == 1 else raw_k
             else:  # below it, the number of distinct words seen just before
                 c = np.bincount(tables[k + 1] % size[k], minlength=size[k])
+                if k + 1 == order:
+                    del tables[k + 1]  # the top level holds no histories
                 if n_tok >= k:
-                    c[rank[k][0]] += 1  # the start of the text is a left neighbour too
+                    c[rank[0]] += 1  # the start of the text is a left neighbour too
             if k == 1:
                 w = np.flatnonzero(c)
                 ctx, c = np.zeros(len(w), np.int64), c[w]
             else:
-                ctx, w = rank[k - 1][first[k]], ids[first[k] + k - 1]
-            by_row = np.argsort(ctx * v + w)
-            ctxs.append(ctx[by_row])
-            followers.append(w[by_row])
-            counts.append(c[by_row].astype(np.int64))
-        del rank, first
-
-        discounts = np.array([_discounts(c) for c in counts])
-        alphas = []
-        for k in range(1, order + 1):
-            c, ctx = counts[k - 1], ctxs[k - 1]
+                ctx, w = prev_rank[first_k], ids[first_k + k - 1]
+            by_row = np.argsort(ctx.astype(np.int64) * v + w)
+            ctx, w, c = ctx[by_row].astype(small), w[by_row], c[by_row]
+            del by_row
+            d = _discounts(c)
             total = np.bincount(ctx, weights=c, minlength=size[k - 1])
-            d = discounts[k - 1][np.minimum(c, 3) - 1]
-            alphas.append((c - d) / total[ctx])
+            alphas.append(_round_down((c - d[np.minimum(c, 3) - 1]) / total[ctx]))
+            ctxs.append(ctx)
+            followers.append(w.astype(np.int32))
+            counts.append(c.astype(np.int32))
+            discounts.append(d)
+            if k < order:
+                prev_rank, rank = rank, rank_next.reshape(-1).astype(small)
+                del rank_next
+                first_k, raw_k = first_next, raw_next
+        del prev_rank, rank, first_k, raw_k
 
         # Pruning: drop the excess n-grams of orders >= 3, lowest count first, then highest order.
         high = list(range(order, 2, -1))
         excess = sum(len(counts[k - 1]) for k in high) - max_ngrams
         if excess > 0:
-            group = np.concatenate([counts[k - 1] * (order + 1) + (order - k) for k in high])
+            group = np.concatenate(
+                [counts[k - 1].astype(np.int64) * (order + 1) + (order - k) for k in high]
+            )
             keep = np.ones(len(group), bool)
             keep[np.argsort(group, kind="stable")[:excess]] = False
             parts = np.split(keep, np.cumsum([len(counts[k - 1]) for k in high])[:-1])
@@ -176,15 +181,7 @@ class KneserNey:
             ctx = ctxs[k - 1] if k == 2 else new_rank[k - 1][ctxs[k - 1]]
             rows = np.bincount(ctx, minlength=new_size[k - 1])
             offsets.append(np.concatenate([[0], np.cumsum(rows)]).astype(np.int64))
-        return cls(
-            order,
-            v,
-            discounts,
-            offsets,
-            [w.astype(np.int32) for w in followers],
-            [_round_down(a) for a in alphas],
-            hists,
-        )
+        return cls(order, v, np.array(discounts), offsets, followers, alphas, hists)
 
     # ---- queries -----------------------------------------------------------------------
 
@@ -254,7 +251,8 @@ class KneserNey:
         for k in range(2, self.order + 1):
             seen = np.flatnonzero(rows[k - 1] >= 0)
             off = self._offsets[k - 1]
-            lo, n = off[rows[k - 1][seen]], np.diff(off)[rows[k - 1][seen]]
+            lo = off[rows[k - 1][seen]]
+            n = off[rows[k - 1][seen] + 1] - lo
             entry = np.arange(n.sum()) + np.repeat(lo - np.cumsum(n) + n, n)
             who = np.repeat(seen, n)
             # (row, word) pairs are unique within an order, so += with fancy indexing is exact.
