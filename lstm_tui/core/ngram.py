@@ -25,6 +25,7 @@ stores, CSR style, the followers of each level-(k-1) history: sorted word ids an
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,7 +38,7 @@ _GAMMA_FLOOR = 1e-12  # rounding must never leave a history with no mass for the
 
 
 def _discounts(counts: np.ndarray) -> np.ndarray:
-    """D1, D2, D3+ from the count-of-counts n1..n4 (Chen & Goodman 1998, eq. 26)."""
+    """D1, D2, D3+ from the count-of-counts n1..n4, as Chen & Goodman (1998) estimate them."""
     n = np.bincount(np.minimum(counts, 5), minlength=6)[1:5].astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         y = n[0] / (n[0] + 2 * n[1])
@@ -52,6 +53,113 @@ def _round_down(alpha: np.ndarray) -> np.ndarray:
     """float32 alphas never above the float64 ones, so gamma = 1 - sum stays positive."""
     a32 = alpha.astype(np.float32)
     return np.where(a32 > alpha, np.nextafter(a32, np.float32(0)), a32)
+
+
+@dataclass
+class _Grams:
+    """One order's n-grams while fitting, sorted by (history rank, word)."""
+
+    ctx: np.ndarray  # rank of the history in its level's table
+    words: np.ndarray
+    counts: np.ndarray  # raw at the highest order, continuation counts below
+    alphas: np.ndarray
+    discounts: np.ndarray
+
+    def keep(self, mask: np.ndarray) -> None:
+        self.ctx, self.words = self.ctx[mask], self.words[mask]
+        self.counts, self.alphas = self.counts[mask], self.alphas[mask]
+
+
+def _count(ids: np.ndarray, v: int, order: int) -> tuple[list[_Grams], list[np.ndarray]]:
+    """Every order's n-grams with their alphas, and every level's sorted table of keys."""
+    n_tok = len(ids)
+    small = np.int32 if n_tok < 2**31 else np.int64  # ranks and history ids: half the memory
+    # Level j ranks the text's distinct j-grams in a sorted table; ``rank[t]`` is the rank of
+    # the j-gram at position t. Order k needs levels k-1, k and k+1 only, so each order is
+    # finished as soon as the next level exists and the older level is freed (memory).
+    tables, size = [np.zeros(0, np.int64)] * 2, [1, v]
+    prev_rank, rank = np.zeros(0, np.int64), ids  # levels k-1 and k
+    first_k = raw_k = np.zeros(0, np.int64)  # level k: first position and count of each
+    grams = []
+    for k in range(1, order + 1):
+        if k < order:
+            n = max(n_tok - k, 0)
+            key = ids[:n] * size[k] + rank[1 : n + 1]
+            table, first_next, rank_next, raw_next = np.unique(key, True, True, True)
+            del key
+            tables.append(table)
+            size.append(len(table))
+        if k == order:  # the highest order keeps raw counts
+            c = np.bincount(ids, minlength=v) if k == 1 else raw_k
+        else:  # below it, the number of distinct words seen just before
+            c = np.bincount(tables[k + 1] % size[k], minlength=size[k])
+            if n_tok >= k:
+                c[rank[0]] += 1  # the start of the text is a left neighbour too
+            if k + 1 == order:
+                tables[k + 1] = tables[0]  # the top level holds no histories: free it
+        if k == 1:
+            w = np.flatnonzero(c)
+            ctx, c = np.zeros(len(w), np.int64), c[w]
+        else:
+            ctx, w = prev_rank[first_k], ids[first_k + k - 1]
+        by_row = np.argsort(ctx.astype(np.int64) * v + w)
+        ctx, w, c = ctx[by_row].astype(small), w[by_row].astype(np.int32), c[by_row]
+        del by_row
+        d = _discounts(c)
+        total = np.bincount(ctx, weights=c, minlength=size[k - 1])
+        alphas = _round_down((c - d[np.minimum(c, 3) - 1]) / total[ctx])
+        grams.append(_Grams(ctx, w, c.astype(np.int32), alphas, d))
+        if k < order:
+            prev_rank, rank = rank, rank_next.reshape(-1).astype(small)
+            first_k, raw_k = first_next, raw_next
+    return grams, tables
+
+
+def _prune(grams: list[_Grams], max_ngrams: int) -> None:
+    """Drop the excess n-grams: lowest count first, then highest order first."""
+    excess = sum(len(g.words) for g in grams) - max_ngrams
+    if excess <= 0:
+        return
+    # Sort key: count, then the order from the top (0 for the highest), as one integer.
+    group = np.concatenate(
+        [g.counts.astype(np.int64) * len(grams) + (len(grams) - 1 - i) for i, g in enumerate(grams)]
+    )
+    keep = np.ones(len(group), bool)
+    keep[np.argsort(group, kind="stable")[:excess]] = False
+    ends = np.cumsum([len(g.words) for g in grams])
+    for g, kept in zip(grams, np.split(keep, ends[:-1]), strict=True):
+        g.keep(kept)
+
+
+def _index(
+    grams: list[_Grams], tables: list[np.ndarray], v: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The stored history tables and the CSR offsets of every order's followers.
+
+    A history is kept if it has followers or is the newer part of a kept longer one (the
+    lookup walks from the newest word back); kept histories are renumbered densely.
+    """
+    order = len(grams)
+    needed: dict[int, np.ndarray] = {}
+    for j in range(order - 1, 1, -1):
+        need = np.zeros(len(tables[j]), bool)
+        need[grams[j].ctx] = True
+        if j + 1 < order:
+            need[tables[j + 1][needed[j + 1]] % len(tables[j])] = True
+        needed[j] = need
+    hists, new_rank, new_size = [np.zeros(0, np.int64)] * 2, {}, {1: v}
+    for j in range(2, order):
+        kept, old_size = tables[j][needed[j]], v if j == 2 else len(tables[j - 1])
+        newer = kept % old_size if j == 2 else new_rank[j - 1][kept % old_size]
+        hists.append(kept // old_size * new_size[j - 1] + newer)
+        new_rank[j] = np.cumsum(needed[j]) - 1
+        new_size[j] = int(needed[j].sum())
+    offsets = [np.array([0, len(grams[0].words)], np.int64)]
+    for k in range(2, order + 1):
+        ctx = grams[k - 1].ctx if k == 2 else new_rank[k - 1][grams[k - 1].ctx]
+        rows = np.bincount(ctx, minlength=new_size[k - 1])
+        offsets.append(np.concatenate([[0], np.cumsum(rows)]).astype(np.int64))
+    return hists, offsets
 
 
 class KneserNey:
@@ -70,11 +178,11 @@ class KneserNey:
         self.order, self.vocab_size, self.discounts = order, vocab_size, discounts
         # Index k-1 holds order k; hists[j] holds level j (0 and 1 are implicit, left empty).
         self._offsets, self._words, self._alphas, self._hists = offsets, words, alphas, hists
-        self._gammas: list[np.ndarray] = []
-        for off, alpha in zip(offsets, alphas, strict=True):
-            rows = np.repeat(np.arange(len(off) - 1), np.diff(off))
-            mass = np.bincount(rows, weights=alpha.astype(np.float64), minlength=len(off) - 1)
-            self._gammas.append(np.maximum(1.0 - mass, _GAMMA_FLOOR))
+        # gamma of each history, then a 1 for row -1, an unseen history: it backs off fully.
+        self._gammas = [
+            np.append(np.maximum(1.0 - _row_sums(off, alpha), _GAMMA_FLOOR), 1.0)
+            for off, alpha in zip(offsets, alphas, strict=True)
+        ]
         # Bisection steps to find a word in the longest follower row (target_log_probs).
         self._depth = [int(np.diff(off).max(initial=0)).bit_length() for off in offsets]
         # The order-1 distribution is the same for every context: compute it once.
@@ -98,90 +206,12 @@ class KneserNey:
             raise ValueError(f"vocab_size must be 1..{MAX_VOCAB}, not {vocab_size}")
         if max_ngrams < 0:
             raise ValueError(f"max_ngrams must be >= 0, not {max_ngrams}")
-        ids = _check_ids(ids, vocab_size)
-        n_tok, v = len(ids), vocab_size
-        # Level j ranks the text's distinct j-grams in a sorted table; ``rank[t]`` is the rank of
-        # the j-gram at position t. Order k needs levels k-1, k and k+1 only, so each order is
-        # finished as soon as the next level exists and the older level is freed (memory).
-        tables, size = {}, {0: 1, 1: v}
-        small = np.int32 if n_tok < 2**31 else np.int64  # ranks and row ids: half the memory
-        prev_rank, rank = np.zeros(0, np.int64), ids  # levels k-1 and k
-        first_k = raw_k = np.zeros(0, np.int64)  # level k: first position and count of each
-        ctxs, followers, counts, alphas, discounts = [], [], [], [], []
-        for k in range(1, order + 1):
-            if k < order:
-                n = max(n_tok - k, 0)
-                key = ids[:n] * size[k] + rank[1 : n + 1]
-                tables[k + 1], first_next, rank_next, raw_next = np.unique(key, True, True, True)
-                size[k + 1] = len(tables[k + 1])
-                del key
-            if k == order:  # the highest order keeps raw counts
-                c = np.bincount(ids, minlength=v) if k == 1 else raw_k
-            else:  # below it, the number of distinct words seen just before
-                c = np.bincount(tables[k + 1] % size[k], minlength=size[k])
-                if k + 1 == order:
-                    del tables[k + 1]  # the top level holds no histories
-                if n_tok >= k:
-                    c[rank[0]] += 1  # the start of the text is a left neighbour too
-            if k == 1:
-                w = np.flatnonzero(c)
-                ctx, c = np.zeros(len(w), np.int64), c[w]
-            else:
-                ctx, w = prev_rank[first_k], ids[first_k + k - 1]
-            by_row = np.argsort(ctx.astype(np.int64) * v + w)
-            ctx, w, c = ctx[by_row].astype(small), w[by_row], c[by_row]
-            del by_row
-            d = _discounts(c)
-            total = np.bincount(ctx, weights=c, minlength=size[k - 1])
-            alphas.append(_round_down((c - d[np.minimum(c, 3) - 1]) / total[ctx]))
-            ctxs.append(ctx)
-            followers.append(w.astype(np.int32))
-            counts.append(c.astype(np.int32))
-            discounts.append(d)
-            if k < order:
-                prev_rank, rank = rank, rank_next.reshape(-1).astype(small)
-                del rank_next
-                first_k, raw_k = first_next, raw_next
-        del prev_rank, rank, first_k, raw_k
-
-        # Pruning: drop the excess n-grams of orders >= 3, lowest count first, then highest order.
-        high = list(range(order, 2, -1))
-        excess = sum(len(counts[k - 1]) for k in high) - max_ngrams
-        if excess > 0:
-            group = np.concatenate(
-                [counts[k - 1].astype(np.int64) * (order + 1) + (order - k) for k in high]
-            )
-            keep = np.ones(len(group), bool)
-            keep[np.argsort(group, kind="stable")[:excess]] = False
-            parts = np.split(keep, np.cumsum([len(counts[k - 1]) for k in high])[:-1])
-            for k, kept in zip(high, parts, strict=True):
-                ctxs[k - 1], followers[k - 1] = ctxs[k - 1][kept], followers[k - 1][kept]
-                alphas[k - 1] = alphas[k - 1][kept]
-
-        # Keep the histories that have followers, or are the newer part of a kept longer one
-        # (the lookup walks from the newest word back), then renumber them densely.
-        needed: dict[int, np.ndarray] = {}
-        for j in range(order - 1, 1, -1):
-            need = np.zeros(size[j], bool)
-            need[ctxs[j]] = True
-            if j + 1 < order:
-                need[tables[j + 1][needed[j + 1]] % size[j]] = True
-            needed[j] = need
-        hists, new_rank, new_size = [np.zeros(0, np.int64)] * 2, {}, {1: v}
-        for j in range(2, order):
-            kept = tables[j][needed[j]]
-            newer = kept % size[j - 1]
-            if j > 2:
-                newer = new_rank[j - 1][newer]
-            hists.append(kept // size[j - 1] * new_size[j - 1] + newer)
-            new_rank[j] = np.cumsum(needed[j]) - 1
-            new_size[j] = int(needed[j].sum())
-        offsets = [np.array([0, len(followers[0])], np.int64)]
-        for k in range(2, order + 1):
-            ctx = ctxs[k - 1] if k == 2 else new_rank[k - 1][ctxs[k - 1]]
-            rows = np.bincount(ctx, minlength=new_size[k - 1])
-            offsets.append(np.concatenate([[0], np.cumsum(rows)]).astype(np.int64))
-        return cls(order, v, np.array(discounts), offsets, followers, alphas, hists)
+        grams, tables = _count(_check_ids(ids, vocab_size), vocab_size, order)
+        _prune(grams[2:], max_ngrams)
+        hists, offsets = _index(grams, tables, vocab_size)
+        discounts = np.array([g.discounts for g in grams])
+        words, alphas = [g.words for g in grams], [g.alphas for g in grams]
+        return cls(order, vocab_size, discounts, offsets, words, alphas, hists)
 
     # ---- queries -----------------------------------------------------------------------
 
@@ -203,7 +233,7 @@ class KneserNey:
             rows.append(row)
         return rows
 
-    def _history(self, contexts: np.ndarray, lengths: np.ndarray | None) -> tuple:
+    def _batch_rows(self, contexts: np.ndarray, lengths: np.ndarray | None) -> tuple:
         n = self.order - 1
         hist = np.asarray(contexts, dtype=np.int64)
         if hist.ndim != 2 or hist.shape[1] != n:
@@ -236,14 +266,14 @@ class KneserNey:
         self, contexts: np.ndarray, lengths: np.ndarray | None = None
     ) -> np.ndarray:
         """float32 [B, V] log-probs for right-aligned ``contexts`` [B, order-1]."""
-        hist, rows = self._history(contexts, lengths)
+        hist, rows = self._batch_rows(contexts, lengths)
         b, v = len(hist), self.vocab_size
         # p = w_1 * p_1 + sum_k w_k * alpha_k, with w_k the product of the gammas above order k.
         weight = np.ones(b)
         weights = [weight]
         for k in range(self.order, 1, -1):
             row = rows[k - 1]
-            weight = weight * self._gamma_at(k, row)
+            weight = weight * self._gammas[k - 1][row]
             weights.append(weight)
         weights.reverse()  # weights[k-1]: the weight of order k
         out = np.multiply.outer(weights[0].astype(np.float32), self._unigram.astype(np.float32))
@@ -260,13 +290,6 @@ class KneserNey:
                 weights[k - 1][who] * self._alphas[k - 1][entry]
             ).astype(np.float32)
         return np.log(out, out=out)
-
-    def _gamma_at(self, k: int, row: np.ndarray) -> np.ndarray:
-        """gamma_k of each row, 1 for an unseen history (-1): it backs off fully."""
-        gammas = self._gammas[k - 1]
-        if len(gammas) == 0:
-            return np.ones(len(row))
-        return np.where(row >= 0, gammas[np.maximum(row, 0)], 1.0)
 
     def _alpha_of(self, k: int, row: np.ndarray, word: np.ndarray) -> np.ndarray:
         """alpha_k(row, word) for many pairs at once, 0 where absent: bisection in each row."""
@@ -298,7 +321,7 @@ class KneserNey:
         p = np.full(t - 1, 1.0 / self.vocab_size)
         for k in range(1, self.order + 1):
             row = rows[k - 1]
-            p = self._alpha_of(k, row, target) + self._gamma_at(k, row) * p
+            p = self._alpha_of(k, row, target) + self._gammas[k - 1][row] * p
         return np.log(p)
 
     def perplexity(self, ids: np.ndarray) -> float:
@@ -329,30 +352,28 @@ class KneserNey:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> KneserNey:
-        """Rebuild from ``to_arrays``; anything inconsistent raises ``CheckpointError``."""
+        """Rebuild from ``to_arrays``; anything inconsistent raises ``CheckpointError``.
+
+        Sizes are checked against each other before anything is derived from them.
+        """
         meta = _array(arrays, "meta", np.int64)
-        if meta.shape != (3,) or meta[0] != FORMAT_VERSION:
-            raise CheckpointError("n-gram: unknown format (meta must be [1, order, vocab_size])")
+        _require(meta.shape == (3,) and meta[0] == FORMAT_VERSION, "unknown format")
         order, v = int(meta[1]), int(meta[2])
-        if not (1 <= order <= MAX_ORDER and 1 <= v <= MAX_VOCAB):
-            raise CheckpointError(f"n-gram: order {order} or vocabulary size {v} out of range")
+        _require(1 <= order <= MAX_ORDER, f"order {order} is not 1..{MAX_ORDER}")
+        _require(1 <= v <= MAX_VOCAB, f"vocabulary size {v} is not 1..{MAX_VOCAB}")
         expected = {"meta", "discounts"} | {f"hist{j}" for j in range(2, order)}
         expected |= {f"{n}{k}" for n in ("offsets", "words", "alphas") for k in range(1, order + 1)}
-        if set(arrays) != expected:
-            raise CheckpointError(
-                f"n-gram: arrays {sorted(arrays)} do not make an order-{order} model"
-            )
+        _require(set(arrays) == expected, f"arrays {sorted(arrays)} are not an order-{order} model")
         discounts = _array(arrays, "discounts", np.float64)
-        if discounts.shape != (order, 3) or not ((discounts >= 0) & (discounts <= 3)).all():
-            raise CheckpointError("n-gram: discounts must be [order, 3] values in 0..3")
+        ok = discounts.shape == (order, 3) and ((discounts >= 0) & (discounts <= 3)).all()
+        _require(ok, "discounts must be [order, 3] values in 0..3")
         hists: list[np.ndarray] = [np.zeros(0, np.int64)] * 2
         size = [1, v]
         for j in range(2, order):
             keys = _array(arrays, f"hist{j}", np.int64)
-            if keys.ndim != 1 or (len(keys) and (keys[0] < 0 or int(keys[-1]) >= v * size[j - 1])):
-                raise CheckpointError(f"n-gram: hist{j} out of range")
-            if (np.diff(keys) <= 0).any():
-                raise CheckpointError(f"n-gram: hist{j} is not strictly increasing")
+            _require(keys.ndim == 1 and (np.diff(keys) > 0).all(), f"hist{j} is not increasing")
+            ok = len(keys) == 0 or (keys[0] >= 0 and int(keys[-1]) < v * size[j - 1])
+            _require(ok, f"hist{j} is out of range")
             hists.append(keys)
             size.append(len(keys))
         offsets, words, alphas = [], [], []
@@ -360,33 +381,38 @@ class KneserNey:
             off = _array(arrays, f"offsets{k}", np.int64)
             w = _array(arrays, f"words{k}", np.int32)
             a = _array(arrays, f"alphas{k}", np.float32)
-            if off.shape != (size[k - 1] + 1,) or w.ndim != 1 or a.shape != w.shape:
-                raise CheckpointError(f"n-gram: order {k} arrays have inconsistent shapes")
-            if off[0] != 0 or off[-1] != len(w) or (np.diff(off) < 0).any():
-                raise CheckpointError(f"n-gram: offsets{k} are not row offsets into words{k}")
-            if len(w) and (w.min() < 0 or w.max() >= v):
-                raise CheckpointError(f"n-gram: words{k} holds ids outside 0..{v - 1}")
+            ok = off.shape == (size[k - 1] + 1,) and w.ndim == 1 and a.shape == w.shape
+            _require(ok, f"order {k} arrays have inconsistent shapes")
+            ok = off[0] == 0 and off[-1] == len(w) and (np.diff(off) >= 0).all()
+            _require(ok, f"offsets{k} are not row offsets into words{k}")
+            _require(len(w) == 0 or 0 <= w.min() <= w.max() < v, f"words{k} outside 0..{v - 1}")
             starts = np.zeros(len(w), bool)
             starts[off[:-1][off[:-1] < len(w)]] = True
-            if (np.diff(w.astype(np.int64)) <= 0)[~starts[1:]].any():
-                raise CheckpointError(f"n-gram: words{k} rows are not strictly increasing")
-            if not ((a >= 0) & (a <= 1)).all():  # also false for NaN
-                raise CheckpointError(f"n-gram: alphas{k} must be probabilities")
-            rows = np.repeat(np.arange(len(off) - 1), np.diff(off))
-            if (
-                np.bincount(rows, weights=a.astype(np.float64), minlength=len(off) - 1) > 1 + 1e-6
-            ).any():
-                raise CheckpointError(f"n-gram: alphas{k} of one history sum to more than 1")
+            ok = (np.diff(w.astype(np.int64)) > 0)[~starts[1:]].all()
+            _require(ok, f"words{k} rows are not strictly increasing")
+            _require(((a >= 0) & (a <= 1)).all(), f"alphas{k} are not probabilities")  # NaN too
+            ok = (_row_sums(off, a) <= 1 + 1e-6).all()
+            _require(ok, f"alphas{k} of one history sum to more than 1")
             offsets.append(off)
             words.append(w)
             alphas.append(a)
         return cls(order, v, discounts, offsets, words, alphas, hists)
 
 
+def _require(ok: bool, problem: str) -> None:
+    if not ok:
+        raise CheckpointError(f"n-gram: {problem}")
+
+
+def _row_sums(offsets: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """float64 sum of each CSR row (bincount adds in order: exact enough for gamma)."""
+    rows = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    return np.bincount(rows, weights=values.astype(np.float64), minlength=len(offsets) - 1)
+
+
 def _array(arrays: dict[str, np.ndarray], name: str, dtype: type) -> np.ndarray:
     a = arrays.get(name)
-    if not isinstance(a, np.ndarray) or a.dtype != dtype:
-        raise CheckpointError(f"n-gram: {name} must be a {np.dtype(dtype).name} array")
+    _require(isinstance(a, np.ndarray) and a.dtype == dtype, f"{name} is not {np.dtype(dtype)}")
     return a
 
 
