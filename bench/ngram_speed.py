@@ -65,6 +65,8 @@ def speed(model: KneserNey, train: np.ndarray, rng: np.random.Generator) -> None
     model.log_probs_batch(batch)  # warm-up: first touch of the output pages
     times = [timed(model.log_probs_batch, batch)[1] for _ in range(5)]
     print(f"  log_probs_batch [512, V]: {np.median(times) * 1e3:.1f} ms (median of 5)")
+    times = [timed(model.probs_batch, batch)[1] for _ in range(5)]
+    print(f"  probs_batch [512, V]: {np.median(times) * 1e3:.1f} ms (median of 5)")
     piece = train[:250_000]
     _, t = timed(model.target_log_probs, piece)
     print(f"  target_log_probs over {len(piece):,} positions: {t:.2f} s")

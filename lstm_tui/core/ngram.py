@@ -265,7 +265,16 @@ class KneserNey:
     def log_probs_batch(
         self, contexts: np.ndarray, lengths: np.ndarray | None = None
     ) -> np.ndarray:
-        """float32 [B, V] log-probs for right-aligned ``contexts`` [B, order-1]."""
+        """float32 [B, V] log-probs for right-aligned ``contexts`` [B, order-1].
+
+        ``lengths[b]``: how many of row b's rightmost ids are real history (None: all).
+        """
+        probs = self.probs_batch(contexts, lengths)
+        return np.log(probs, out=probs)
+
+    def probs_batch(self, contexts: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """float32 [B, V] probabilities, as ``log_probs_batch`` without the log (a mixture
+        of distributions adds probabilities: this spares it a log and an exp over [B, V])."""
         hist, rows = self._batch_rows(contexts, lengths)
         b, v = len(hist), self.vocab_size
         # p = w_1 * p_1 + sum_k w_k * alpha_k, with w_k the product of the gammas above order k.
@@ -289,7 +298,7 @@ class KneserNey:
             flat[who * v + self._words[k - 1][entry]] += (
                 weights[k - 1][who] * self._alphas[k - 1][entry]
             ).astype(np.float32)
-        return np.log(out, out=out)
+        return out
 
     def _alpha_of(self, k: int, row: np.ndarray, word: np.ndarray) -> np.ndarray:
         """alpha_k(row, word) for many pairs at once, 0 where absent: bisection in each row."""

@@ -126,6 +126,9 @@ def test_distributions_normalised_consistent_and_literal(corpus, data) -> None:
         batch_in[b, n - lengths[b] :] = c[len(c) - lengths[b] :]
     batch = model.log_probs_batch(batch_in, lengths)
     assert batch.shape == (len(contexts), v) and batch.dtype == np.float32
+    probs = model.probs_batch(batch_in, lengths)
+    np.testing.assert_allclose(np.log(probs), batch, atol=1e-6)
+    np.testing.assert_allclose(probs.astype(np.float64).sum(axis=1), 1, atol=1e-5)
     for b, context in enumerate(contexts):
         single = model.log_probs(context)
         assert single.dtype == np.float32 and np.isfinite(single).all()  # every p > 0
