@@ -108,7 +108,8 @@ def corpora(draw: st.DrawFn) -> tuple[np.ndarray, int, int, int]:
     vocab_size = draw(st.integers(1, 12))
     used = min(vocab_size - 1, draw(st.integers(0, 11)))  # ids above it stay unseen
     text = draw(st.lists(st.integers(0, used), max_size=80))
-    return np.array(text, np.int64), vocab_size, draw(st.integers(1, 5)), draw(st.integers(0, 60))
+    max_ngrams = draw(st.one_of(st.just(4_000_000), st.integers(0, 60)))  # half of them pruned
+    return np.array(text, np.int64), vocab_size, draw(st.integers(1, 5)), max_ngrams
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -145,6 +146,10 @@ def test_distributions_normalised_consistent_and_literal(corpus, data) -> None:
         for context in contexts:
             want = [literal.prob(context, w) for w in range(v)]
             np.testing.assert_allclose(np.exp(model.log_probs(context)), want, rtol=2e-5)
+        if len(ids) >= 2:  # the text's own histories: all seen, at every order
+            text = ids.tolist()
+            want = [literal.prob(text[max(0, i - n) : i], text[i]) for i in range(1, len(text))]
+            np.testing.assert_allclose(model.target_log_probs(ids), np.log(want), atol=2e-5)
 
 
 def test_pruning_drops_rarest_top_order_first_and_stays_normalised() -> None:
