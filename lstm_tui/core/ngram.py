@@ -34,6 +34,7 @@ from lstm_tui.core.errors import CheckpointError
 MAX_ORDER = 5
 MAX_VOCAB = 1 << 24  # bounds the dense vectors a checkpoint can make us allocate
 FORMAT_VERSION = 1
+_BLOCK_FLOATS = 1 << 19  # log_probs_batch fills [B, V] in blocks of about this many floats
 _GAMMA_FLOOR = 1e-12  # rounding must never leave a history with no mass for the lower order
 
 
@@ -188,6 +189,7 @@ class KneserNey:
         # The order-1 distribution is the same for every context: compute it once.
         self._unigram = np.full(vocab_size, self._gammas[0][0] / vocab_size)
         self._unigram[words[0]] += alphas[0]
+        self._unigram32 = self._unigram.astype(np.float32)
 
     # ---- fitting -----------------------------------------------------------------------
 
@@ -269,35 +271,43 @@ class KneserNey:
 
         ``lengths[b]``: how many of row b's rightmost ids are real history (None: all).
         """
-        probs = self.probs_batch(contexts, lengths)
-        return np.log(probs, out=probs)
+        return self._dense(contexts, lengths, log=True)
 
     def probs_batch(self, contexts: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """float32 [B, V] probabilities, as ``log_probs_batch`` without the log (a mixture
         of distributions adds probabilities: this spares it a log and an exp over [B, V])."""
+        return self._dense(contexts, lengths, log=False)
+
+    def _dense(self, contexts: np.ndarray, lengths: np.ndarray | None, log: bool) -> np.ndarray:
         hist, rows = self._batch_rows(contexts, lengths)
         b, v = len(hist), self.vocab_size
         # p = w_1 * p_1 + sum_k w_k * alpha_k, with w_k the product of the gammas above order k.
-        weight = np.ones(b)
-        weights = [weight]
+        weights = [np.ones(b)]
         for k in range(self.order, 1, -1):
-            row = rows[k - 1]
-            weight = weight * self._gammas[k - 1][row]
-            weights.append(weight)
+            weights.append(weights[-1] * self._gammas[k - 1][rows[k - 1]])
         weights.reverse()  # weights[k-1]: the weight of order k
-        out = np.multiply.outer(weights[0].astype(np.float32), self._unigram.astype(np.float32))
-        flat = out.reshape(-1)
-        for k in range(2, self.order + 1):
-            seen = np.flatnonzero(rows[k - 1] >= 0)
-            off = self._offsets[k - 1]
-            lo = off[rows[k - 1][seen]]
-            n = off[rows[k - 1][seen] + 1] - lo
-            entry = np.arange(n.sum()) + np.repeat(lo - np.cumsum(n) + n, n)
-            who = np.repeat(seen, n)
-            # (row, word) pairs are unique within an order, so += with fancy indexing is exact.
-            flat[who * v + self._words[k - 1][entry]] += (
-                weights[k - 1][who] * self._alphas[k - 1][entry]
-            ).astype(np.float32)
+        weights[0] = weights[0].astype(np.float32)  # float32 throughout the dense part: 2x faster
+        out = np.empty((b, v), np.float32)
+        # A few rows at a time, so that each block stays in cache from first write to log.
+        step = max(1, _BLOCK_FLOATS // v)
+        for start in range(0, b, step):
+            block = out[start : start + step]
+            np.multiply.outer(weights[0][start : start + step], self._unigram32, out=block)
+            flat = block.reshape(-1)
+            for k in range(2, self.order + 1):
+                row = rows[k - 1][start : start + step]
+                seen = np.flatnonzero(row >= 0)
+                off = self._offsets[k - 1]
+                lo = off[row[seen]]
+                n = off[row[seen] + 1] - lo
+                entry = np.arange(n.sum()) + np.repeat(lo - np.cumsum(n) + n, n)
+                who = np.repeat(seen, n)
+                # (row, word) pairs are unique within an order: += with fancy indexing is exact.
+                flat[who * v + self._words[k - 1][entry]] += (
+                    weights[k - 1][start + who] * self._alphas[k - 1][entry]
+                ).astype(np.float32)
+            if log:
+                np.log(block, out=block)
         return out
 
     def _alpha_of(self, k: int, row: np.ndarray, word: np.ndarray) -> np.ndarray:
@@ -341,7 +351,7 @@ class KneserNey:
 
     def nbytes(self) -> int:
         arrays = [*self._offsets, *self._words, *self._alphas, *self._hists, *self._gammas]
-        return sum(a.nbytes for a in arrays) + self._unigram.nbytes
+        return sum(a.nbytes for a in arrays) + self._unigram.nbytes + self._unigram32.nbytes
 
     # ---- storage -----------------------------------------------------------------------
 
