@@ -70,6 +70,17 @@ def _number(text: str) -> float:
     return value
 
 
+def _mix(text: str) -> str:
+    from lstm_tui.core.errors import ConfigError
+    from lstm_tui.core.mixture import parse_mix
+
+    try:
+        parse_mix(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def _add_model_source(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint",
@@ -115,9 +126,14 @@ def build_parser() -> Parser:
     train.add_argument(
         "--epochs",
         type=_positive_int,
-        help="epochs in this run (default: ~300k tokens' worth, at least 10)",
+        help="epochs in this run (default: unbounded under --max-seconds, else ~300k tokens' "
+        "worth, at least 10)",
     )
-    train.add_argument("--max-seconds", type=_number, help="stop after this much training time")
+    train.add_argument(
+        "--max-seconds",
+        type=_number,
+        help="time budget: the best model in this many seconds (evaluations included)",
+    )
     train.add_argument(
         "--target-accuracy",
         type=_number,
@@ -130,6 +146,25 @@ def build_parser() -> Parser:
     )
     train.add_argument("--max-vocab", type=_positive_int, help="keep only the most common words")
     train.add_argument("--keep-case", action="store_true", help="do not lowercase the text")
+    train.add_argument(
+        "--tokenizer",
+        choices=["words", "whitespace"],
+        default="words",
+        help="words: words and punctuation apart (default); whitespace: pre-tokenised text "
+        "(WikiText, PTB): split on whitespace, case kept, <eos> at each line end",
+    )
+    train.add_argument(
+        "--mix",
+        type=_mix,
+        help="auto (default): mix the LSTM with a Kneser-Ney n-gram and a cache, weights fitted "
+        "on validation text; off: the LSTM alone; a number: the LSTM's weight",
+    )
+    train.add_argument(
+        "--no-cache", action="store_true", help="no cache of recent words in the mixture"
+    )
+    train.add_argument(
+        "--ngram-order", type=_whole_number(1), default=5, help="order of the n-gram (5)"
+    )
     train.add_argument(
         "--val-fraction",
         type=_number,
@@ -237,6 +272,7 @@ def run_app(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from lstm_tui.core import checkpoint
+    from lstm_tui.core.auto import auto_choice
     from lstm_tui.core.config import TrainConfig
     from lstm_tui.core.corpus import Corpus
     from lstm_tui.core.model import PRESETS
@@ -260,9 +296,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             "epochs",
             "max_seconds",
             "target_accuracy",
+            "mix",
         )
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.no_cache:
+        overrides["cache"] = False
     if args.resume:
         session = checkpoint.load(args.resume, device=None)
         corpus_path = args.corpus or session.corpus.path
@@ -273,6 +312,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             vocab=session.vocab,
             lowercase=session.lowercase,
             val_fraction=args.val_fraction,
+            tokenizer=session.tokenizer,
         )
         config = TrainConfig.from_dict(
             {
@@ -293,13 +333,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             min_count=args.min_count,
             max_vocab=args.max_vocab,
             val_fraction=args.val_fraction,
+            tokenizer=args.tokenizer,
         )
+        if args.preset == "auto":  # training settings that fit the corpus, unless given
+            overrides = {**auto_choice(len(corpus.train_ids)).train, **overrides}
         config = TrainConfig(**overrides, seed=args.seed, device=args.device).check()
         session = Session.new(  # seeded by config.seed: the whole run repeats
             corpus,
             args.preset,
             config,
             softmax=args.softmax,
+            ngram_order=args.ngram_order if config.mix != "off" else None,
             layers=args.layers,
             hidden=args.hidden,
             embed=args.embed,
@@ -315,7 +359,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(
             f"training {session.summary()} on {corpus.name} ({len(corpus.ids):,} tokens, "
             f"{len(corpus.vocab):,} words) on {trainer.device}; batch {trainer.batch_size} × "
-            f"bptt {trainer.bptt}, {trainer.epochs} epochs max",
+            f"bptt {trainer.bptt}, "
+            + (f"{trainer.epochs} epochs max" if trainer.epochs else "epochs unbounded"),
             file=sys.stderr,
         )
     bar = None if args.quiet else _progress_bar()
@@ -357,7 +402,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             "full_accuracy": result.full_accuracy,
             "val_perplexity": result.val_perplexity,
             "val_accuracy": result.val_accuracy,
-            "stop_reason": result.reason,
+            "stop_reason": result.reason.value,
+            "best_epoch": result.best_epoch,
+            "mix": result.mix,
+            "components": result.components,
             "device": str(trainer.device),
             "model": session.summary(),
             "params": session.model.num_parameters(),
@@ -467,27 +515,15 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from lstm_tui.core.corpus import encode_text, read_text
     from lstm_tui.core.errors import CorpusError
-    from lstm_tui.core.metrics import score_text, window_accuracy
+    from lstm_tui.core.metrics import evaluate_session
 
     session = _load_session(args)
-    ids = encode_text(read_text(args.corpus), session.vocab, session.lowercase)
+    ids = encode_text(read_text(args.corpus), session.vocab, session.lowercase, session.tokenizer)
     if len(ids) < 2:
         raise CorpusError(f"{args.corpus}: needs at least 2 tokens to score a prediction")
     started = time.perf_counter()
-    streams = 1 if len(ids) <= 5_000 else 16
-    score = score_text(session.model, ids, streams)
-    window = window_accuracy(session.model, ids)
-    result = {
-        "tokens": len(ids),
-        "perplexity": score.perplexity,
-        "loss": score.loss,
-        "top1": score.top1,
-        "top3": score.top3,
-        # NaN for a text shorter than one window: null, as NaN is not JSON.
-        "window_accuracy": None if math.isnan(window) else window,
-        "oov_rate": float((ids == 0).mean()),
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    result = evaluate_session(session, ids)
+    result["seconds"] = round(time.perf_counter() - started, 3)
     if args.json:
         print(json.dumps(result))
     else:

@@ -23,10 +23,14 @@ from lstm_tui.core.paths import CHECKPOINT_SUFFIX, checkpoints_dir
 
 if TYPE_CHECKING:  # torch-backed types, imported lazily so that listing stays torch-free
     from lstm_tui.core.model import LanguageModel, ModelConfig
+    from lstm_tui.core.ngram import KneserNey
     from lstm_tui.core.session import Session
 
 FORMAT = "lstm-tui-checkpoint"
-FORMAT_VERSION = 1
+# 2: adds the n-gram (tensors "ngram.*"), the mixture weights, the training history and the
+# tokenizer. A version-1 file loads as an LSTM alone.
+FORMAT_VERSION = 2
+NGRAM_PREFIX = "ngram."
 METADATA_KEY = "lstm_tui"
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
 
@@ -150,6 +154,7 @@ def save(session: Session, path: str | Path, include_optimizer: bool = True) -> 
         if include_optimizer and session.optimizer_state:
             optimizer_meta = _add_optimizer_tensors(session.optimizer_state, tensors)
         tensors["vocab.counts"] = torch.as_tensor(session.vocab.counts, dtype=torch.int64)
+        ngram_meta = _add_ngram_tensors(session, tensors)
         meta = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -165,6 +170,9 @@ def save(session: Session, path: str | Path, include_optimizer: bool = True) -> 
             "metrics": session.metrics,
             "optimizer": optimizer_meta,
             "vocab_words": session.vocab.words,
+            "ngram": ngram_meta,
+            "mix": session.mix.to_dict(),
+            "history": session.history,
         }
     data = safetensors_bytes(tensors, metadata={METADATA_KEY: json.dumps(meta)})
     _write_atomically(path, data)
@@ -172,6 +180,41 @@ def save(session: Session, path: str | Path, include_optimizer: bool = True) -> 
         session.mark_saved(path)
         session.saved_version = version  # not a version taken after the snapshot
     return path
+
+
+def _add_ngram_tensors(session: Session, tensors: dict) -> dict | None:
+    """The n-gram's arrays as tensors; unsigned ones are stored bit for bit as signed ones
+    of the same width (torch has no unsigned 32/64-bit tensors to save)."""
+    import numpy as np
+    import torch
+
+    if session.ngram is None:
+        return None
+    dtypes = {}
+    for name, array in session.ngram.to_arrays().items():
+        array = np.ascontiguousarray(array)
+        dtypes[name] = array.dtype.str
+        if array.dtype.kind == "u":
+            array = array.view(array.dtype.str.replace("u", "i"))
+        tensors[NGRAM_PREFIX + name] = torch.from_numpy(array.copy())
+    return {"order": session.ngram.order, "dtypes": dtypes}
+
+
+def _ngram(meta: dict | None, tensors: dict) -> KneserNey | None:
+    import numpy as np
+
+    from lstm_tui.core.ngram import KneserNey
+
+    if not meta:
+        return None
+    arrays = {}
+    for name, dtype in dict(meta["dtypes"]).items():
+        wanted = np.dtype(str(dtype))
+        array = tensors[NGRAM_PREFIX + name].numpy()
+        if array.dtype.itemsize != wanted.itemsize or wanted.kind not in "iuf":
+            raise ValueError(f"n-gram array {name} does not hold {wanted}")
+        arrays[name] = array.view(wanted)
+    return KneserNey.from_arrays(arrays)
 
 
 def _model_tensors(model: LanguageModel) -> tuple[dict, list[str]]:
@@ -238,6 +281,7 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
     from safetensors.torch import load_file
 
     from lstm_tui.core.config import TrainConfig
+    from lstm_tui.core.mixture import MixWeights
     from lstm_tui.core.model import LanguageModel, ModelConfig, check_config
     from lstm_tui.core.session import CorpusInfo, Progress, Session
     from lstm_tui.core.vocab import Vocabulary
@@ -256,12 +300,17 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
         train_config = TrainConfig.from_dict(meta.get("train_config", {}))
         progress = Progress(**meta.get("progress", {}))
         optimizer_state = _optimizer_state(meta.get("optimizer"), tensors)
+        ngram = _ngram(meta.get("ngram"), tensors)
+        mix = MixWeights.from_dict(meta["mix"]) if ngram is not None else MixWeights.lstm_only()
+        history = [dict(row) for row in meta.get("history") or []]
     except (ConfigError, KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: corrupt checkpoint (bad metadata: {e})") from None
     if len(vocab) != config.vocab_size:
         raise CheckpointError(
             f"{path}: vocabulary has {len(vocab)} words but the model expects {config.vocab_size}"
         )
+    if ngram is not None and ngram.vocab_size != config.vocab_size:
+        raise CheckpointError(f"{path}: the n-gram's vocabulary does not match the model's")
     weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
     _check_shapes(path, config, weights)
     model = LanguageModel(config)
@@ -276,6 +325,9 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
         progress=progress,
         metrics=meta.get("metrics", {}),
         optimizer_state=optimizer_state,
+        ngram=ngram,
+        mix=mix,
+        history=history,
     )
     if device is not None:
         from lstm_tui.core.device import resolve_device

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from lstm_tui.core.errors import ConfigError
 
 OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("auto", "cosine", "constant")
 
 
 @dataclass(frozen=True)
@@ -17,9 +18,15 @@ class TrainConfig:
     lr: float = 6e-3
     weight_decay: float = 0.01
     clip: float = 1.0  # max gradient norm; 0 turns clipping off
-    epochs: int | None = None  # None: enough to see ~300k tokens, at least 10 epochs
-    lr_decay: float = 1.0  # learning rate multiplier after each epoch
+    # None: unbounded under a time budget, else enough to see ~300k tokens (at least 10)
+    epochs: int | None = None
+    lr_decay: float = 1.0  # learning rate multiplier after each epoch (constant schedule)
     optimizer: str = "adamw"
+    # auto: warm-up then cosine decay to the deadline (or the planned epochs) when there is
+    # validation text to keep the best weights by; constant (with lr_decay) on tiny texts
+    schedule: str = "auto"
+    mix: str = "auto"  # auto, off, or the LSTM's weight in the mixture with the n-gram
+    cache: bool = True  # a unigram cache over the text being read, weight fitted with the mix
     max_seconds: float | None = None
     target_accuracy: float | None = None  # stop once window accuracy reaches this
     seed: int | None = 1
@@ -62,6 +69,13 @@ class TrainConfig:
             raise ConfigError(
                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}"
             )
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(
+                f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}"
+            )
+        from lstm_tui.core.mixture import parse_mix
+
+        parse_mix(self.mix)
         if self.lr_decay > 1:
             raise ConfigError(f"lr_decay must be at most 1, not {self.lr_decay!r}")
         return self

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from lstm_tui.core.errors import ConfigError, CorpusError
-from lstm_tui.core.tokenize import tokenize
+from lstm_tui.core.tokenize import Tokenizer, tokenize
 from lstm_tui.core.vocab import Vocabulary
 
 WINDOW = 3  # the tutorial's context: predict the 4th word from the 3 before it
@@ -67,6 +67,7 @@ class Corpus:
     split: int
     lowercase: bool = True
     path: Path | None = None
+    tokenizer: Tokenizer = Tokenizer.WORDS
 
     @property
     def train_ids(self) -> np.ndarray:
@@ -91,29 +92,33 @@ class Corpus:
         val_fraction: float = 0.1,
         path: Path | None = None,
         vocab: Vocabulary | None = None,
+        tokenizer: Tokenizer | str = Tokenizer.WORDS,
     ) -> Corpus:
         """Tokenize, rank the vocabulary and split, in one pass over the text.
 
         With ``vocab`` (a trained model's), the text is encoded in it instead: words it
-        lacks become ``<unk>``.
+        lacks become ``<unk>``. The whitespace tokenizer always keeps case.
         """
+        kind = Tokenizer(tokenizer)
+        lowercase = lowercase and kind == Tokenizer.WORDS
         if vocab is not None:
-            ids = encode_text(text, vocab, lowercase)
+            ids = encode_text(text, vocab, lowercase, kind)
             _check_length(len(ids), path)
-            return cls(name, vocab, ids, split_point(len(ids), val_fraction), lowercase, path)
+            split = split_point(len(ids), val_fraction)
+            return cls(name, vocab, ids, split, lowercase, path, kind)
         first_seen: dict[str, int] = {}
         chunks: list[np.ndarray] = []
         for block in text_blocks(text):
             add = first_seen.setdefault
-            chunks.append(
-                np.fromiter((add(t, len(first_seen)) for t in tokenize(block, lowercase)), np.int32)
-            )
+            tokens = tokenize(block, lowercase, kind)
+            chunks.append(np.fromiter((add(t, len(first_seen)) for t in tokens), np.int32))
         seen_ids = np.concatenate(chunks) if chunks else np.zeros(0, np.int32)
         _check_length(len(seen_ids), path)
         counts = np.bincount(seen_ids, minlength=len(first_seen))
         vocab, remap = Vocabulary.from_counts(list(first_seen), counts, min_count, max_vocab)
         ids = remap.astype(np.int32)[seen_ids]
-        return cls(name, vocab, ids, split_point(len(ids), val_fraction), lowercase, path)
+        split = split_point(len(ids), val_fraction)
+        return cls(name, vocab, ids, split, lowercase, path, kind)
 
     @classmethod
     def from_file(cls, path: str | Path, **options: object) -> Corpus:
@@ -122,12 +127,19 @@ class Corpus:
 
     def encode_text(self, text: str) -> np.ndarray:
         """Ids of another text in this corpus's vocabulary (unseen words become ``<unk>``)."""
-        return encode_text(text, self.vocab, self.lowercase)
+        return encode_text(text, self.vocab, self.lowercase, self.tokenizer)
 
 
-def encode_text(text: str, vocab: Vocabulary, lowercase: bool = True) -> np.ndarray:
+def encode_text(
+    text: str,
+    vocab: Vocabulary,
+    lowercase: bool = True,
+    tokenizer: Tokenizer = Tokenizer.WORDS,
+) -> np.ndarray:
     """Token ids of a text in a fixed vocabulary, unseen words as ``<unk>`` (id 0)."""
-    chunks = [vocab.encode(tokenize(b, lowercase)).astype(np.int32) for b in text_blocks(text)]
+    chunks = [
+        vocab.encode(tokenize(b, lowercase, tokenizer)).astype(np.int32) for b in text_blocks(text)
+    ]
     return np.concatenate(chunks) if chunks else np.zeros(0, np.int32)
 
 

@@ -2,6 +2,13 @@
 
 Stateful: ``forward(tokens, state)`` returns the new state with the scores, so a caller
 that has already read some text extends the state by the new tokens only.
+
+Regularisation follows AWD-LSTM (Merity, Keskar & Socher 2017, "Regularizing and Optimizing
+LSTM Language Models"), which is what lets an LSTM beat count-based models on small texts:
+tied input and output embeddings (Press & Wolf 2017; Inan et al. 2017), dropout of whole
+words from the embedding, and "locked" (variational, Gal & Ghahramani 2016) dropout that
+drops the same units at every time step of a sequence, on the LSTM's input and output.
+Between stacked layers nn.LSTM's own dropout is used, so that the fused kernel stays.
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ from lstm_tui.core.errors import ConfigError
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each [layers, batch, hidden]
 
 # Above this vocabulary size a full softmax is most of the work on a CPU, and "auto" picks an
-# adaptive one there (4x the throughput on WikiText-2). A GPU does the full softmax faster.
-ADAPTIVE_FROM_VOCAB = 10_000
+# adaptive one there (Grave et al. 2017, "Efficient softmax approximation for GPUs"): 1.6x the
+# training throughput at 6k words, 3x at 15k (bench/tune.py). A GPU does the full one faster.
+ADAPTIVE_FROM_VOCAB = 4_000
 
 
 @dataclass(frozen=True)
@@ -27,10 +35,14 @@ class ModelConfig:
     embed: int = 512
     hidden: int = 512
     layers: int = 2
-    dropout: float = 0.0
+    dropout: float = 0.0  # on the LSTM's output (and its input/between layers, if not given)
     tie_weights: bool = True  # only when embed == hidden and the softmax is full
     softmax: str = "full"  # "full" or "adaptive"
     cutoffs: tuple[int, ...] = ()  # adaptive softmax cluster boundaries
+    dropout_input: float | None = None  # on the embeddings fed to the LSTM; None: dropout
+    dropout_hidden: float | None = None  # between stacked layers; None: dropout
+    dropout_embed: float = 0.0  # whole words dropped from the embedding table, per batch
+    locked_dropout: bool = False  # one dropout mask per sequence, not per time step
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -60,11 +72,6 @@ PRESETS: dict[str, dict] = {
     "default": {"embed": 256, "hidden": 256, "layers": 2, "dropout": 0.2},
     "large": {"embed": 650, "hidden": 650, "layers": 2, "dropout": 0.5},
 }
-SMALL_CORPUS_TOKENS = 20_000  # "auto" picks the seed preset below this, "default" above
-
-
-def auto_preset(n_tokens: int) -> str:
-    return "seed" if n_tokens < SMALL_CORPUS_TOKENS else "default"
 
 
 def adaptive_cutoffs(vocab_size: int) -> tuple[int, ...]:
@@ -101,10 +108,28 @@ def check_config(config: ModelConfig) -> None:
             raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
     if config.vocab_size < 2:
         raise ConfigError("the vocabulary needs at least one word besides <unk>")
-    if not 0.0 <= config.dropout < 1.0:
-        raise ConfigError(f"dropout must be in [0, 1), not {config.dropout!r}")
+    for name in ("dropout", "dropout_input", "dropout_hidden", "dropout_embed"):
+        value = getattr(config, name)
+        if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+            raise ConfigError(f"{name} must be in [0, 1), not {value!r}")
     if config.hidden > 8192 or config.embed > 8192 or config.layers > 16:
         raise ConfigError("layers ≤ 16 and hidden/embed ≤ 8192, please")
+
+
+class SequenceDropout(nn.Module):
+    """Dropout on [B, T, D]; ``locked`` draws one mask per sequence and reuses it at every step."""
+
+    def __init__(self, p: float, locked: bool) -> None:
+        super().__init__()
+        self.p, self.locked = p, locked
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        if not self.locked:
+            return F.dropout(x, self.p, training=True)
+        mask = x.new_empty((x.shape[0], 1, x.shape[2])).bernoulli_(1 - self.p) / (1 - self.p)
+        return x * mask  # [B, 1, D] broadcast over time
 
 
 class LanguageModel(nn.Module):
@@ -112,13 +137,16 @@ class LanguageModel(nn.Module):
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embed)
-        self.dropout = nn.Dropout(config.dropout)
+        between = config.dropout if config.dropout_hidden is None else config.dropout_hidden
+        dropout_in = config.dropout if config.dropout_input is None else config.dropout_input
+        self.input_dropout = SequenceDropout(dropout_in, config.locked_dropout)
+        self.output_dropout = SequenceDropout(config.dropout, config.locked_dropout)
         self.lstm = nn.LSTM(
             config.embed,
             config.hidden,
             config.layers,
             batch_first=True,
-            dropout=config.dropout if config.layers > 1 else 0.0,
+            dropout=between if config.layers > 1 else 0.0,
         )
         self.decoder: nn.Linear | nn.AdaptiveLogSoftmaxWithLoss
         if config.softmax == "adaptive":
@@ -145,9 +173,22 @@ class LanguageModel(nn.Module):
         self, tokens: torch.Tensor, state: State | None = None
     ) -> tuple[torch.Tensor, State]:
         """tokens [B, T] -> LSTM outputs [B, T, hidden], and the state after the last token."""
-        x = self.dropout(self.embedding(tokens))  # [B, T, embed]
+        x = self.input_dropout(self._embed(tokens))  # [B, T, embed]
         out, state = self.lstm(x, state)  # [B, T, hidden]
-        return self.dropout(out), state
+        return self.output_dropout(out), state
+
+    def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Embeddings [B, T, embed]; in training, whole words are dropped (AWD-LSTM's dropoute).
+
+        Dropping a row of the table drops every occurrence of that word in the batch, and the
+        kept rows are scaled up so that the expected embedding stays the same.
+        """
+        weight = self.embedding.weight
+        p = self.config.dropout_embed
+        if not (self.training and p > 0):
+            return self.embedding(tokens)
+        keep = weight.new_empty((weight.shape[0], 1)).bernoulli_(1 - p) / (1 - p)
+        return F.embedding(tokens, weight * keep)
 
     def scores(self, features: torch.Tensor) -> torch.Tensor:
         """Features [..., hidden] -> next-word scores [..., vocab] (argmax/top-k ready).
@@ -159,6 +200,16 @@ class LanguageModel(nn.Module):
             flat = features.reshape(-1, features.shape[-1])
             return self.decoder.log_prob(flat).reshape(*features.shape[:-1], -1)
         return self.decoder(features)
+
+    def target_log_probs(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """log P(target) for features [..., hidden] and targets [...]: no full distribution
+        where the softmax is adaptive (only the target's cluster is computed)."""
+        flat = features.reshape(-1, features.shape[-1])
+        flat_targets = targets.reshape(-1).long()
+        if isinstance(self.decoder, nn.AdaptiveLogSoftmaxWithLoss):
+            return self.decoder(flat, flat_targets).output.reshape(targets.shape)
+        logp = torch.log_softmax(self.decoder(flat).float(), dim=-1)
+        return logp.gather(-1, flat_targets.unsqueeze(-1)).reshape(targets.shape)
 
     def forward(
         self, tokens: torch.Tensor, state: State | None = None

@@ -4,6 +4,10 @@ A ``Predictor`` reads a ``Session``'s weights into its own eval-mode copy (under
 session lock, whenever the version moved), so it can run while a trainer thread updates
 the session. It keeps the LSTM state after each token of the text it last saw: one more
 keystroke costs at most one LSTM step, and usually none.
+
+Next-word distributions are the session's mixture (``core.mixture``): the LSTM, the
+Kneser-Ney n-gram and a unigram cache over the text typed so far, weighted as fitted on
+validation text. Before the LSTM has been evaluated the n-gram alone predicts.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from lstm_tui.core.mixture import CACHE_WINDOW, MixWeights
 from lstm_tui.core.model import LanguageModel, State
 from lstm_tui.core.session import Session
 from lstm_tui.core.tokenize import UNK, detokenize, split_partial, tokenize
@@ -60,7 +65,8 @@ class Predictor:
         self._version = -1
         self._ids: list[int] = []
         self._states: list[State | None] = []  # _states[i]: state after _ids[: i + 1]
-        self._last: tuple[int, torch.Tensor] | None = None  # (position, log-probs) memo
+        self._last: tuple[int, torch.Tensor] | None = None  # (position, LSTM log-probs) memo
+        self._mix = MixWeights.lstm_only()  # the session's, read with the weights
         counts = torch.as_tensor(session.vocab.counts, dtype=torch.float32)
         counts[0] = 0  # never suggest <unk>
         self._unigram = torch.log(counts / counts.sum())  # the guess before any word is typed
@@ -82,6 +88,7 @@ class Predictor:
             self._model.to(source.embedding.weight.device)
             self._model.load_state_dict(source.state_dict())
             self._version = session.version
+            self._mix = session.mix if session.ngram is not None else MixWeights.lstm_only()
             self._step = None  # laid out from the old weights
         self._model.eval()
         self._ids, self._states, self._last = [], [], None
@@ -134,11 +141,54 @@ class Predictor:
         return state
 
     @staticmethod
-    def _next_log_probs(model: LanguageModel, state: State) -> torch.Tensor:
-        """log P(next word) after ``state``, [vocab] on the CPU, never ``<unk>``."""
-        logp = torch.log_softmax(model.scores(state[0][-1, 0]).float(), dim=-1).cpu()
+    def _lstm_log_probs(model: LanguageModel, state: State) -> torch.Tensor:
+        """The LSTM's log P(next word) after ``state``, [vocab] on the CPU."""
+        return torch.log_softmax(model.scores(state[0][-1, 0]).float(), dim=-1).cpu()
+
+    def _mixed(self, lstm: torch.Tensor | None, ids: list[int]) -> torch.Tensor:
+        """log P(next word | ids) of the mixture, [vocab], never ``<unk>``."""
+        logp = self.mixture(lstm, ids).clone()
         logp[0] = -float("inf")
         return logp
+
+    def mixture(self, lstm: torch.Tensor | None, ids: list[int]) -> torch.Tensor:
+        """log P(next word | ids) of the mixture over the whole vocabulary (it sums to 1).
+
+        ``lstm`` (the LSTM's log-probabilities) may be None where the LSTM's weight is 0
+        (before it has been evaluated): the n-gram then answers alone, without an LSTM step.
+        A part that cannot answer (the cache, with no words yet) gives its weight to the rest.
+        """
+        mix, ngram = self._mix, self.session.ngram
+        parts: list[torch.Tensor] = []
+        weights: list[float] = []
+        if lstm is not None and mix.lstm > 0:
+            parts.append(lstm)
+            weights.append(mix.lstm)
+        if ngram is not None and mix.ngram > 0:
+            context = ids[-(ngram.order - 1) :] if ngram.order > 1 else []
+            parts.append(torch.from_numpy(ngram.log_probs(context)))
+            weights.append(mix.ngram)
+        if mix.cache > 0 and ids:
+            recent = torch.as_tensor(ids[-CACHE_WINDOW:])
+            counts = torch.bincount(recent, minlength=len(self.session.vocab)).float()
+            parts.append(torch.log(counts / len(recent)))
+            weights.append(mix.cache)
+        if not parts:  # only the LSTM is left to answer
+            assert lstm is not None
+            return lstm
+        log_w = torch.log(torch.tensor(weights) / sum(weights))
+        return torch.logsumexp(torch.stack(parts) + log_w[:, None], dim=0)
+
+    def _needs_lstm(self) -> bool:
+        return self._mix.lstm > 0 or self.session.ngram is None
+
+    def _next_log_probs(self, model: LanguageModel, state: State | None, ids: list[int]):
+        """The mixture after ``ids``, whose LSTM state is ``state``."""
+        lstm = None
+        if self._needs_lstm():
+            assert state is not None
+            lstm = self._lstm_log_probs(model, state)
+        return self._mixed(lstm, ids)
 
     def _one_token(self, model: LanguageModel) -> OneTokenLSTM:
         if self._step is None or self._step.model is not model:
@@ -149,21 +199,23 @@ class Predictor:
         """log P(next word | ids), [vocab], on the CPU; unigram when there is no context."""
         if not ids:
             return self._unigram
+        if not self._needs_lstm():
+            return self._mixed(None, ids)
         self._advance(model, ids)
         if self._last is not None and self._last[0] == len(ids):
-            return self._last[1]
+            return self._mixed(self._last[1], ids)
         state = self._states[-1]
         assert state is not None
-        logp = self._next_log_probs(model, state)
-        self._last = (len(ids), logp)
-        return logp
+        lstm = self._lstm_log_probs(model, state)
+        self._last = (len(ids), lstm)
+        return self._mixed(lstm, ids)
 
     @torch.inference_mode()
     def suggest(self, text: str, k: int = 5) -> Suggestions:
         """Next-word suggestions and a completion for text being typed."""
         with self._lock:
             model = self._synced()
-            tokens, partial = split_partial(text, self.session.lowercase)
+            tokens, partial = split_partial(text, self.session.lowercase, self.session.tokenizer)
             ids, unknown = self._encode(tokens)
             logp = self._log_probs(model, ids)
             return self._rank(tokens, partial, logp, k, unknown)
@@ -198,7 +250,7 @@ class Predictor:
 
     def unknown_words(self, text: str) -> list[str]:
         """Words of a text (read as complete words) that the vocabulary does not have."""
-        return self._encode(tokenize(text, self.session.lowercase))[1]
+        return self._encode(tokenize(text, self.session.lowercase, self.session.tokenizer))[1]
 
     @torch.inference_mode()
     def next_words(self, context: str, k: int = 10) -> list[WordProb]:
@@ -209,10 +261,11 @@ class Predictor:
         """
         with self._lock:
             model = self._synced()
-            ids, _ = self._encode(tokenize(context, self.session.lowercase))
+            ids, _ = self._encode(tokenize(context, self.session.lowercase, self.session.tokenizer))
             logp = self._unigram
             if ids:
-                logp = self._next_log_probs(model, self._fresh_state(model, ids))
+                state = self._fresh_state(model, ids) if self._needs_lstm() else None
+                logp = self._next_log_probs(model, state, ids)
             values, chosen = logp.topk(min(k, len(self.session.vocab) - 1))
             return [
                 WordProb(self.session.vocab.words[i], float(p))
@@ -231,18 +284,21 @@ class Predictor:
         """Extend text by ``n_words`` tokens: greedy at temperature 0, else sampled."""
         with self._lock:
             model = self._synced()
-            tokens = tokenize(text, self.session.lowercase)
+            tokens = tokenize(text, self.session.lowercase, self.session.tokenizer)
             ids, unknown = self._encode(tokens)
             logp = self._log_probs(model, ids)
-            state = self._states[-1] if ids else None
+            state = self._states[-1] if ids and self._needs_lstm() else None
             generator = torch.Generator().manual_seed(seed) if seed is not None else None
             words: list[str] = []
+            context = list(ids)
             for _ in range(n_words):
                 token = _pick(logp, temperature, top_k, generator)
                 words.append(self.session.vocab.words[token])
-                state = self._one_token(model)(token, state)
-                logp = self._next_log_probs(model, state)
-            return Continuation(words, detokenize(words), unknown)
+                context.append(token)
+                if self._needs_lstm():
+                    state = self._one_token(model)(token, state)
+                logp = self._next_log_probs(model, state, context)
+            return Continuation(words, detokenize(words, self.session.tokenizer), unknown)
 
     @torch.inference_mode()
     def neighbours(self, word: str, k: int = 10) -> list[WordProb]:
@@ -323,5 +379,5 @@ def _pick(
 
 def unknown_words(session: Session, text: str) -> list[str]:
     """Words of a text the session's vocabulary does not have."""
-    tokens = tokenize(text, session.lowercase)
+    tokens = tokenize(text, session.lowercase, session.tokenizer)
     return [t for t in tokens if t not in session.vocab and t != UNK]

@@ -10,14 +10,25 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
+from lstm_tui.core.auto import auto_choice
 from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.corpus import Corpus
 from lstm_tui.core.device import resolve_device
-from lstm_tui.core.model import LanguageModel, ModelConfig, auto_preset, make_config
+from lstm_tui.core.mixture import MixWeights
+from lstm_tui.core.model import LanguageModel, ModelConfig, make_config
+from lstm_tui.core.tokenize import Tokenizer
 from lstm_tui.core.vocab import Vocabulary
+
+if TYPE_CHECKING:
+    from lstm_tui.core.ngram import KneserNey
+
+
+DEFAULT_NGRAM_ORDER = 5
 
 
 @dataclass
@@ -39,6 +50,7 @@ class CorpusInfo:
     path: str | None = None
     tokens: int = 0
     lowercase: bool = True
+    tokenizer: str = Tokenizer.WORDS.value  # older checkpoints predate the choice
 
 
 @dataclass
@@ -50,6 +62,12 @@ class Session:
     progress: Progress = field(default_factory=Progress)
     metrics: dict = field(default_factory=dict)
     optimizer_state: dict | None = None
+    # The count-based half of the predictions: fitted on the training text when the session
+    # is made, so suggestions work before any LSTM training. None: LSTM only (--mix off, or
+    # a checkpoint from before mixtures).
+    ngram: KneserNey | None = None
+    mix: MixWeights = field(default_factory=MixWeights.lstm_only)
+    history: list[dict] = field(default_factory=list)  # one row of metrics per evaluation
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     version: int = 0
     saved_version: int | None = None  # the version last saved or loaded
@@ -62,16 +80,21 @@ class Session:
         preset: str = "auto",
         train_config: TrainConfig | None = None,
         softmax: str = "auto",
+        ngram_order: int | None = DEFAULT_NGRAM_ORDER,
         **overrides: object,
     ) -> Session:
         """A fresh, untrained model for a corpus, sized for the device it will train on.
 
-        ``preset="auto"`` picks one by the corpus's size; ``train_config.seed`` seeds the
-        initial weights, so that a seeded run repeats from its very start.
+        ``preset="auto"`` picks sizes from the corpus (``auto_settings``); ``train_config.seed``
+        seeds the initial weights, so that a seeded run repeats from its very start. With an
+        ``ngram_order`` a Kneser-Ney model is counted from the training text at once, and
+        predictions start from it alone until the LSTM has been evaluated.
         """
         train_config = train_config or TrainConfig()
         if preset == "auto":
-            preset = auto_preset(len(corpus.ids))
+            choice = auto_choice(len(corpus.train_ids))
+            preset = choice.preset
+            overrides = {**choice.model, **{k: v for k, v in overrides.items() if v is not None}}
         device_type = resolve_device(train_config.device).type
         config = make_config(len(corpus.vocab), preset, softmax, device_type, **overrides)
         info = CorpusInfo(
@@ -80,15 +103,32 @@ class Session:
             str(Path(corpus.path).resolve()) if corpus.path else None,
             len(corpus.ids),
             corpus.lowercase,
+            Tokenizer(corpus.tokenizer).value,
         )
         _seed_weights(train_config.seed)
-        return cls(corpus.vocab, LanguageModel(config), info, train_config)
+        session = cls(corpus.vocab, LanguageModel(config), info, train_config)
+        if ngram_order:
+            session.fit_ngram(corpus.train_ids, ngram_order)
+        return session
+
+    def fit_ngram(self, train_ids: np.ndarray, order: int = DEFAULT_NGRAM_ORDER) -> None:
+        """Count a Kneser-Ney model from the training text; predict from it alone for now."""
+        from lstm_tui.core.ngram import KneserNey
+
+        ngram = KneserNey.fit(np.asarray(train_ids), len(self.vocab), order=order)
+        with self.lock:
+            self.ngram = ngram
+            self.mix = MixWeights.ngram_only()
+            self.mark_changed()
 
     def reshaped(self, config: ModelConfig, train_config: TrainConfig) -> Session:
         """A fresh, untrained model of another shape for the same vocabulary and corpus."""
         _seed_weights(train_config.seed)
         model = LanguageModel(config).to(self.device)
-        return Session(self.vocab, model, replace(self.corpus), train_config)
+        mix = MixWeights.ngram_only() if self.ngram is not None else MixWeights.lstm_only()
+        return Session(
+            self.vocab, model, replace(self.corpus), train_config, ngram=self.ngram, mix=mix
+        )
 
     @property
     def config(self) -> ModelConfig:
@@ -97,6 +137,10 @@ class Session:
     @property
     def lowercase(self) -> bool:
         return self.corpus.lowercase
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return Tokenizer(self.corpus.tokenizer)
 
     @property
     def device(self) -> torch.device:
@@ -123,6 +167,9 @@ class Session:
             self.optimizer_state = None
             self.progress = Progress()
             self.metrics = {}
+            self.history = []
+            if self.ngram is not None:  # an untrained LSTM adds nothing to the n-gram
+                self.mix = MixWeights.ngram_only()
             self.mark_changed()
 
     def to(self, device: torch.device) -> None:

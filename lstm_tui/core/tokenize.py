@@ -3,14 +3,26 @@
 Words and punctuation are separate tokens (``long ago , the``), apostrophes stay inside
 words (``don't``, ``mouse's``), numbers stay whole (``3.14``, ``1,000``). WikiText's
 escaped separators (``@-@``) become the plain character and its ``<unk>`` stays one token.
+
+``Tokenizer.WHITESPACE`` is for pre-tokenised corpora (WikiText, PTB): tokens are what lies
+between whitespace, case is kept, and every line ends with ``<eos>``, exactly as
+pytorch/examples word_language_model reads them, so perplexities compare with published ones.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from enum import Enum
 
 UNK = "<unk>"
+EOS = "<eos>"
+
+
+class Tokenizer(str, Enum):
+    WORDS = "words"  # words and punctuation apart, lowercased unless asked not to
+    WHITESPACE = "whitespace"  # split on whitespace only, case kept, <eos> at each line end
+
 
 _WIKITEXT_SEPARATORS = {"@-@": "-", "@,@": ",", "@.@": "."}
 _TOKEN = re.compile(
@@ -34,8 +46,10 @@ _CLOSE_QUOTES = frozenset("”’»")
 _TOGGLE_QUOTES = frozenset("\"'")
 
 
-def tokenize(text: str, lowercase: bool = True) -> list[str]:
-    """Split text into word and punctuation tokens."""
+def tokenize(text: str, lowercase: bool = True, kind: Tokenizer = Tokenizer.WORDS) -> list[str]:
+    """Split text into word and punctuation tokens (or whitespace tokens, see ``Tokenizer``)."""
+    if kind == Tokenizer.WHITESPACE:
+        return _whitespace_tokens(text)
     tokens = [_WIKITEXT_SEPARATORS.get(t, t) for t in _TOKEN.findall(text)]
     if not lowercase:
         return tokens
@@ -53,24 +67,49 @@ def tokenize(text: str, lowercase: bool = True) -> list[str]:
     return out
 
 
-def split_partial(text: str, lowercase: bool = True) -> tuple[list[str], str]:
+def _whitespace_tokens(text: str) -> list[str]:
+    """Whitespace tokens; a line that ends (in a newline) adds ``<eos>``.
+
+    The last piece of text has no newline after it: a prompt being typed is not a line that
+    ended, and a file ending in a newline ends with ``<eos>``, once.
+    """
+    lines = text.split("\n")
+    out: list[str] = []
+    for line in lines[:-1]:
+        out.extend(line.split())
+        out.append(EOS)
+    out.extend(lines[-1].split())
+    return out
+
+
+def split_partial(
+    text: str, lowercase: bool = True, kind: Tokenizer = Tokenizer.WORDS
+) -> tuple[list[str], str]:
     """Split typed text into its complete tokens and the word still being typed.
 
     ``"the ca"`` gives ``(["the"], "ca")``; ``"the cat "`` gives ``(["the", "cat"], "")``.
     The partial word keeps the user's case.
     """
+    if kind == Tokenizer.WHITESPACE:
+        tokens = _whitespace_tokens(text)
+        if tokens and text and not text[-1].isspace():
+            return tokens[:-1], tokens[-1]
+        return tokens, ""
     match = _PARTIAL_WORD.search(text)
     if match is None:
         return tokenize(text, lowercase), ""
     return tokenize(text[: match.start()], lowercase), match.group()
 
 
-def detokenize(tokens: Iterable[str]) -> str:
+def detokenize(tokens: Iterable[str], kind: Tokenizer = Tokenizer.WORDS) -> str:
     """Join tokens into readable text: ``["cat", ",", "said", "he"]`` -> ``cat, said he``.
 
     No space before closing punctuation, none inside quotes, none after an opening
     bracket. A space is only dropped where the text still splits into the same tokens.
+    Whitespace tokens are joined by spaces, ``<eos>`` ending a line.
     """
+    if kind == Tokenizer.WHITESPACE:
+        return " ".join(tokens).replace(f" {EOS} ", "\n").replace(EOS, "\n").strip(" ")
     out: list[str] = []
     recent: list[str] = []  # the last two tokens, as written, to check a join against
     quote_open = dict.fromkeys(_TOGGLE_QUOTES, False)

@@ -2,6 +2,14 @@
 
 ``Trainer.run()`` is a generator of events that any thread can drive; ``pause``,
 ``resume`` and ``stop`` may be called from any other thread and take effect between steps.
+
+With validation text, a run is "the best model in the time given": the learning rate warms up
+and then follows a cosine down to the deadline (``max_seconds``) or the planned epochs
+(Loshchilov & Hutter 2017, SGDR, without restarts), the model is evaluated several times a
+run, the mixture weights with the n-gram and cache are refitted at each evaluation, and the
+weights with the best validation loss are the ones the run ends with. Evaluations count
+against the time budget. Tiny texts (no validation split, such as the fable) keep a constant
+rate and stop on the tutorial's window accuracy.
 """
 
 from __future__ import annotations
@@ -11,27 +19,51 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from enum import Enum
 
 import numpy as np
 import torch
 
 from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.corpus import MIN_TOKENS, WINDOW
-from lstm_tui.core.device import resolve_device
+from lstm_tui.core.device import cpu_has_bf16, resolve_device
 from lstm_tui.core.errors import ConfigError
-from lstm_tui.core.metrics import MAX_WINDOWS, score_text, window_accuracy
+from lstm_tui.core.metrics import (
+    MAX_WINDOWS,
+    eval_streams,
+    score_components,
+    window_accuracy,
+    with_mixture,
+)
+from lstm_tui.core.mixture import MixMode, MixWeights, fit_weights, parse_mix
+from lstm_tui.core.optim import SGD, AdamW, FusedOptimizer
 from lstm_tui.core.session import Progress, Session
 
 MIN_STREAM = 8  # shortest stream worth carrying state along, in tokens
 AUTO_EPOCH_TOKENS = 300_000  # epochs=None trains on about this many tokens ...
 AUTO_MIN_EPOCHS = 10  # ... and never fewer epochs than this
-SMALL_EVAL_TOKENS = 5_000  # texts up to this long are scored in one stream, exactly
-MAX_EVAL_TOKENS = 250_000  # evaluation reads at most this much of the held-out (or train) text
-EVAL_STREAMS = 16
+# Evaluations during training read at most this much of the held-out text (always the same
+# part, so that they compare): enough for a perplexity to two digits, cheap enough to run
+# several times within a two-minute budget. ``lstm-tui eval`` reads all of a held-out file.
+MAX_EVAL_TOKENS = 16_000
+EVALS_PER_BUDGET = 6  # under a time budget, evaluate about this many times
+EVALS_PER_RUN = 12  # without one, at most about this many times (or every epoch, if fewer)
+WARMUP = 0.03  # share of the run spent warming the learning rate up from 0
+PATIENCE = 4  # stop on a plateau after this many evaluations without a better loss
+FINAL_LR = 0.02  # the cosine ends at this share of the peak learning rate
 # Evaluation may cost at most this fraction of the training work between two evaluations: a
 # tiny corpus (an epoch is a step) is evaluated every few epochs, counted, not timed, so that
 # a seeded run stops at the same step however busy the machine is.
 EVAL_BUDGET = 0.5
+
+
+class StopReason(str, Enum):
+    FINISHED = "finished"  # the planned epochs are done
+    TARGET = "target"  # window accuracy reached --target-accuracy
+    TIME = "time"  # the time budget is spent
+    PLATEAU = "plateau"  # validation loss stopped improving
+    STOPPED = "stopped"  # stop() was called (Ctrl-C, F7)
+    DIVERGED = "diverged"  # a NaN or infinite loss
 
 
 @dataclass(frozen=True)
@@ -67,16 +99,22 @@ class EpochEvent:
     window_accuracy: float  # the tutorial's metric, on validation text if there is any
     full_accuracy: float  # next-word top-1 given all text before
     elapsed: float
+    # With validation text and an n-gram: the fitted weights, and perplexity (top-1/top-3
+    # on the last evaluation of a run) of the LSTM, the n-gram, the cache and the mixture.
+    mix: dict | None = None
+    components: dict | None = None
+    best: bool = False  # the best validation loss so far: these weights are kept
 
     def metrics(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("step", "elapsed")}
+        skip = ("step", "elapsed", "best")
+        return {k: v for k, v in self.__dict__.items() if k not in skip}
 
 
 @dataclass(frozen=True)
 class TrainResult:
     """The last event of a run: why it ended, and where the model stands."""
 
-    reason: str  # "finished", "target", "time", "stopped" or "diverged"
+    reason: StopReason
     message: str
     epochs: int  # epochs completed in this run
     steps: int
@@ -87,6 +125,9 @@ class TrainResult:
     full_accuracy: float | None
     val_perplexity: float | None
     val_accuracy: float | None
+    best_epoch: float | None = None  # epochs done (fractional) when the kept weights were
+    mix: dict | None = None
+    components: dict | None = None
 
 
 Event = StepEvent | EpochEvent | TrainResult
@@ -122,9 +163,17 @@ class Trainer:
         self.batch_size, self.bptt = fit_to_corpus(
             len(self.train_ids), self.config.batch_size, self.config.bptt
         )
-        self.epochs = self.config.epochs or max(
-            AUTO_MIN_EPOCHS, math.ceil(AUTO_EPOCH_TOKENS / len(self.train_ids))
+        # None: no epoch limit, the time budget ends the run
+        self.epochs: int | None = self.config.epochs
+        if self.epochs is None and self.config.max_seconds is None:
+            self.epochs = max(AUTO_MIN_EPOCHS, math.ceil(AUTO_EPOCH_TOKENS / len(self.train_ids)))
+        self.mix_mode, self.fixed_mix = parse_mix(self.config.mix)
+        self.scheduled = self.config.schedule == "cosine" or (
+            self.config.schedule == "auto" and self.val_ids is not None
         )
+        # bf16 autocast where the hardware has it: matrix products in bf16, weights, optimizer
+        # and evaluations in fp32.
+        self.autocast = self.device.type == "cpu" and cpu_has_bf16()
         self.report_interval = report_interval
         self._stop = threading.Event()
         self._unpaused = threading.Event()
@@ -160,14 +209,21 @@ class Trainer:
         text = self.val_ids if self.val_ids is not None else self.train_ids
         return text[:MAX_EVAL_TOKENS]  # bounds the cost of an evaluation on a huge corpus
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
+    def _learning_rate(self, done: float) -> float:
+        """The rate at ``done`` (0..1) of the run: linear warm-up, then a cosine to the end."""
+        peak = self.config.lr
+        if not self.scheduled:
+            return peak
+        if done < WARMUP:
+            return peak * max(done / WARMUP, 0.01)
+        t = min(1.0, (done - WARMUP) / (1 - WARMUP))
+        return peak * (FINAL_LR + (1 - FINAL_LR) * 0.5 * (1 + math.cos(math.pi * t)))
+
+    def _make_optimizer(self) -> FusedOptimizer:
         cfg = self.config
-        kind = torch.optim.SGD if cfg.optimizer == "sgd" else torch.optim.AdamW
+        kind = SGD if cfg.optimizer == "sgd" else AdamW
         params = list(self.session.model.parameters())
-        try:  # the fused kernels are several times faster, on CPU too
-            optimizer = kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-        except (RuntimeError, TypeError):
-            optimizer = kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         saved = self.session.optimizer_state
         if saved and saved.get("kind") == cfg.optimizer:
             optimizer.load_state_dict(saved["state"])
@@ -175,19 +231,47 @@ class Trainer:
                 group["lr"] = saved.get("lr_scale", 1.0) * cfg.lr
         return optimizer
 
-    def _evaluate(self) -> dict:
-        model = self.session.model
+    def _evaluate(self, full: bool = False) -> dict:
+        """Score the model on validation text; refit the mixture weights on the same text.
+
+        Fitting the weights on the text the model is selected by is what a held-out set is
+        for; the test text stays unseen. ``full`` adds top-1/top-3 of the n-gram and the
+        mixture (a second pass, with the weights just fitted).
+        """
+        session, model = self.session, self.session.model
         text = self._evaluation_text()
-        streams = 1 if len(text) <= SMALL_EVAL_TOKENS else EVAL_STREAMS
-        score = score_text(model, text, streams)
+        streams = eval_streams(len(text))
         has_val = self.val_ids is not None
-        return {
-            "val_loss": score.loss if has_val else None,
-            "val_perplexity": score.perplexity if has_val else None,
-            "val_accuracy": score.top1 if has_val else None,
-            "window_accuracy": window_accuracy(model, text),
-            "full_accuracy": score.top1,
+        ngram = session.ngram if self.mix_mode != MixMode.OFF else None
+        cache = self.config.cache and self.mix_mode != MixMode.OFF and has_val
+        scores = score_components(model, text, streams, ngram, cache=cache, topk_positions=2000)
+        metrics = {
+            "val_loss": scores.lstm.loss if has_val else None,
+            "val_perplexity": scores.lstm.perplexity if has_val else None,
+            "val_accuracy": scores.lstm.top1 if has_val else None,
+            # On held-out text the tutorial's metric is a side figure: a smaller sample will do.
+            "window_accuracy": window_accuracy(
+                model, text, max_windows=1000 if has_val else MAX_WINDOWS
+            ),
+            "full_accuracy": scores.lstm.top1,
+            "mix": None,
+            "components": None,
         }
+        selection_loss = scores.lstm.loss
+        if has_val and (ngram is not None or cache):
+            weights = fit_weights(scores.probs, self.fixed_mix)
+            if full:
+                scores = score_components(
+                    model, text, streams, ngram, weights, cache, full=True, topk_positions=5_000
+                )
+            else:
+                scores = with_mixture(scores, weights)
+            assert scores.mixture is not None
+            selection_loss = scores.mixture.loss
+            metrics["mix"] = MixWeights(*map(float, weights)).to_dict()
+            metrics["components"] = scores.to_dict()
+        metrics["selection_loss"] = selection_loss
+        return metrics
 
     def _stream_batches(
         self, rng: np.random.Generator, ids: torch.Tensor
@@ -226,45 +310,100 @@ class Trainer:
         params = [p for p in model.parameters() if p.requires_grad]
         snapshot = [p.detach().clone() for p in params]  # the last weights known to be good
         full_softmax = model.config.softmax == "full"
-        steps_planned = self.epochs * self.steps_per_epoch()
+        budget = cfg.max_seconds
+        steps_planned = (self.epochs or 0) * self.steps_per_epoch()
+        has_val = self.val_ids is not None
+        # How often to evaluate: by epochs counted on tiny texts (so that a seeded run stops
+        # at the same step however busy the machine is), by time and epochs otherwise.
+        eval_every_epochs = self.epochs_between_evaluations() if not has_val else 1
+        eval_every_steps = math.inf
+        if has_val and self.epochs is not None and budget is None:
+            eval_every_steps = max(1, steps_planned // EVALS_PER_RUN)
+        eval_every_seconds = budget / EVALS_PER_BUDGET if has_val and budget else math.inf
 
-        watch = _Stopwatch()  # training time: pauses and evaluations excluded
+        watch = _Stopwatch()  # this run's time: pauses excluded, evaluations included
         step_meter, epoch_meter = _Meter(), _Meter()
         run = Progress()  # this run's share of session.progress
         last_report = -math.inf
-        eval_every = self.epochs_between_evaluations()
-        evaluated_at = 0  # run.steps at the last evaluation
+        evaluated_at, evaluated_time = 0, 0.0  # run.steps and watch.seconds at the last one
+        eval_seconds = 0.0  # what the last evaluation took: the final ones are reserved for
+        eval_total = 0.0
+        epoch_at = 0.0  # epochs done, fractional, at the latest step
+        best = _Best()
         metrics: dict = {}
-        reason, message = "finished", ""
+        reason, message = StopReason.FINISHED, ""
+
+        def done_share(seconds: float) -> float:
+            """How far through the run: the budget's share of time, else of planned steps."""
+            share = run.steps / steps_planned if steps_planned else 0.0
+            if budget:
+                share = max(share, seconds / budget) if self.epochs else seconds / budget
+            return min(1.0, share)
+
+        def evaluate(full: bool = False, record: bool = True) -> Iterator[EpochEvent]:
+            """One evaluation; ``record=False`` only re-measures the weights already kept."""
+            nonlocal metrics, evaluated_at, evaluated_time, eval_seconds, eval_total, epoch_meter
+            began = watch.seconds
+            metrics = self._evaluate_into_session(epoch_meter, snapshot, params, full, record)
+            kept = not record or best.offer(metrics["selection_loss"], session, model, epoch_at)
+            evaluated_at, evaluated_time, epoch_meter = run.steps, watch.seconds, _Meter()
+            eval_seconds = watch.seconds - began
+            eval_total += eval_seconds
+            yield self._evaluation_event(metrics, watch, kept)
+
         model.train()
         watch.start()
         try:
-            for _ in range(self.epochs):
+            epoch = 0
+            while self.epochs is None or epoch < self.epochs:
+                epoch += 1
                 state = None
                 batches = self._stream_batches(rng, ids)
                 for i, (x, y) in enumerate(batches):
                     self._wait_if_paused(watch)
                     if self._stop.is_set():
-                        reason, message = "stopped", "stopped by request"
+                        reason, message = StopReason.STOPPED, "stopped by request"
                         break
-                    if cfg.max_seconds is not None and watch.seconds >= cfg.max_seconds:
-                        reason, message = "time", f"reached the {cfg.max_seconds:g} s time limit"
+                    seconds = watch.seconds
+                    # Stop in time to run the last evaluations inside the budget: a quick one,
+                    # and a full one of the weights kept (about as much work again).
+                    reserve = 2 * eval_seconds if has_val else 0.0
+                    if budget is not None and seconds + reserve >= budget:
+                        reason, message = StopReason.TIME, f"reached the {budget:g} s time limit"
                         break
+                    # Evaluations take at most about a fifth of the time, however slow they are.
+                    if has_val and (
+                        seconds - evaluated_time >= max(eval_every_seconds, 4 * eval_seconds)
+                        or run.steps - evaluated_at >= eval_every_steps
+                    ):
+                        epoch_meter.merge(step_meter)
+                        step_meter = _Meter()
+                        yield from evaluate()
+                        if best.stale >= PATIENCE:
+                            reason = StopReason.PLATEAU
+                            message = f"validation loss stopped improving ({PATIENCE} checks)"
+                            break
+                    lr = self._learning_rate(done_share(watch.seconds))
+                    if self.scheduled:
+                        for group in optimizer.param_groups:
+                            group["lr"] = lr
                     last_in_epoch = i == len(batches) - 1
                     report_due = (
                         last_in_epoch or watch.seconds - last_report >= self.report_interval
                     )
-                    features, state = model.features(x, state)
-                    state = (state[0].detach(), state[1].detach())
-                    # An adaptive softmax makes accuracy costly: count it on reporting steps only.
-                    loss, correct = model.loss(
-                        features, y, count_correct=full_softmax or report_due
-                    )
+                    with torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast):
+                        features, state = model.features(x, state)
+                        state = (state[0].detach().float(), state[1].detach().float())
+                        # An adaptive softmax makes accuracy costly: count it when reporting.
+                        loss, correct = model.loss(
+                            features, y, count_correct=full_softmax or report_due
+                        )
+                    loss = loss.float()
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip or math.inf)
                     if not bool(torch.isfinite(loss) & torch.isfinite(norm)):
-                        reason = "diverged"
+                        reason = StopReason.DIVERGED
                         message = self._recover(
                             params, snapshot, session.progress.steps + 1, bool(torch.isfinite(loss))
                         )
@@ -278,20 +417,20 @@ class Trainer:
                     run.tokens += n
                     session.progress.steps += 1
                     session.progress.tokens += n
+                    epoch_at = session.progress.epochs + (i + 1) / len(batches)
                     step_meter.add(loss.item(), n, None if correct is None else correct.item())
                     if report_due:
                         seconds = watch.seconds
-                        done = run.steps / steps_planned
-                        if cfg.max_seconds:
-                            done = max(done, seconds / cfg.max_seconds)
+                        done = done_share(seconds)
+                        train_seconds = max(seconds - eval_total, 1e-9)
                         yield StepEvent(
                             step=session.progress.steps,
                             epoch=session.progress.epochs + 1,
                             epoch_progress=(i + 1) / len(batches),
-                            progress=min(1.0, done),
+                            progress=done,
                             loss=step_meter.mean_loss,
                             accuracy=step_meter.accuracy,
-                            tokens_per_second=run.tokens / seconds if seconds > 0 else 0.0,
+                            tokens_per_second=run.tokens / train_seconds,
                             elapsed=seconds,
                             eta=seconds / done - seconds if done > 0 else None,
                             lr=optimizer.param_groups[0]["lr"],
@@ -299,31 +438,41 @@ class Trainer:
                         epoch_meter.merge(step_meter)
                         step_meter = _Meter()
                         last_report = seconds
-                if reason != "finished":
+                if reason != StopReason.FINISHED:
                     break
 
                 run.epochs += 1
                 session.progress.epochs += 1
-                for group in optimizer.param_groups:
-                    group["lr"] *= cfg.lr_decay
-                if run.epochs < self.epochs and run.epochs % eval_every:
+                if not self.scheduled:
+                    for group in optimizer.param_groups:
+                        group["lr"] *= cfg.lr_decay
+                last_epoch = self.epochs is not None and run.epochs >= self.epochs
+                if has_val or (not last_epoch and run.epochs % eval_every_epochs):
                     continue
-                metrics = self._evaluate_into_session(watch, epoch_meter, snapshot, params)
-                evaluated_at, epoch_meter = run.steps, _Meter()
-                yield self._evaluation_event(metrics, watch)
+                epoch_meter.merge(step_meter)
+                step_meter = _Meter()
+                yield from evaluate()
                 target = cfg.target_accuracy
                 if target is not None and metrics["window_accuracy"] >= target:
-                    reason = "target"
+                    reason = StopReason.TARGET
                     message = (
                         f"window accuracy {metrics['window_accuracy']:.1%} "
                         f"reached the target {target:.1%}"
                     )
                     break
-            if reason == "time" and run.steps > evaluated_at:
-                # A run cut short by its time limit still reports where the model stands.
+            if has_val and reason != StopReason.DIVERGED and run.steps:
+                if run.steps > evaluated_at:  # where the run stopped is not yet measured
+                    epoch_meter.merge(step_meter)
+                    yield from evaluate()
+                if best.weights is not None and best.stale:
+                    best.restore(session, model, params, snapshot)
+                    kept = f"kept the weights of evaluation {best.number} (best validation loss)"
+                    message = f"{message}; {kept}" if message else kept
+                # The figures of the weights kept, with top-1/top-3 of the n-gram and mixture.
+                yield from evaluate(full=True, record=False)
+            elif reason == StopReason.TIME and run.steps > evaluated_at:
                 epoch_meter.merge(step_meter)
-                metrics = self._evaluate_into_session(watch, epoch_meter, snapshot, params)
-                yield self._evaluation_event(metrics, watch)
+                yield from evaluate()
         finally:
             watch.stop()
             run.seconds = watch.seconds
@@ -335,8 +484,8 @@ class Trainer:
             }
             session.train_config = replace(cfg, epochs=self.epochs)
             model.eval()
-        if reason == "finished":
-            message = f"trained {run.epochs} epochs"
+        if reason == StopReason.FINISHED:
+            message = f"trained {run.epochs} epochs" + (f"; {message}" if message else "")
         yield TrainResult(
             reason=reason,
             message=message,
@@ -349,28 +498,48 @@ class Trainer:
             full_accuracy=metrics.get("full_accuracy"),
             val_perplexity=metrics.get("val_perplexity"),
             val_accuracy=metrics.get("val_accuracy"),
+            best_epoch=best.epoch,
+            mix=metrics.get("mix"),
+            components=metrics.get("components"),
         )
 
     def _evaluate_into_session(
-        self, watch: _Stopwatch, meter: _Meter, snapshot: list[torch.Tensor], params: list
+        self, meter: _Meter, snapshot: list[torch.Tensor], params: list, full: bool, record: bool
     ) -> dict:
-        """Score the model (off the training clock), keep its weights as the last good ones."""
-        watch.stop()
+        """Score the model, keep its weights as the last good ones, and refit the mixture."""
         metrics = {
             "train_loss": meter.mean_loss if meter.tokens else None,
             "train_accuracy": meter.accuracy,
-            **self._evaluate(),
+            **self._evaluate(full),
         }
-        watch.start()
         with torch.no_grad():
             torch._foreach_copy_(snapshot, params)
-        self.session.metrics = dict(metrics)
+        session = self.session
+        with session.lock:
+            session.metrics = {k: v for k, v in metrics.items() if k != "selection_loss"}
+            if metrics["mix"] is not None:
+                session.mix = MixWeights.from_dict(metrics["mix"])
+            elif self.mix_mode == MixMode.OFF or session.ngram is None:
+                session.mix = MixWeights.lstm_only()
+            if record:
+                session.history.append(
+                    {
+                        "epoch": session.progress.epochs,
+                        "step": session.progress.steps,
+                        **{k: v for k, v in session.metrics.items() if not isinstance(v, dict)},
+                        **_flat_components(session.metrics),
+                    }
+                )
+            session.mark_changed()
+        model = session.model
+        model.train()
         return metrics
 
-    def _evaluation_event(self, metrics: dict, watch: _Stopwatch) -> EpochEvent:
+    def _evaluation_event(self, metrics: dict, watch: _Stopwatch, best: bool) -> EpochEvent:
         progress = self.session.progress
+        fields = {k: v for k, v in metrics.items() if k != "selection_loss"}
         return EpochEvent(
-            epoch=progress.epochs, step=progress.steps, elapsed=watch.seconds, **metrics
+            epoch=progress.epochs, step=progress.steps, elapsed=watch.seconds, best=best, **fields
         )
 
     def _recover(
@@ -393,6 +562,62 @@ class Trainer:
             f"loss became NaN or infinite at step {step}; stopped and restored the last "
             "good weights (try a lower learning rate)"
         )
+
+
+def _flat_components(metrics: dict) -> dict:
+    """``{"mixture": {"perplexity": 90}}`` as ``{"mixture_perplexity": 90}``, for history rows."""
+    out = {}
+    for name, figures in (metrics.get("components") or {}).items():
+        for key, value in figures.items():
+            if value is not None:
+                out[f"{name}_{key}"] = value
+    for name, weight in (metrics.get("mix") or {}).items():
+        out[f"mix_{name}"] = weight
+    return out
+
+
+class _Best:
+    """The weights with the lowest validation loss so far (a CPU copy of the state_dict)."""
+
+    def __init__(self) -> None:
+        self.loss = math.inf
+        self.weights: dict[str, torch.Tensor] | None = None
+        self.metrics: dict | None = None
+        self.mix: MixWeights | None = None
+        self.epoch: float | None = None  # epochs done (fractional) at the best evaluation
+        self.number = 0  # which evaluation of the run
+        self.stale = 0  # evaluations since the best one
+        self._seen = 0
+
+    def offer(
+        self, loss: float | None, session: Session, model: torch.nn.Module, epoch: float
+    ) -> bool:
+        self._seen += 1
+        if loss is None or not math.isfinite(loss) or loss >= self.loss:
+            self.stale += 1
+            return False
+        self.loss, self.stale, self.number = loss, 0, self._seen
+        self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.metrics = dict(session.metrics)
+        self.mix = session.mix
+        self.epoch = round(epoch, 2)
+        return True
+
+    def restore(
+        self,
+        session: Session,
+        model: torch.nn.Module,
+        params: list[torch.Tensor],
+        snapshot: list[torch.Tensor],
+    ) -> None:
+        assert self.weights is not None
+        with session.lock, torch.no_grad():
+            model.load_state_dict(self.weights)
+            torch._foreach_copy_(snapshot, params)
+            session.metrics = dict(self.metrics or {})
+            if self.mix is not None:
+                session.mix = self.mix
+            session.mark_changed()
 
 
 class _Stopwatch:

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from lstm_tui.core.auto import AUTO_TABLE, auto_choice
 from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.device import available_devices, resolve_device
 from lstm_tui.core.errors import ConfigError
@@ -15,7 +16,6 @@ from lstm_tui.core.model import (
     PRESETS,
     LanguageModel,
     ModelConfig,
-    auto_preset,
     make_config,
 )
 
@@ -129,7 +129,15 @@ def test_presets() -> None:
     default = make_config(33_000, "default")
     assert (default.layers, default.hidden, default.dropout) == (2, 256, 0.2)
     assert default.softmax == "adaptive"
-    assert auto_preset(204) == "seed" and auto_preset(2_000_000) == "default"
+    # The fable (no validation split) keeps the tutorial's 2×512; real texts get a
+    # regularised model, wider as the text grows.
+    assert auto_choice(204).preset == "seed" and auto_choice(2_000_000).preset == "default"
+    sizes = [row.model.get("hidden", 512) for row in AUTO_TABLE[1:]]
+    assert sizes == sorted(sizes)
+    for row in AUTO_TABLE[1:]:
+        config = make_config(20_000, row.preset, **row.model)
+        assert config.locked_dropout and config.dropout > 0
+        TrainConfig(**row.train).check()
     overridden = make_config(113, "seed", hidden=64, layers=None)  # None leaves the preset's
     assert (overridden.hidden, overridden.layers) == (64, 2)
     assert LanguageModel(make_config(113, "seed")).num_parameters() == pytest.approx(4.3e6, 0.05)
