@@ -54,6 +54,9 @@ class ProgressBar:
         parts = [f" | win {event.window_accuracy:.1%}"]
         if event.val_perplexity is not None:
             parts.append(f" val ppl {event.val_perplexity:.1f}")
+        mixture = (event.components or {}).get("mixture")
+        if mixture and event.mix:
+            parts.append(f" mix ppl {mixture['perplexity']:.1f} λ {event.mix['lstm']:.2f}")
         self._metrics = "".join(parts)
 
     def _write(self, line: str) -> None:

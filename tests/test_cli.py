@@ -117,6 +117,31 @@ def test_train_with_a_validation_split(capsys, corpus_1200: Path, tmp_path: Path
     assert 1 < summary["val_perplexity"] < 200 and math.isfinite(summary["val_perplexity"])
     assert summary["epochs"] == 2 and summary["stop_reason"] == "finished"
     assert summary["checkpoint"] == str(out_path) and out_path.is_file()
+    # The mixture with the n-gram: fitted weights, and each part's figures.
+    assert 0 < summary["best_epoch"] <= 2
+    assert sum(summary["mix"].values()) == pytest.approx(1.0)
+    parts = summary["components"]
+    assert set(parts) == {"lstm", "ngram", "mixture"}
+    assert parts["mixture"]["perplexity"] <= min(p["perplexity"] for p in parts.values()) + 1e-6
+    assert parts["lstm"]["perplexity"] == pytest.approx(summary["val_perplexity"])
+
+    code, out, err = cli(capsys, "eval", corpus_1200, "--checkpoint", out_path, "--json")
+    assert code == 0, err
+    result = strict_json(out)
+    assert result["mix"] == pytest.approx(summary["mix"])
+    assert result["perplexity"] == pytest.approx(result["components"]["mixture"]["perplexity"])
+    for figures in result["components"].values():
+        assert 0 <= figures["top1"] <= figures["top3"] <= 1
+
+    off = tmp_path / "off.safetensors"
+    code, out, err = cli(
+        capsys, "train", corpus_1200, *SMALL, "--epochs", "1", "--mix", "off", "--out", off,
+        "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert last_json(out)["mix"] is None and checkpoint.load(off).ngram is None
+    code, _, err = cli(capsys, "train", corpus_1200, *SMALL, "--mix", "2")
+    assert code == 2 and "mix must be" in err
 
 
 def test_train_shows_progress_on_stderr_only(capsys, tmp_path: Path) -> None:
