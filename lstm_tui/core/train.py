@@ -35,7 +35,13 @@ from lstm_tui.core.metrics import (
     window_accuracy,
     with_mixture,
 )
-from lstm_tui.core.mixture import MixMode, MixWeights, fit_weights, parse_mix
+from lstm_tui.core.mixture import (
+    MixMode,
+    MixWeights,
+    fit_weights,
+    mixture_log_likelihood,
+    parse_mix,
+)
 from lstm_tui.core.optim import SGD, AdamW, FusedOptimizer
 from lstm_tui.core.session import Progress, Session
 
@@ -270,6 +276,10 @@ class Trainer:
             selection_loss = scores.mixture.loss
             metrics["mix"] = MixWeights(*map(float, weights)).to_dict()
             metrics["components"] = scores.to_dict()
+            if cache:  # what the cache adds: the best mixture without it, for comparison
+                plain = fit_weights(scores.probs[:2], self.fixed_mix)
+                without = float(-mixture_log_likelihood(scores.probs[:2], plain).mean())
+                metrics["components"]["mixture"]["perplexity_without_cache"] = math.exp(without)
         metrics["selection_loss"] = selection_loss
         return metrics
 
@@ -519,7 +529,7 @@ class Trainer:
             session.metrics = {k: v for k, v in metrics.items() if k != "selection_loss"}
             if metrics["mix"] is not None:
                 session.mix = MixWeights.from_dict(metrics["mix"])
-            elif self.mix_mode == MixMode.OFF or session.ngram is None:
+            else:  # no weights to fit: the LSTM alone, as on texts too small for validation
                 session.mix = MixWeights.lstm_only()
             if record:
                 session.history.append(
