@@ -3,6 +3,8 @@
 Words and punctuation are separate tokens (``long ago , the``), apostrophes stay inside
 words (``don't``, ``mouse's``), numbers stay whole (``3.14``, ``1,000``). WikiText's
 escaped separators (``@-@``) become the plain character and its ``<unk>`` stays one token.
+Control characters (ESC, BEL, BS, DEL, C1 …) separate tokens like whitespace and are never
+part of one: a terminal would obey them rather than show them, and no text means them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ _TOKEN = re.compile(
     r"|@[-,.]@"  # WikiText's escaped separators: well @-@ known, 1 @,@ 000
     r"|\d+(?:[.,]\d+)+"  # numbers with separators: 3.14, 1,000
     r"|[^\W_]+(?:['’][^\W_]+)*"  # words, apostrophes inside: don't, mouse's
-    r"|\S",  # anything else, one character at a time
+    r"|[^\s\x00-\x1f\x7f-\x9f]",  # anything else, one character at a time; controls split
 )
 _PARTIAL_WORD = re.compile(  # the word being typed: it may still grow
     r"(?:(?<![^\W_])\d+(?:[.,]\d+)+"  # a number with separators: 3.1 (on its way to 3.14)
