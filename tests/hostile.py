@@ -74,6 +74,7 @@ def escape_vocab(src: Path, dst: Path) -> Path:
         for i, word in enumerate(ESCAPES, start=1):
             words[i] = word
         meta["corpus"]["name"] = "\x1b]0;pwned\x07corpus"
+        meta["corpus"]["path"] = None  # not found: the app names the corpus in a note
 
     return rewrite(src, dst, edit_meta=edit)
 
