@@ -39,7 +39,7 @@ def hostile(good, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return hostile_checkpoints(good[1], tmp_path_factory.mktemp("hostile"))
 
 
-# 1. --out onto a device node, a FIFO, a folder or the corpus itself ---------------------------
+# 1 and 9. --out onto a device node, a FIFO, a folder, the corpus, or where nothing can be saved------------------------
 
 
 def test_out_that_is_not_a_regular_file_or_is_the_corpus(capsys, good, tmp_path: Path) -> None:
@@ -48,7 +48,14 @@ def test_out_that_is_not_a_regular_file_or_is_the_corpus(capsys, good, tmp_path:
     os.mkfifo(fifo)
     folder = tmp_path / "folder"
     folder.mkdir()
-    targets = [(fifo, "FIFO"), (folder, "folder"), (corpus, "is the corpus")]
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")
+    targets = [
+        (fifo, "FIFO"),
+        (folder, "folder"),
+        (corpus, "is the corpus"),
+        (blocked / "m.safetensors", "cannot save there"),  # 9: said before the run, not after
+    ]
     node = tmp_path / "node"
     try:
         os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # as /dev/null, needs root

@@ -60,7 +60,7 @@ class SaveScreen(ModalScreen[tuple[Path, bool] | None]):
 
     def __init__(self, suggested_name: str) -> None:
         super().__init__()
-        self.suggested_name = suggested_name
+        self.suggested_name = visible(suggested_name)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog save"):
@@ -276,14 +276,14 @@ class OpenCorpusScreen(ModalScreen[Path | None]):
 
     def __init__(self, title: str, note: str, start: Path | None = None) -> None:
         super().__init__()
-        self.title_text = title
-        self.note = note
+        self.title_text = visible(title)  # a corpus name from a checkpoint may be in either
+        self.note = visible(note)
         self.start = start if start and start.is_dir() else Path.cwd()
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog open-corpus"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.note, classes="dialog-note")
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            yield Static(self.note, classes="dialog-note", markup=False)
             yield Input(
                 placeholder="path to a UTF-8 text file (tab completes)",
                 id="corpus-path",
