@@ -39,7 +39,7 @@ def hostile(good, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return hostile_checkpoints(good[1], tmp_path_factory.mktemp("hostile"))
 
 
-# 1 and 9. --out onto a device node, a FIFO, a folder, the corpus, or where nothing can be saved------------------------
+# 1 and 9. --out onto a device, a FIFO, a folder, the corpus, or where nothing can be saved
 
 
 def test_out_that_is_not_a_regular_file_or_is_the_corpus(capsys, good, tmp_path: Path) -> None:
