@@ -6,25 +6,36 @@ Exit status: 0 on success, 2 on a user error (one line on stderr), 130 on Ctrl-C
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from lstm_tui import __version__
 from lstm_tui.core.errors import UserError
+from lstm_tui.core.safe_text import visible
 
 if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torch
     from lstm_tui.core.predict import Predictor
     from lstm_tui.core.session import Session
+    from lstm_tui.core.train import Trainer
     from lstm_tui.progress_bar import ProgressBar
 
 SUBCOMMANDS = ("train", "predict", "chat", "eval", "list")
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds both take this range
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 100.0  # below, logits / T overflow to NaN
+MAX_TOP_K = 10_000
+MAX_WORDS = 10_000
+MAX_PROMPT_CHARS = 10_000  # an LSTM is steered by the last few hundred tokens at most
+DEFAULT_MAX_CORPUS_BYTES = 2 << 30
 
 
 class Parser(argparse.ArgumentParser):
@@ -34,8 +45,8 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _whole_number(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least ``minimum``."""
+def _whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum`` (and at most ``maximum``)."""
 
     def parse(text: str) -> int:
         try:
@@ -44,6 +55,9 @@ def _whole_number(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            shown = f"{value:,}" if len(str(value)) <= 30 else "a longer number"
+            raise argparse.ArgumentTypeError(f"expected at most {maximum:,}, got {shown}")
         return value
 
     return parse
@@ -51,12 +65,17 @@ def _whole_number(minimum: int) -> Callable[[str], int]:
 
 _positive_int = _whole_number(1)
 _count = _whole_number(0)
+_seed = _whole_number(0, MAX_SEED)
+_top_k = _whole_number(1, MAX_TOP_K)
+_words = _whole_number(0, MAX_WORDS)
 
 
 def _temperature(text: str) -> float:
     value = _number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 (greedy) or more, got {value:g}")
+    if value != 0 and not MIN_TEMPERATURE <= value <= MAX_TEMPERATURE:
+        raise argparse.ArgumentTypeError(
+            f"expected 0 (greedy) or {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}, got {value:g}"
+        )
     return value
 
 
@@ -68,6 +87,9 @@ def _number(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
+
+
+TEMPERATURE_HELP = f"0 is greedy; else {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}"
 
 
 def _mix(text: str) -> str:
@@ -99,7 +121,16 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", parser_class=Parser)
 
     train = sub.add_parser("train", help="train a model on a text file")
-    train.add_argument("corpus", nargs="?", help="UTF-8 text file (default: the bundled fable)")
+    train.add_argument(
+        "corpus", nargs="?", help="UTF-8 (or UTF-16) text file (default: the bundled fable)"
+    )
+    train.add_argument(
+        "--max-corpus-bytes",
+        type=_positive_int,
+        default=DEFAULT_MAX_CORPUS_BYTES,
+        metavar="N",
+        help=f"refuse a corpus larger than this ({DEFAULT_MAX_CORPUS_BYTES:,} bytes, 2 GiB)",
+    )
     train.add_argument(
         "--preset",
         default="auto",
@@ -139,7 +170,9 @@ def build_parser() -> Parser:
         type=_number,
         help="stop once window accuracy (3 words -> next) reaches this, e.g. 0.952",
     )
-    train.add_argument("--seed", type=int, default=1, help="random seed for repeatable runs (1)")
+    train.add_argument(
+        "--seed", type=_seed, default=1, help=f"random seed for repeatable runs, 0..{MAX_SEED} (1)"
+    )
     train.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda or mps")
     train.add_argument(
         "--min-count", type=_positive_int, default=1, help="words seen fewer times become <unk>"
@@ -187,25 +220,40 @@ def build_parser() -> Parser:
 
     predict = sub.add_parser("predict", help="next words (and a continuation) for a text")
     predict.add_argument("text")
-    predict.add_argument("--top-k", type=_positive_int, default=5)
+    predict.add_argument("--top-k", type=_top_k, default=5, help=f"1..{MAX_TOP_K:,} (5)")
     predict.add_argument(
-        "--words", type=_count, default=0, help="also continue the text by N words"
+        "--words",
+        type=_words,
+        default=0,
+        help=f"also continue the text by N words (≤ {MAX_WORDS:,})",
     )
-    predict.add_argument("--temperature", type=_temperature, default=0.0, help="0 is greedy")
-    predict.add_argument("--seed", type=int, help="seed for sampled continuations")
+    predict.add_argument("--temperature", type=_temperature, default=0.0, help=TEMPERATURE_HELP)
+    predict.add_argument(
+        "--seed", type=_seed, help=f"seed for sampled continuations, 0..{MAX_SEED}"
+    )
     _add_model_source(predict)
 
     chat = sub.add_parser("chat", help="one prompt per stdin line, one answer per stdout line")
-    chat.add_argument("--top-k", type=_positive_int, default=5)
+    chat.add_argument("--top-k", type=_top_k, default=5, help=f"1..{MAX_TOP_K:,} (5)")
     chat.add_argument(
-        "--words", type=_count, default=32, help="words of continuation per answer (32)"
+        "--words",
+        type=_words,
+        default=32,
+        help=f"words of continuation per answer (32, ≤ {MAX_WORDS:,})",
     )
-    chat.add_argument("--temperature", type=_temperature, default=0.0, help="0 is greedy")
-    chat.add_argument("--seed", type=int, help="seed for sampled continuations")
+    chat.add_argument("--temperature", type=_temperature, default=0.0, help=TEMPERATURE_HELP)
+    chat.add_argument("--seed", type=_seed, help=f"seed for sampled continuations, 0..{MAX_SEED}")
     _add_model_source(chat)
 
     evaluate = sub.add_parser("eval", help="perplexity and next-word accuracy on a text")
     evaluate.add_argument("corpus")
+    evaluate.add_argument(
+        "--max-corpus-bytes",
+        type=_positive_int,
+        default=DEFAULT_MAX_CORPUS_BYTES,
+        metavar="N",
+        help=f"refuse a text larger than this ({DEFAULT_MAX_CORPUS_BYTES:,} bytes, 2 GiB)",
+    )
     _add_model_source(evaluate)
 
     listing = sub.add_parser("list", help="checkpoints saved in the user data folder")
@@ -242,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         return run_app(build_app_parser().parse_args(args_list))
     except UserError as e:
-        print(f"lstm-tui: error: {e}", file=sys.stderr)
+        print(f"lstm-tui: error: {visible(str(e))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("lstm-tui: interrupted", file=sys.stderr)
@@ -259,8 +307,12 @@ def run_app(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"unknown device {args.device!r}; choose from {', '.join(DEVICE_CHOICES)}"
         )
-    if args.corpus and not Path(args.corpus).is_file():
-        raise UserError(f"{args.corpus}: no such file")
+    if args.corpus:
+        from lstm_tui.core.files import regular_file_problem
+
+        problem = regular_file_problem(args.corpus)
+        if problem:
+            raise UserError(problem)
     from lstm_tui.ui.app import LstmApp
 
     LstmApp(corpus=args.corpus, checkpoint=args.checkpoint, device=args.device).run()
@@ -309,6 +361,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UserError(f"{args.resume}: says no corpus file; name the text to train on")
         corpus = Corpus.from_file(
             corpus_path,
+            max_bytes=args.max_corpus_bytes,
             vocab=session.vocab,
             lowercase=session.lowercase,
             val_fraction=args.val_fraction,
@@ -329,6 +382,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         corpus = Corpus.from_file(
             args.corpus or default_corpus(),
+            max_bytes=args.max_corpus_bytes,
             lowercase=not args.keep_case,
             min_count=args.min_count,
             max_vocab=args.max_vocab,
@@ -354,10 +408,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             if args.out
             else checkpoints_dir() / f"{Path(corpus.name).stem}.safetensors"
         )
+    # Before any training: a save that cannot succeed is said now, not after the run.
+    checkpoint.check_target(
+        out,
+        protect=tuple(p for p in (corpus.path,) if p is not None),
+        size_hint=_checkpoint_size(session, not args.weights_only),
+    )
     trainer = Trainer(session, corpus.train_ids, corpus.val_ids, config)
     if not args.quiet:
         print(
-            f"training {session.summary()} on {corpus.name} ({len(corpus.ids):,} tokens, "
+            f"training {session.summary()} on {visible(corpus.name)} ({len(corpus.ids):,} tokens, "
             f"{len(corpus.vocab):,} words) on {trainer.device}; batch {trainer.batch_size} × "
             f"bptt {trainer.bptt}, "
             + (f"{trainer.epochs} epochs max" if trainer.epochs else "epochs unbounded"),
@@ -366,30 +426,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     bar = None if args.quiet else _progress_bar()
     result = None
     run = trainer.run()
-    try:
-        for event in run:
-            if isinstance(event, StepEvent) and bar:
-                bar.step(event)
-            elif isinstance(event, EpochEvent) and bar:
-                bar.epoch(event)
-            else:
-                result = event
-    except KeyboardInterrupt:
-        trainer.stop()
-        result = next((e for e in run if not isinstance(e, (StepEvent, EpochEvent))), None)
-        interrupted = True
-    else:
-        interrupted = False
-    finally:
-        if bar:
-            bar.close()
-    path = checkpoint.save(session, out, include_optimizer=not args.weights_only)
+    with _StopOnSignals(trainer) as signals:
+        try:
+            for event in run:
+                if isinstance(event, StepEvent) and bar:
+                    bar.step(event)
+                elif isinstance(event, EpochEvent) and bar:
+                    bar.epoch(event)
+                else:
+                    result = event
+        except KeyboardInterrupt:
+            trainer.stop()
+            result = next((e for e in run if not isinstance(e, (StepEvent, EpochEvent))), None)
+            interrupted = True
+        else:
+            interrupted = False
+        finally:
+            if bar:
+                bar.close()
+        # Saved with the handlers still in place: a second signal cannot cut the save short.
+        path = checkpoint.save(session, out, include_optimizer=not args.weights_only)
     if interrupted:  # Ctrl-C inside a step ends the run without a result: that is fine here
-        print(f"lstm-tui: interrupted; the model so far is saved to {path}", file=sys.stderr)
+        _say(f"lstm-tui: interrupted; the model so far is saved to {visible(str(path))}")
         return EXIT_INTERRUPTED
+    if signals.received is not None:
+        name = signal.Signals(signals.received).name
+        _say(f"lstm-tui: stopped by {name}; the model so far is saved to {visible(str(path))}")
+        return 128 + signals.received
     assert result is not None
     if not args.quiet:
-        print(f"{result.message}; saved {path}", file=sys.stderr)
+        print(f"{result.message}; saved {visible(str(path))}", file=sys.stderr)
     if args.json:
         summary = {
             "epochs": result.epochs,
@@ -414,11 +480,51 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     if result.reason == "diverged":
         print(
-            f"lstm-tui: error: {result.message}; the last good weights are saved to {path}",
+            f"lstm-tui: error: {result.message}; the last good weights are saved to "
+            f"{visible(str(path))}",
             file=sys.stderr,
         )
         return EXIT_USER_ERROR
     return 0
+
+
+def _checkpoint_size(session: Session, with_optimizer: bool) -> int:
+    """About how many bytes a save of this session writes (AdamW keeps two slots a weight)."""
+    weights = 4 * session.model.num_parameters()
+    words = sum(len(w) + 4 for w in session.vocab.words) + 8 * len(session.vocab)
+    return weights * (3 if with_optimizer else 1) + words
+
+
+class _StopOnSignals:
+    """SIGTERM and SIGHUP (``timeout``, systemd, a closed terminal) stop training as Ctrl-C
+    does: the run ends after its current step and the model is saved."""
+
+    SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received = signum
+        self.trainer.stop()
+
+    def __enter__(self) -> _StopOnSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+
+def _say(line: str) -> None:
+    """A line on stderr that may find no terminal left (after SIGHUP): then it goes unsaid."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
 
 
 def _progress_bar() -> ProgressBar:
@@ -452,17 +558,57 @@ def _predictor(args: argparse.Namespace) -> Predictor:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     predictor = _predictor(args)
-    answer = _answer(predictor, args.text, args)
+    answer = _answer(predictor, _capped(args.text), args)
     if args.json:
-        print(json.dumps(answer))
+        print(json.dumps(answer))  # JSON escapes every control character itself
         return 0
     for item in answer["suggestions"]:
-        print(f"{item['word']}\t{item['probability']:.4f}")
+        print(f"{visible(item['word'])}\t{item['probability']:.4f}")
     if answer["continuation"]:
-        print(answer["continuation"])
-    if answer["unknown"]:
-        print(f"note: not in the vocabulary: {', '.join(answer['unknown'])}", file=sys.stderr)
+        print(visible(answer["continuation"]))
+    _note_unknown(answer)
     return 0
+
+
+def _note_unknown(answer: dict) -> None:
+    if answer["unknown"]:
+        words = visible(", ".join(answer["unknown"]))
+        print(f"note: not in the vocabulary: {words}", file=sys.stderr)
+
+
+def _capped(text: str, dropped: int = 0) -> str:
+    """The end of a prompt, at most ``MAX_PROMPT_CHARS`` long, cut at a space; says so on
+    stderr when anything is dropped (``dropped`` counts characters already gone)."""
+    if len(text) > MAX_PROMPT_CHARS:
+        kept = text[-MAX_PROMPT_CHARS:]
+        space = next((i for i, c in enumerate(kept) if c.isspace()), -1)
+        kept = kept[space + 1 :] if 0 <= space < len(kept) - 1 else kept  # no half word
+        dropped += len(text) - len(kept)
+        text = kept
+    if dropped:
+        print(
+            f"lstm-tui: warning: the prompt is longer than {MAX_PROMPT_CHARS:,} characters; "
+            f"read only its last {len(text):,} ({dropped:,} ignored)",
+            file=sys.stderr,
+        )
+    return text
+
+
+def _read_prompt(stream: TextIO) -> tuple[str, int] | None:
+    """One line of stdin without its line end, holding at most about ``MAX_PROMPT_CHARS``
+    characters in memory however long the line is; None at the end of input. Returns the
+    line's end and how many characters before it were dropped."""
+    line = stream.readline(MAX_PROMPT_CHARS + 1)
+    if not line:
+        return None
+    dropped = 0
+    while not line.endswith("\n"):
+        more = stream.readline(MAX_PROMPT_CHARS + 1)
+        if not more:
+            break
+        dropped += max(0, len(line) + len(more) - 2 * MAX_PROMPT_CHARS)
+        line = (line + more)[-2 * MAX_PROMPT_CHARS :]
+    return line.rstrip("\r\n"), dropped
 
 
 def _answer(predictor: Predictor, text: str, args: argparse.Namespace) -> dict:
@@ -495,21 +641,20 @@ def cmd_chat(args: argparse.Namespace) -> int:
     while True:
         if interactive:
             print("> ", end="", file=sys.stderr, flush=True)
-        line = sys.stdin.readline()
-        if not line:
+        read = _read_prompt(sys.stdin)
+        if read is None:
             return 0
-        text = line.rstrip("\r\n")
+        text = _capped(*read)
         answer = _answer(predictor, text, args)
         if args.json:
             print(json.dumps(answer), flush=True)
             continue
         words = tokenize(text, lowercase=False)
         print(
-            detokenize([*words, *tokenize(answer["continuation"] or "", lowercase=False)]),
+            visible(detokenize([*words, *tokenize(answer["continuation"] or "", lowercase=False)])),
             flush=True,
         )
-        if answer["unknown"]:
-            print(f"note: not in the vocabulary: {', '.join(answer['unknown'])}", file=sys.stderr)
+        _note_unknown(answer)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -518,7 +663,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from lstm_tui.core.metrics import evaluate_session
 
     session = _load_session(args)
-    ids = encode_text(read_text(args.corpus), session.vocab, session.lowercase, session.tokenizer)
+    text = read_text(args.corpus, args.max_corpus_bytes)
+    ids = encode_text(text, session.vocab, session.lowercase, session.tokenizer)
+    del text
     if len(ids) < 2:
         raise CorpusError(f"{args.corpus}: needs at least 2 tokens to score a prediction")
     started = time.perf_counter()
@@ -528,7 +675,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         print(
-            f"{args.corpus}: {result['tokens']:,} tokens, perplexity {result['perplexity']:.2f}, "
+            f"{visible(args.corpus)}: {result['tokens']:,} tokens, "
+            f"perplexity {result['perplexity']:.2f}, "
             f"top-1 {result['top1']:.1%}, top-3 {result['top3']:.1%}, "
             f"window accuracy {_percent(result['window_accuracy'])}, "
             f"out of vocabulary {result['oov_rate']:.1%}"
@@ -541,36 +689,45 @@ def _percent(value: float | None) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from lstm_tui.core.checkpoint import list_checkpoints
+    from lstm_tui.core.checkpoint import scan_checkpoints
     from lstm_tui.core.paths import checkpoints_dir
 
-    found = list_checkpoints()
+    found, unreadable = scan_checkpoints()
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "name": c.name,
-                        "path": str(c.path),
-                        "created": c.created,
-                        "corpus": c.corpus,
-                        "model": c.model,
-                        "params": c.params,
-                        "steps": c.steps,
-                        "metrics": c.metrics,
-                    }
-                    for c in found
-                ]
-            )
-        )
+        listed = [
+            {
+                "name": c.name,
+                "path": str(c.path),
+                "created": c.created,
+                "corpus": c.corpus,
+                "model": c.model,
+                "params": c.params,
+                "steps": c.steps,
+                "metrics": _json_safe(c.metrics),
+            }
+            for c in found
+        ]
+        listed += [{"name": u.name, "path": str(u.path), "error": u.error} for u in unreadable]
+        print(json.dumps(listed))
         return 0
-    if not found:
-        print(f"no checkpoints in {checkpoints_dir()}", file=sys.stderr)
+    if not found and not unreadable:
+        print(f"no checkpoints in {visible(str(checkpoints_dir()))}", file=sys.stderr)
     for c in found:
         accuracy = c.metrics.get("window_accuracy")
         shown = f"{accuracy:.1%}" if isinstance(accuracy, float) else "—"
-        print(f"{c.name}\t{c.created}\t{c.corpus}\t{c.model}\tsteps {c.steps}\twindow acc {shown}")
+        fields = (c.name, c.created, c.corpus, c.model, f"steps {c.steps}", f"window acc {shown}")
+        print("\t".join(visible(f) for f in fields))
+    for u in unreadable:
+        why = u.error.removeprefix(f"{u.path}: ")
+        print(f"{visible(u.name)}\tunreadable: {visible(why)}")
     return 0
+
+
+def _json_safe(metrics: dict) -> dict:
+    """NaN and infinity are not JSON: null instead."""
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()
+    }
 
 
 COMMANDS = {

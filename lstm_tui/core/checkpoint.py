@@ -10,15 +10,26 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import stat
 import struct
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lstm_tui import __version__
+from lstm_tui.core.checkpoint_schema import (
+    SchemaError,
+    check_meta,
+    check_tensor_table,
+    check_version,
+    parse_json,
+)
 from lstm_tui.core.errors import CheckpointError, ConfigError
+from lstm_tui.core.files import kind_of, open_regular
 from lstm_tui.core.paths import CHECKPOINT_SUFFIX, checkpoints_dir
 
 if TYPE_CHECKING:  # torch-backed types, imported lazily so that listing stays torch-free
@@ -56,14 +67,13 @@ class CheckpointInfo:
 
 
 def read_header(path: str | Path) -> dict:
-    """The JSON document of an lstm-tui checkpoint, or ``CheckpointError`` saying why not."""
+    """The JSON document of an lstm-tui checkpoint, checked against the schema, or
+    ``CheckpointError`` saying why not. Reads the header only: no tensor, no torch."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        with path.open("rb") as f:
+        with open_regular(path, CheckpointError, "checkpoint file") as f:
+            size = os.fstat(f.fileno()).st_size
             head = f.read(8)
-            size = path.stat().st_size
             if len(head) < 8:
                 raise CheckpointError(f"{path}: not a checkpoint (file too short)")
             (header_len,) = struct.unpack("<Q", head)
@@ -75,31 +85,35 @@ def read_header(path: str | Path) -> dict:
             raw = f.read(header_len)
     except OSError as e:
         raise CheckpointError(f"{path}: cannot read: {e.strerror or e}") from None
+    if len(raw) < header_len:
+        raise CheckpointError(f"{path}: checkpoint is truncated (its header is cut short)")
     try:
-        header = json.loads(raw)
+        header = parse_json(raw, strict=True)
         document = header["__metadata__"][METADATA_KEY]
+        if not isinstance(document, str):
+            raise TypeError
     except (ValueError, KeyError, TypeError):
         raise CheckpointError(
             f"{path}: not an lstm-tui checkpoint (no lstm-tui metadata in its header)"
         ) from None
     try:
-        meta = json.loads(document)
-        version = int(meta["format_version"])
-        if meta.get("format") != FORMAT:
-            raise ValueError
-    except (ValueError, KeyError, TypeError):
+        meta = parse_json(document, strict=False)
+    except ValueError:
         raise CheckpointError(f"{path}: corrupt checkpoint (its metadata cannot be read)") from None
+    try:
+        version = check_version(meta)
+    except SchemaError as e:
+        raise CheckpointError(f"{path}: corrupt checkpoint ({e})") from None
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: written by a newer lstm-tui (format {version}; this version reads up to "
             f"{FORMAT_VERSION}); upgrade lstm-tui to load it"
         )
     try:
-        end = max(
-            (t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0
-        )
-    except (KeyError, TypeError, IndexError):
-        raise CheckpointError(f"{path}: corrupt checkpoint (bad tensor table)") from None
+        end = check_tensor_table(header)
+        check_meta(meta, header)
+    except SchemaError as e:
+        raise CheckpointError(f"{path}: corrupt checkpoint ({e})") from None
     if 8 + header_len + end > size:  # caught before any tensor is read
         raise CheckpointError(
             f"{path}: checkpoint is truncated ({size:,} of {8 + header_len + end:,} bytes)"
@@ -109,36 +123,52 @@ def read_header(path: str | Path) -> dict:
 
 def info(path: str | Path) -> CheckpointInfo:
     path = Path(path)
-    meta = read_header(path)
-    try:  # a header that parses can still hold the wrong types: that is one clear line too
-        config = meta.get("model_config", {})
-        progress = meta.get("progress", {})
-        return CheckpointInfo(
-            path=path,
-            created=str(meta.get("created", "")),
-            corpus=str(meta.get("corpus", {}).get("name", "")),
-            model=f"{config.get('layers', '?')}×{config.get('hidden', '?')}",
-            params=int(meta.get("params", 0)),
-            vocab_size=int(config.get("vocab_size", 0)),
-            steps=int(progress.get("steps", 0)),
-            epochs=int(progress.get("epochs", 0)),
-            metrics=dict(meta.get("metrics") or {}),
-            size_bytes=path.stat().st_size,
-        )
-    except (AttributeError, TypeError, ValueError):
-        raise CheckpointError(f"{path}: corrupt checkpoint (its metadata cannot be read)") from None
+    meta = read_header(path)  # checked against the schema: the fields below have their types
+    config = meta["model_config"]
+    progress = meta.get("progress", {})
+    return CheckpointInfo(
+        path=path,
+        created=meta.get("created", ""),
+        corpus=meta.get("corpus", {}).get("name", ""),
+        model=f"{config.get('layers', 2)}×{config.get('hidden', 512)}",
+        params=meta.get("params", 0),
+        vocab_size=config["vocab_size"],
+        steps=progress.get("steps", 0),
+        epochs=progress.get("epochs", 0),
+        metrics=dict(meta.get("metrics") or {}),
+        size_bytes=path.stat().st_size,
+    )
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A file in the checkpoints folder that is not a checkpoint this version can load."""
+
+    path: Path
+    error: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name.removesuffix(CHECKPOINT_SUFFIX)
+
+
+def scan_checkpoints(folder: Path | None = None) -> tuple[list[CheckpointInfo], list[Unreadable]]:
+    """Checkpoints in a folder (default: the user's), newest first, and the files that are
+    not readable ones with why. One bad file never stops the listing."""
+    folder = folder or checkpoints_dir()
+    found: list[CheckpointInfo] = []
+    bad: list[Unreadable] = []
+    for path in sorted(folder.glob(f"*{CHECKPOINT_SUFFIX}")) if folder.is_dir() else []:
+        try:
+            found.append(info(path))
+        except (CheckpointError, OSError) as e:
+            bad.append(Unreadable(path, str(e)))
+    return sorted(found, key=lambda c: c.created, reverse=True), bad
 
 
 def list_checkpoints(folder: Path | None = None) -> list[CheckpointInfo]:
     """Readable checkpoints in a folder (default: the user's), newest first."""
-    folder = folder or checkpoints_dir()
-    found = []
-    for path in sorted(folder.glob(f"*{CHECKPOINT_SUFFIX}")) if folder.is_dir() else []:
-        try:
-            found.append(info(path))
-        except CheckpointError:
-            continue
-    return sorted(found, key=lambda c: c.created, reverse=True)
+    return scan_checkpoints(folder)[0]
 
 
 def save(session: Session, path: str | Path, include_optimizer: bool = True) -> Path:
@@ -155,6 +185,7 @@ def save(session: Session, path: str | Path, include_optimizer: bool = True) -> 
             optimizer_meta = _add_optimizer_tensors(session.optimizer_state, tensors)
         tensors["vocab.counts"] = torch.as_tensor(session.vocab.counts, dtype=torch.int64)
         ngram_meta = _add_ngram_tensors(session, tensors)
+        _refuse_non_finite(path, tensors)
         meta = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -250,10 +281,125 @@ def _add_optimizer_tensors(saved: dict, tensors: dict) -> dict:
     }
 
 
+def _refuse_non_finite(path: Path, tensors: dict) -> None:
+    """A NaN or infinite weight makes a checkpoint that no longer loads: never write one (so
+    a good checkpoint at ``path`` is never replaced by it)."""
+    import torch
+
+    bad = [k for k, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        what = "weights" if any(k.startswith("model.") for k in bad) else "optimizer state"
+        raise CheckpointError(
+            f"{path}: not saved: the {what} hold NaN or infinite values ({bad[0]}); "
+            "anything already there is kept"
+        )
+
+
+TEMP_PREFIX = ".lstm-tui-"  # .lstm-tui-<pid>.<target name>.<random>.tmp
+TEMP_SUFFIX = ".tmp"
+STALE_SECONDS = 3600.0  # a temp file this old whose writer is gone is a leftover of a crash
+
+
+def _temp_prefix(path: Path) -> str:
+    return f"{TEMP_PREFIX}{os.getpid()}.{path.name}."
+
+
+def check_target(path: str | Path, protect: tuple[Path, ...] = (), size_hint: int = 0) -> Path:
+    """Refuse a save target that would do harm, before any work is spent on what to save.
+
+    The target must be absent or a regular file, must not be one of ``protect`` (the corpus
+    being trained on), and its folder must take a new file (tried with a real one) with
+    ``size_hint`` bytes free. Leftover temp files of crashed saves are removed on the way.
+    """
+    path = Path(path)
+    problem = _target_problem(path)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
+    for other in protect:
+        try:
+            if os.path.samefile(path, other):
+                raise CheckpointError(
+                    f"{path}: is the corpus being trained on; choose another --out"
+                )
+        except OSError:
+            continue  # one of them does not exist: they are not the same file
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot save there: {e.strerror or e}") from None
+    clean_stale_temp_files(folder)
+    if size_hint:
+        free = shutil.disk_usage(folder).free
+        if free < size_hint:
+            raise CheckpointError(
+                f"{path}: not enough free space to save ({free:,} bytes free, "
+                f"about {size_hint:,} needed)"
+            )
+    return path
+
+
+def _target_problem(path: Path) -> str | None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        return f"cannot save there: {e.strerror or e}"
+    if stat.S_ISREG(mode):
+        return None
+    return f"is {kind_of(mode)}; a checkpoint replaces only a regular file"
+
+
+def clean_stale_temp_files(folder: Path, now: float | None = None) -> list[Path]:
+    """Remove temp files that a save killed mid-write left behind; returns them.
+
+    Only this program's (by name), only old ones, and only when the process that wrote it
+    is gone: a save in progress elsewhere is never touched.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        candidates = list(folder.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"))
+    except OSError:
+        return removed
+    for temp in candidates:
+        pid_text = temp.name[len(TEMP_PREFIX) :].partition(".")[0]
+        try:
+            info = temp.lstat()
+            if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < STALE_SECONDS:
+                continue
+            if pid_text.isascii() and pid_text.isdigit() and _alive(int(pid_text)):
+                continue
+            temp.unlink()
+            removed.append(temp)
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process, or not a pid: leave its file alone
+    except OSError:
+        return True
+    return True
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
+    problem = _target_problem(path)
+    if problem:  # os.replace would put the file in place of a device node or FIFO
+        raise CheckpointError(f"{path}: {problem}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -266,6 +412,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
             raise
     except OSError as e:
         raise CheckpointError(f"{path}: cannot save: {e.strerror or e}") from None
+    clean_stale_temp_files(path.parent)
 
 
 def _umask() -> int:
@@ -317,6 +464,9 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
     model.load_state_dict(weights, strict=False)  # shapes and names checked: cannot fail
     if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
         raise CheckpointError(f"{path}: weights hold NaN or infinite values")
+    if (vocab.counts < 0).any():
+        raise CheckpointError(f"{path}: corrupt checkpoint (negative word counts)")
+    _check_optimizer_tensors(path, optimizer_state, list(model.parameters()))
     session = Session(
         vocab=vocab,
         model=model,
@@ -373,3 +523,28 @@ def _optimizer_state(meta: dict | None, tensors: dict) -> dict | None:
         "lr_scale": meta.get("lr_scale", 1.0),
         "state": {"state": state, "param_groups": meta["param_groups"]},
     }
+
+
+def _check_optimizer_tensors(path: Path, saved: dict | None, params: list) -> None:
+    """Optimizer state that fits the model and holds finite numbers, so that a resumed run
+    neither fails at its first step nor turns the weights into NaN."""
+    import torch
+
+    if not saved:
+        return
+    groups = saved["state"]["param_groups"]
+    if sum(len(g["params"]) for g in groups) != len(params):
+        raise CheckpointError(
+            f"{path}: corrupt checkpoint (optimizer state does not fit the model)"
+        )
+    for index, slots in saved["state"]["state"].items():
+        if index >= len(params):
+            raise CheckpointError(f"{path}: corrupt checkpoint (optimizer state for no weight)")
+        for key, value in slots.items():
+            fits = value.numel() == 1 if key == "step" else value.shape == params[index].shape
+            if not fits or not value.is_floating_point():
+                raise CheckpointError(
+                    f"{path}: corrupt checkpoint (optimizer state {key} does not fit its weight)"
+                )
+            if not bool(torch.isfinite(value).all()):
+                raise CheckpointError(f"{path}: optimizer state holds NaN or infinite values")

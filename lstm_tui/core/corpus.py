@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from lstm_tui.core.errors import ConfigError, CorpusError
+from lstm_tui.core.files import read_bounded
 from lstm_tui.core.tokenize import Tokenizer, tokenize
 from lstm_tui.core.vocab import Vocabulary
 
@@ -16,19 +19,17 @@ WINDOW = 3  # the tutorial's context: predict the 4th word from the 3 before it
 MIN_TOKENS = WINDOW + 1
 MIN_TOKENS_FOR_SPLIT = 1000
 BLOCK_CHARS = 1 << 20
+MAX_CORPUS_BYTES = 2 << 30  # 2 GiB: the default --max-corpus-bytes
+_WHITESPACE = re.compile(r"\s")
 
 
-def read_text(path: str | Path) -> str:
-    """Read a UTF-8 text file, or raise ``CorpusError`` saying exactly what is wrong."""
+def read_text(path: str | Path, max_bytes: int = MAX_CORPUS_BYTES) -> str:
+    """Read a UTF-8 (or BOM-marked UTF-16) text file, or raise ``CorpusError`` saying what is
+    wrong. Only regular files are read, and at most ``max_bytes`` of them."""
     path = Path(path)
-    if not path.exists():
-        raise CorpusError(f"{path}: no such file")
-    if path.is_dir():
-        raise CorpusError(f"{path}: is a folder, not a text file")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CorpusError(f"{path}: cannot read: {e.strerror or e}") from None
+    data = read_bounded(path, max_bytes, CorpusError, "--max-corpus-bytes")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _utf16_text(path, data)
     nul = data.find(b"\x00")
     if nul >= 0:
         raise CorpusError(f"{path}: looks binary (a NUL byte at offset {nul}), not text")
@@ -41,20 +42,42 @@ def read_text(path: str | Path) -> str:
         raise CorpusError(
             f"{path}: not valid UTF-8 at line {line}, column {column} (byte {e.start})"
         ) from None
-    text = text.removeprefix("\ufeff")  # a BOM is not text: a file holding only one is empty
+    del data
+    return _checked(path, text.removeprefix("\ufeff"))  # a BOM is not text
+
+
+def _utf16_text(path: Path, data: bytes) -> str:
+    """Windows editors save "Unicode" as UTF-16 with a byte order mark: read it as such."""
+    try:
+        text = data.decode("utf-16")  # the BOM picks the byte order and is dropped
+    except UnicodeDecodeError as e:
+        raise CorpusError(f"{path}: not valid UTF-16 at byte {e.start}") from None
+    if "\x00" in text:
+        raise CorpusError(f"{path}: looks binary (a NUL character), not text")
+    return _checked(path, text)
+
+
+def _checked(path: Path, text: str) -> str:
     if not text.strip():
         raise CorpusError(f"{path}: is empty" if not text else f"{path}: holds only whitespace")
     return text
 
 
 def text_blocks(text: str, size: int = BLOCK_CHARS) -> Iterator[str]:
-    """Cut text into pieces of about ``size`` characters, at line ends."""
+    """Cut text into pieces of about ``size`` characters, at line ends where there are any.
+
+    A text of one huge line is cut at the first whitespace after ``size`` characters (tokens
+    never hold whitespace, so no token is cut), and a run of ``size`` characters without any
+    whitespace is cut where it stands: tokenizing a piece holds all its tokens at once.
+    """
     start = 0
     while start < len(text):
-        end = text.find("\n", start + size)
-        end = len(text) if end < 0 else end + 1
-        yield text[start:end]
-        start = end
+        end = text.find("\n", start + size, start + 2 * size)
+        if end < 0:
+            space = _WHITESPACE.search(text, start + size, start + 2 * size)
+            end = space.start() if space else start + size
+        yield text[start : end + 1]
+        start = end + 1
 
 
 @dataclass
@@ -121,9 +144,12 @@ class Corpus:
         return cls(name, vocab, ids, split, lowercase, path, kind)
 
     @classmethod
-    def from_file(cls, path: str | Path, **options: object) -> Corpus:
+    def from_file(
+        cls, path: str | Path, max_bytes: int = MAX_CORPUS_BYTES, **options: object
+    ) -> Corpus:
         path = Path(path)
-        return cls.from_text(read_text(path), name=path.name, path=path, **options)  # type: ignore[arg-type]
+        text = read_text(path, max_bytes)
+        return cls.from_text(text, name=path.name, path=path, **options)  # type: ignore[arg-type]
 
     def encode_text(self, text: str) -> np.ndarray:
         """Ids of another text in this corpus's vocabulary (unseen words become ``<unk>``)."""

@@ -3,6 +3,8 @@
 Words and punctuation are separate tokens (``long ago , the``), apostrophes stay inside
 words (``don't``, ``mouse's``), numbers stay whole (``3.14``, ``1,000``). WikiText's
 escaped separators (``@-@``) become the plain character and its ``<unk>`` stays one token.
+Control characters (ESC, BEL, BS, DEL, C1 …) separate tokens like whitespace and are never
+part of one: a terminal would obey them rather than show them, and no text means them.
 
 ``Tokenizer.WHITESPACE`` is for pre-tokenised corpora (WikiText, PTB): tokens are what lies
 between whitespace, case is kept, and every line ends with ``<eos>``, exactly as
@@ -30,8 +32,9 @@ _TOKEN = re.compile(
     r"|@[-,.]@"  # WikiText's escaped separators: well @-@ known, 1 @,@ 000
     r"|\d+(?:[.,]\d+)+"  # numbers with separators: 3.14, 1,000
     r"|[^\W_]+(?:['’][^\W_]+)*"  # words, apostrophes inside: don't, mouse's
-    r"|\S",  # anything else, one character at a time
+    r"|[^\s\x00-\x1f\x7f-\x9f]",  # anything else, one character at a time; controls split
 )
+_SEPARATORS = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")  # whitespace tokens: controls split too
 _PARTIAL_WORD = re.compile(  # the word being typed: it may still grow
     r"(?:(?<![^\W_])\d+(?:[.,]\d+)+"  # a number with separators: 3.1 (on its way to 3.14)
     r"|[^\W_]+(?:['’][^\W_]+)*['’]?)\Z"  # a word, maybe with an apostrophe: don'
@@ -76,9 +79,9 @@ def _whitespace_tokens(text: str) -> list[str]:
     lines = text.split("\n")
     out: list[str] = []
     for line in lines[:-1]:
-        out.extend(line.split())
+        out.extend(t for t in _SEPARATORS.split(line) if t)
         out.append(EOS)
-    out.extend(lines[-1].split())
+    out.extend(t for t in _SEPARATORS.split(lines[-1]) if t)
     return out
 
 

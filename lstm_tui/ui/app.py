@@ -35,7 +35,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -49,6 +49,7 @@ from textual.worker import Worker, get_current_worker
 from lstm_tui.core import paths
 from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.errors import UserError
+from lstm_tui.core.safe_text import visible
 from lstm_tui.ui import format as fmt
 from lstm_tui.ui.background import REFRESH_NICE, TRAIN_NICE, run_at_low_priority
 from lstm_tui.ui.commands import LstmCommands
@@ -251,6 +252,12 @@ class LstmApp(App[None]):
         self.set_interval(LIVE_REFRESH, self._live_refresh)
         self._load(LoadRequest("startup"))
 
+    def notify(self, message: str, *, title: str = "", **options: Any) -> None:
+        """Every notification shows file-borne text (names, words, paths) as text: control
+        characters visible, no markup read from it."""
+        options["markup"] = False
+        super().notify(visible(message, keep_newlines=True), title=visible(title), **options)
+
     def on_resize(self, event: Resize) -> None:
         self._apply_layout(event.size.width, event.size.height)
 
@@ -420,25 +427,26 @@ class LstmApp(App[None]):
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load_worker(self, request: LoadRequest, current: Session | None) -> None:
+        startup = request.kind == "startup"
         try:
             ready = self._build(request, current)
-        except UserError as e:
-            if request.kind == "startup":
-                self.post_message(SessionFailed(str(e)))
-                try:  # fall back on the bundled model, so that the app is usable
-                    ready = self._build(LoadRequest("checkpoint", paths.default_checkpoint()), None)
-                except UserError as e2:
-                    self.post_message(SessionFailed(str(e2)))
-                    return
-                ready.note = f"Opened the bundled fable model instead. {ready.note}"
-            else:
-                self.post_message(SessionFailed(str(e)))
+        except Exception as e:  # a bug or a bad file: say so, keep the app and what it had
+            self.post_message(SessionFailed(self._failure(e), final=not startup))
+            if not startup:
                 return
-        except Exception as e:  # a bug: say so, keep the app and what it had
-            self.log.error(traceback.format_exc())
-            self.post_message(SessionFailed(f"could not load: {type(e).__name__}: {e}"))
-            return
+            try:  # fall back on the bundled model, so that the app is usable
+                ready = self._build(LoadRequest("checkpoint", paths.default_checkpoint()), None)
+            except Exception as e2:
+                self.post_message(SessionFailed(self._failure(e2)))
+                return
+            ready.note = f"Opened the bundled fable model instead. {ready.note}"
         self.post_message(ready)
+
+    def _failure(self, error: Exception) -> str:
+        if isinstance(error, UserError):
+            return str(error)
+        self.log.error(traceback.format_exc())
+        return f"could not load: {type(error).__name__}: {error}"
 
     def _build(self, request: LoadRequest, current: Session | None) -> SessionReady:
         """Runs in the load worker: everything that needs torch."""
@@ -586,10 +594,13 @@ class LstmApp(App[None]):
     def on_session_failed(self, message: SessionFailed) -> None:
         if not self.is_running:  # shutting down: the widgets are going
             return
-        self.busy = False
+        self.busy = not message.final
         self.notify(message.error, title="Could not open", severity="error", timeout=10)
         if self.session is None:
-            self._set_training_state("loading")
+            self._set_training_state("loading" if self.busy else "none")
+            if not self.busy:
+                no_model = "no model: ctrl+o loads one, ctrl+n opens a text"
+                self.query_one(PredictorPane).set_ready(False, no_model)
         self._refresh_status()
         self.refresh_bindings()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+from rich.cells import cell_len, set_cell_size
+
 
 def duration(seconds: float | None) -> str:
     """``75`` -> ``01:15``; ``3700`` -> ``1:01:40``; unknown -> ``--:--``."""
@@ -76,3 +78,8 @@ def when(iso: str) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone()
     return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut or padded to exactly ``width`` terminal cells (a CJK character is two)."""
+    return set_cell_size(text, width) if cell_len(text) != width else text

@@ -43,6 +43,7 @@ class SessionFailed(Message):
     """Loading or building a model failed; the app keeps what it had."""
 
     error: str
+    final: bool = True  # False: a fallback (the bundled model) is being loaded instead
 
 
 @dataclass

@@ -11,7 +11,18 @@ import lstm_tui.core
 
 CORE = Path(lstm_tui.core.__file__).parent
 MODULES = sorted(p.stem for p in CORE.glob("*.py") if p.stem != "__init__")
-LIGHT = ["errors", "tokenize", "vocab", "corpus", "paths", "config", "checkpoint"]
+LIGHT = [
+    "errors",
+    "tokenize",
+    "vocab",
+    "corpus",
+    "paths",
+    "config",
+    "checkpoint",
+    "checkpoint_schema",
+    "files",
+    "safe_text",
+]
 
 
 def imported_after(modules: list[str]) -> set[str]:

@@ -16,7 +16,9 @@ from textual.widgets import Button, Checkbox, DataTable, DirectoryTree, Input, L
 
 from lstm_tui.core import checkpoint
 from lstm_tui.core.errors import CheckpointError
+from lstm_tui.core.files import regular_file_problem
 from lstm_tui.core.paths import CHECKPOINT_SUFFIX, checkpoint_path, checkpoints_dir
+from lstm_tui.core.safe_text import visible
 from lstm_tui.ui import format as fmt
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".text", ".rst", ".csv", ".tsv", ".json", ".tokens", ""})
@@ -58,7 +60,7 @@ class SaveScreen(ModalScreen[tuple[Path, bool] | None]):
 
     def __init__(self, suggested_name: str) -> None:
         super().__init__()
-        self.suggested_name = suggested_name
+        self.suggested_name = visible(suggested_name)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog save"):
@@ -164,17 +166,17 @@ class LoadScreen(ModalScreen[Path | None]):
         self.query_one(DataTable).focus()
         self._read()
 
-    @work(thread=True, exclusive=True, group="list-checkpoints")
+    @work(thread=True, exclusive=True, group="list-checkpoints", exit_on_error=False)
     def _read(self) -> None:
-        found = checkpoint.list_checkpoints()
+        found, unreadable = checkpoint.scan_checkpoints()
         for path in self.extra:
             try:
                 found.append(checkpoint.info(path))
             except CheckpointError:
                 continue
-        self.app.call_from_thread(self._fill, found)
+        self.app.call_from_thread(self._fill, found, len(unreadable))
 
-    def _fill(self, found: list[checkpoint.CheckpointInfo]) -> None:
+    def _fill(self, found: list[checkpoint.CheckpointInfo], unreadable: int = 0) -> None:
         table = self.query_one(DataTable)
         for info in found:
             key = str(info.path)
@@ -186,9 +188,9 @@ class LoadScreen(ModalScreen[Path | None]):
             ppl = metrics.get("val_perplexity")
             bundled = info.path.parent != checkpoints_dir()
             table.add_row(
-                info.name + (" (bundled)" if bundled else ""),
-                fmt.when(info.created),
-                info.corpus,
+                visible(info.name) + (" (bundled)" if bundled else ""),
+                visible(fmt.when(info.created)),
+                visible(info.corpus),
                 info.model,
                 f"{info.steps:,}",
                 fmt.percent(window) if isinstance(window, float) else "—",
@@ -197,10 +199,13 @@ class LoadScreen(ModalScreen[Path | None]):
                 key=key,
             )
         status = self.query_one("#load-status", Static)
+        skipped = f" · {unreadable} unreadable file(s) left out" if unreadable else ""
         if table.row_count:
-            status.update(f"{table.row_count} checkpoint(s) · enter loads the highlighted one")
+            status.update(
+                f"{table.row_count} checkpoint(s) · enter loads the highlighted one{skipped}"
+            )
         else:
-            status.update("no saved checkpoints yet: type a path below")
+            status.update(f"no saved checkpoints yet: type a path below{skipped}")
             self.query_one("#load-path", Input).focus()
 
     @on(DataTable.RowSelected, "#load-table")
@@ -242,10 +247,11 @@ class LoadScreen(ModalScreen[Path | None]):
 
 
 def _is_file(path: Path, status: Static) -> bool:
-    """True if ``path`` is a file; otherwise say so in ``status``."""
-    if path.is_file():
+    """True if ``path`` is a regular file; otherwise say what it is in ``status``."""
+    problem = regular_file_problem(path)
+    if problem is None:
         return True
-    status.update(f"✗ {path}: no such file")
+    status.update(f"✗ {visible(problem)}")
     return False
 
 
@@ -270,14 +276,14 @@ class OpenCorpusScreen(ModalScreen[Path | None]):
 
     def __init__(self, title: str, note: str, start: Path | None = None) -> None:
         super().__init__()
-        self.title_text = title
-        self.note = note
+        self.title_text = visible(title)  # a corpus name from a checkpoint may be in either
+        self.note = visible(note)
         self.start = start if start and start.is_dir() else Path.cwd()
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog open-corpus"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.note, classes="dialog-note")
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            yield Static(self.note, classes="dialog-note", markup=False)
             yield Input(
                 placeholder="path to a UTF-8 text file (tab completes)",
                 id="corpus-path",
@@ -294,6 +300,10 @@ class OpenCorpusScreen(ModalScreen[Path | None]):
 
     @on(DirectoryTree.FileSelected)
     def _file_selected(self, event: DirectoryTree.FileSelected) -> None:
+        problem = regular_file_problem(event.path)  # a .txt link to /dev/zero, a FIFO
+        if problem:
+            self.notify(visible(problem), severity="error", markup=False)
+            return
         self.dismiss(event.path)
 
     @on(Input.Submitted, "#corpus-path")

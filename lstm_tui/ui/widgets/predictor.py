@@ -22,6 +22,7 @@ from textual.reactive import Reactive
 from textual.suggester import SuggestionReady
 from textual.widgets import Input, Static
 
+from lstm_tui.core.safe_text import has_control, visible
 from lstm_tui.ui import format as fmt
 from lstm_tui.ui.messages import PromptChanged, PromptSent
 from lstm_tui.ui.widgets.line import Line
@@ -56,6 +57,7 @@ def insert_word(text: str, partial: str, word: str) -> str:
 
 def mark_unknown(line: str, unknown: list[str]) -> Text:
     """The user's line with words the vocabulary lacks underlined in red and flagged ``?``."""
+    line, unknown = visible(line), [visible(w) for w in unknown]
     text = Text(line)
     for word in set(unknown):
         pattern = r"(?<![\w'’])" + re.escape(word) + r"(?![\w'’])"
@@ -140,11 +142,11 @@ class PredictorPane(Vertical):
 
     # -- called by the app ----------------------------------------------------------------
 
-    def set_ready(self, ready: bool) -> None:
+    def set_ready(self, ready: bool, waiting_for: str = "loading model…") -> None:
         self.ready = ready
         prompt = self.query_one(PromptInput)
         prompt.disabled = not ready
-        prompt.placeholder = "type here…" if ready else "loading model…"
+        prompt.placeholder = "type here…" if ready else waiting_for
         if ready:
             self.suggestions = None
             self.suggestions_for = None
@@ -174,11 +176,11 @@ class PredictorPane(Vertical):
             user, line = entry
             user.update(mark_unknown(line, continuation.unknown))
         if continuation is None:
-            bubble.update(Text(f"(no answer: {error})", style="red"))
+            bubble.update(Text(f"(no answer: {visible(str(error))})", style="red"))
             return
         text = Text()
         text.append("… ", style="dim")
-        text.append(continuation.text)
+        text.append(visible(continuation.text))
         bubble.update(text)
         bubble.remove_class("pending")
         self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
@@ -190,6 +192,11 @@ class PredictorPane(Vertical):
 
     @staticmethod
     def _ghost_for(text: str, suggestions: Suggestions) -> str | None:
+        ghost = PredictorPane._raw_ghost(text, suggestions)
+        return None if ghost is None or has_control(ghost) else ghost  # no ESC into the input
+
+    @staticmethod
+    def _raw_ghost(text: str, suggestions: Suggestions) -> str | None:
         if suggestions.completion is not None:
             return text + suggestions.completion.suffix
         if text and text[-1].isspace() and suggestions.next_words and not suggestions.partial:
@@ -202,16 +209,17 @@ class PredictorPane(Vertical):
     def _suggestion_row(self, suggestions: Suggestions) -> Text:
         row = Text(overflow="ellipsis")  # two lines: five words with their odds fit in 56
         if not suggestions.next_words:
-            what = f"no word starts with “{suggestions.partial}”" if suggestions.partial else ""
+            partial = visible(suggestions.partial)
+            what = f"no word starts with “{partial}”" if partial else ""
             row.append(what or "no suggestions", style="dim")
         for n, item in enumerate(suggestions.next_words, start=1):
             row.append(f" {n} ", style="reverse bold")
-            row.append(f" {item.word} ", style="bold")
+            row.append(f" {visible(item.word)} ", style="bold")
             row.append(fmt.prob(item.prob), style="dim")
             row.append("  ")
         if suggestions.unknown:
             row.append("  unknown: ", style="dim red")
-            row.append(", ".join(dict.fromkeys(suggestions.unknown)), style="red")
+            row.append(visible(", ".join(dict.fromkeys(suggestions.unknown))), style="red")
         return row
 
     def accept(self) -> bool:
@@ -235,7 +243,8 @@ class PredictorPane(Vertical):
         if index >= len(words):
             self.app.bell()
             return
-        prompt.value = insert_word(prompt.value, self.suggestions.partial, words[index].word)
+        word = visible(words[index].word)  # a control character is never typed for the user
+        prompt.value = insert_word(prompt.value, self.suggestions.partial, word)
         prompt.cursor_position = len(prompt.value)
 
     @on(Input.Changed, "#prompt")
@@ -257,7 +266,9 @@ class PredictorPane(Vertical):
         for hint in transcript.query(".hint"):
             hint.remove()
         user = Static(
-            Text(line) if line else Text("(nothing: the model starts from scratch)", "dim"),
+            Text(visible(line))
+            if line
+            else Text("(nothing: the model starts from scratch)", "dim"),
             classes="bubble user",
         )
         user.border_title = "you"

@@ -8,6 +8,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from lstm_tui.core.safe_text import visible
+
 
 @dataclass(frozen=True)
 class Status:
@@ -26,7 +28,9 @@ class StatusBar(Widget):
     status: reactive[Status] = reactive(Status, layout=False)
 
     def update_status(self, **changes: object) -> None:
-        self.status = replace(self.status, **changes)  # type: ignore[arg-type]
+        # Names come from files (a corpus name recorded in a checkpoint): shown, never obeyed.
+        shown = {k: visible(v) if isinstance(v, str) else v for k, v in changes.items()}
+        self.status = replace(self.status, **shown)  # type: ignore[arg-type]
 
     def render(self) -> Text:
         s = self.status

@@ -22,6 +22,7 @@ CHART_INTERVAL = 0.5  # seconds: the chart is redrawn at most twice a second
 
 STATE_LABELS = {
     "loading": ("◌", "loading model…", "muted"),
+    "none": ("○", "no model · ctrl+o loads one, ctrl+n opens a text", "warn"),
     "idle": ("●", "idle · F5 to train", "muted"),
     "starting": ("◌", "starting…", "muted"),
     "training": ("▶", "training", "ok"),

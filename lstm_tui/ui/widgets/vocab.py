@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label
 
+from lstm_tui.core.safe_text import visible
 from lstm_tui.ui import format as fmt
 from lstm_tui.ui.messages import WordSelected
 from lstm_tui.ui.widgets.line import Line
@@ -77,15 +78,15 @@ class VocabPane(Vertical):
             return
         row = self.vocab.row(self.vocab.id(word))
         text = Text()
-        text.append(f"“{word}”\n", style="bold")
+        text.append(f"“{visible(word)}”\n", style="bold")
         text.append(f"id {row.id} · {row.count:,}× · {fmt.percent(row.share, 2)}\n\n", style="dim")
         text.append("next words\n", style="bold underline")
         for item in next_words:
-            text.append(f"{item.word:<13.13}", style="")
+            text.append(fmt.fit(visible(item.word), 13), style="")
             text.append(f"{fmt.prob(item.prob):>6}\n", style="cyan")
         text.append("\nnearest (cosine)\n", style="bold underline")
         for item in neighbours:
-            text.append(f"{item.word:<14.14}", style="")
+            text.append(fmt.fit(visible(item.word), 14), style="")
             text.append(f"{item.prob:+.2f}\n", style="magenta")
         self.query_one("#vocab-details", Line).update(text)
 
@@ -103,7 +104,7 @@ class VocabPane(Vertical):
         for row in rows:
             table.add_row(
                 Text(str(row.id), justify="right", style="dim"),
-                Text(row.word, no_wrap=True, overflow="ellipsis"),
+                Text(visible(row.word), no_wrap=True, overflow="ellipsis"),
                 Text(f"{row.count:,}", justify="right"),
                 Text(fmt.percent(row.share, 1), justify="right"),
                 key=str(row.id),
