@@ -389,7 +389,7 @@ class Trainer:
                         epoch_meter.merge(step_meter)
                         step_meter = _Meter()
                         yield from evaluate()
-                        if best.stale >= PATIENCE:
+                        if best.stale >= PATIENCE and cfg.epochs is None:  # as many as asked
                             reason = StopReason.PLATEAU
                             message = f"validation loss stopped improving ({PATIENCE} checks)"
                             break
@@ -522,6 +522,9 @@ class Trainer:
             "train_accuracy": meter.accuracy,
             **self._evaluate(full),
         }
+        if not record:  # a re-measure of the weights kept: their training figures stand
+            for key in ("train_loss", "train_accuracy"):
+                metrics[key] = self.session.metrics.get(key)
         with torch.no_grad():
             torch._foreach_copy_(snapshot, params)
         session = self.session

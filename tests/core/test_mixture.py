@@ -13,7 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lstm_tui.core import checkpoint
+from lstm_tui.core import checkpoint, train
 from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.corpus import Corpus
 from lstm_tui.core.errors import CheckpointError, ConfigError
@@ -170,9 +170,14 @@ def test_a_budget_is_spent_and_the_run_says_why_it_ended(story: Corpus) -> None:
         assert result.seconds >= 0.9 * 4.0, "a budgeted run stopped early without a plateau"
     else:
         assert "stopped improving" in result.message
-    lrs = [e.lr for e in events if not isinstance(e, (EpochEvent, TrainResult))]
-    assert max(lrs) > lrs[-1] * 5  # the rate decays towards the deadline
     assert result.best_epoch is not None and result.mix is not None
+    # The rate: a short linear warm-up, then a cosine that ends near 0 at the deadline.
+    peak = config.lr
+    rates = [trainer._learning_rate(done) for done in np.linspace(0, 1, 101)]
+    assert rates[0] < 0.05 * peak and max(rates) == pytest.approx(peak, rel=0.01)
+    assert rates[-1] == pytest.approx(train.FINAL_LR * peak)
+    top = int(np.argmax(rates))
+    assert rates[: top + 1] == sorted(rates[: top + 1]) and rates[top:] == sorted(rates[top:])[::-1]
 
 
 def test_the_weights_kept_are_the_best_on_validation(make_text) -> None:
