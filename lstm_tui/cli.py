@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from lstm_tui import __version__
+from lstm_tui.core import format as fmt
 from lstm_tui.core.errors import UserError
 
 if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torch
@@ -78,6 +79,16 @@ def _add_model_source(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda or mps")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_threads(p)
+
+
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="CPU threads (default: training and eval use the cores no other process keeps "
+        "busy; predict and chat use 1)",
+    )
 
 
 def build_parser() -> Parser:
@@ -149,6 +160,7 @@ def build_parser() -> Parser:
     )
     train.add_argument("--json", action="store_true", help="last stdout line: a JSON summary")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_threads(train)
 
     predict = sub.add_parser("predict", help="next words (and a continuation) for a text")
     predict.add_argument("text")
@@ -191,6 +203,7 @@ def build_app_parser() -> Parser:
     )
     parser.add_argument("--checkpoint", metavar="PATH", help="checkpoint to open")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    _add_threads(parser)
     return parser
 
 
@@ -228,7 +241,9 @@ def run_app(args: argparse.Namespace) -> int:
         raise UserError(f"{args.corpus}: no such file")
     from lstm_tui.ui.app import LstmApp
 
-    LstmApp(corpus=args.corpus, checkpoint=args.checkpoint, device=args.device).run()
+    LstmApp(
+        corpus=args.corpus, checkpoint=args.checkpoint, device=args.device, threads=args.threads
+    ).run()
     return 0
 
 
@@ -240,7 +255,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lstm_tui.core.config import TrainConfig
     from lstm_tui.core.corpus import Corpus
     from lstm_tui.core.model import PRESETS
-    from lstm_tui.core.paths import checkpoints_dir, default_corpus
+    from lstm_tui.core.opening import corpus_for
+    from lstm_tui.core.paths import checkpoint_path, default_corpus, save_path
+    from lstm_tui.core.runtime import training_threads
     from lstm_tui.core.session import Session
     from lstm_tui.core.train import EpochEvent, StepEvent, Trainer
 
@@ -264,16 +281,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.resume:
-        session = checkpoint.load(args.resume, device=None)
+        resume = checkpoint_path(args.resume)  # a name, as --checkpoint takes it elsewhere
+        session = checkpoint.load(resume, device=None)
         corpus_path = args.corpus or session.corpus.path
         if not corpus_path:
             raise UserError(f"{args.resume}: says no corpus file; name the text to train on")
-        corpus = Corpus.from_file(
-            corpus_path,
-            vocab=session.vocab,
-            lowercase=session.lowercase,
-            val_fraction=args.val_fraction,
-        )
+        corpus = corpus_for(session, corpus_path, args.val_fraction)
         config = TrainConfig.from_dict(
             {
                 **session.train_config.to_dict(),
@@ -285,7 +298,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "device": args.device,
             }
         )
-        out = Path(args.out) if args.out else Path(args.resume)
+        out = save_path(args.out) if args.out else resume
     else:
         corpus = Corpus.from_file(
             args.corpus or default_corpus(),
@@ -305,17 +318,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             embed=args.embed,
             dropout=args.dropout,
         )
-        out = (
-            Path(args.out)
-            if args.out
-            else checkpoints_dir() / f"{Path(corpus.name).stem}.safetensors"
-        )
+        out = save_path(args.out or Path(corpus.name).stem)
     trainer = Trainer(session, corpus.train_ids, corpus.val_ids, config)
+    threads = _use_threads(training_threads(args.threads)) if trainer.device.type == "cpu" else 0
     if not args.quiet:
         print(
             f"training {session.summary()} on {corpus.name} ({len(corpus.ids):,} tokens, "
             f"{len(corpus.vocab):,} words) on {trainer.device}; batch {trainer.batch_size} × "
-            f"bptt {trainer.bptt}, {trainer.epochs} epochs max",
+            f"bptt {trainer.bptt}, {trainer.epochs} epochs max"
+            + (f", {threads} thread{'s' if threads > 1 else ''}" if threads else ""),
             file=sys.stderr,
         )
     bar = None if args.quiet else _progress_bar()
@@ -359,6 +370,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "val_accuracy": result.val_accuracy,
             "stop_reason": result.reason,
             "device": str(trainer.device),
+            "threads": threads or None,
             "model": session.summary(),
             "params": session.model.num_parameters(),
             "checkpoint": str(path),
@@ -391,15 +403,21 @@ def _load_session(args: argparse.Namespace) -> Session:
 
 
 def _predictor(args: argparse.Namespace) -> Predictor:
-    import torch
 
     from lstm_tui.core.predict import Predictor
+    from lstm_tui.core.runtime import PREDICT_THREADS
 
     # One token at a time is a chain of matrix-vector products bound by memory bandwidth: a
-    # second thread does not make them faster (bench/latency.py, 2-core EPYC: 32 words p50
-    # 32-36 ms on one thread, 34-39 ms on two), so leave the other core to the user.
-    torch.set_num_threads(1)
+    # second thread does not make them faster (bench/latency.py), so leave the rest to the user.
+    _use_threads(args.threads or PREDICT_THREADS)
     return Predictor(_load_session(args))
+
+
+def _use_threads(n: int) -> int:
+    import torch
+
+    torch.set_num_threads(n)
+    return n
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -467,15 +485,16 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from lstm_tui.core.corpus import encode_text, read_text
     from lstm_tui.core.errors import CorpusError
-    from lstm_tui.core.metrics import score_text, window_accuracy
+    from lstm_tui.core.metrics import eval_streams, score_text, window_accuracy
+    from lstm_tui.core.runtime import training_threads
 
+    _use_threads(training_threads(args.threads))
     session = _load_session(args)
     ids = encode_text(read_text(args.corpus), session.vocab, session.lowercase)
     if len(ids) < 2:
         raise CorpusError(f"{args.corpus}: needs at least 2 tokens to score a prediction")
     started = time.perf_counter()
-    streams = 1 if len(ids) <= 5_000 else 16
-    score = score_text(session.model, ids, streams)
+    score = score_text(session.model, ids, eval_streams(len(ids)))
     window = window_accuracy(session.model, ids)
     result = {
         "tokens": len(ids),
@@ -494,14 +513,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(
             f"{args.corpus}: {result['tokens']:,} tokens, perplexity {result['perplexity']:.2f}, "
             f"top-1 {result['top1']:.1%}, top-3 {result['top3']:.1%}, "
-            f"window accuracy {_percent(result['window_accuracy'])}, "
+            f"window accuracy {fmt.percent(result['window_accuracy'])}, "
             f"out of vocabulary {result['oov_rate']:.1%}"
         )
     return 0
-
-
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -145,6 +145,7 @@ def save(session: Session, path: str | Path, include_optimizer: bool = True) -> 
     path = Path(path)
     with session.lock:
         version = session.version  # the weights written; training may move on meanwhile
+        steps = session.progress.steps
         tensors, tied = _model_tensors(session.model)
         optimizer_meta = None
         if include_optimizer and session.optimizer_state:
@@ -169,8 +170,7 @@ def save(session: Session, path: str | Path, include_optimizer: bool = True) -> 
     data = safetensors_bytes(tensors, metadata={METADATA_KEY: json.dumps(meta)})
     _write_atomically(path, data)
     with session.lock:
-        session.mark_saved(path)
-        session.saved_version = version  # not a version taken after the snapshot
+        session.mark_saved(path, version, steps)  # not a version taken after the snapshot
     return path
 
 

@@ -14,6 +14,14 @@ from lstm_tui.core.model import LanguageModel, State
 EVAL_CHUNK = 64  # tokens per stream per forward call: bounds the [streams, chunk, vocab] scores
 WINDOW_BATCH = 2048
 MAX_WINDOWS = 5000  # past this many windows, window accuracy is measured on an even sample
+SMALL_EVAL_TOKENS = 5_000  # texts up to this long are scored in one stream, exactly
+EVAL_STREAMS = 16
+
+
+def eval_streams(n_tokens: int) -> int:
+    """How many side-by-side streams to score a text of ``n_tokens`` in (one policy for the
+    trainer's evaluations and ``lstm-tui eval``): exact on a short text, fast on a long one."""
+    return 1 if n_tokens <= SMALL_EVAL_TOKENS else EVAL_STREAMS
 
 
 @dataclass(frozen=True)

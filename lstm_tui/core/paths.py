@@ -44,3 +44,15 @@ def checkpoint_path(name_or_path: str | Path) -> Path:
         return path
     name = path.name if path.name.endswith(CHECKPOINT_SUFFIX) else path.name + CHECKPOINT_SUFFIX
     return checkpoints_dir() / name
+
+
+def save_path(name_or_path: str | Path) -> Path:
+    """Where a checkpoint given as a name or a path is written (the app and CLI agree).
+
+    A bare name goes into the checkpoints folder; any name gets the ``.safetensors`` suffix,
+    so that ``lstm-tui list`` and the load dialog find it, and a name loads it back.
+    """
+    path = checkpoint_path(name_or_path)
+    if path.suffix != CHECKPOINT_SUFFIX and not path.is_dir():
+        path = path.with_name(path.name + CHECKPOINT_SUFFIX)
+    return path

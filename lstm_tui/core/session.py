@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from lstm_tui.core import format as fmt
 from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.corpus import Corpus
 from lstm_tui.core.device import resolve_device
@@ -54,6 +55,7 @@ class Session:
     version: int = 0
     saved_version: int | None = None  # the version last saved or loaded
     source: Path | None = None  # the checkpoint file it was loaded from or saved to
+    saved_steps: int = 0  # progress.steps in that file: training since then is unsaved
 
     @classmethod
     def new(
@@ -110,8 +112,10 @@ class Session:
         """Call under ``lock`` after the weights change."""
         self.version += 1
 
-    def mark_saved(self, path: Path) -> None:
-        self.saved_version = self.version
+    def mark_saved(self, path: Path, version: int | None = None, steps: int | None = None) -> None:
+        """The weights at ``version`` (default: now), ``steps`` into training, are in ``path``."""
+        self.saved_version = self.version if version is None else version
+        self.saved_steps = self.progress.steps if steps is None else steps
         self.source = path
 
     def reset_weights(self, seed: int | None = None) -> None:
@@ -123,6 +127,7 @@ class Session:
             self.optimizer_state = None
             self.progress = Progress()
             self.metrics = {}
+            self.saved_steps = 0  # nothing saved is left in these weights
             self.mark_changed()
 
     def to(self, device: torch.device) -> None:
@@ -131,16 +136,9 @@ class Session:
 
     def summary(self) -> str:
         params = self.model.num_parameters()
-        return f"{self.config.layers}×{self.config.hidden} LSTM · {format_count(params)} params"
+        return f"{self.config.layers}×{self.config.hidden} LSTM · {fmt.count(params)} params"
 
 
 def _seed_weights(seed: int | None) -> None:
     if seed is not None:
         torch.manual_seed(seed)
-
-
-def format_count(n: int) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}"
-    return str(n)

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -16,18 +15,17 @@ import numpy as np
 import torch
 
 from lstm_tui.core.config import TrainConfig
+from lstm_tui.core.control import RunControl
 from lstm_tui.core.corpus import MIN_TOKENS, WINDOW
 from lstm_tui.core.device import resolve_device
 from lstm_tui.core.errors import ConfigError
-from lstm_tui.core.metrics import MAX_WINDOWS, score_text, window_accuracy
+from lstm_tui.core.metrics import MAX_WINDOWS, eval_streams, score_text, window_accuracy
 from lstm_tui.core.session import Progress, Session
 
 MIN_STREAM = 8  # shortest stream worth carrying state along, in tokens
 AUTO_EPOCH_TOKENS = 300_000  # epochs=None trains on about this many tokens ...
 AUTO_MIN_EPOCHS = 10  # ... and never fewer epochs than this
-SMALL_EVAL_TOKENS = 5_000  # texts up to this long are scored in one stream, exactly
 MAX_EVAL_TOKENS = 250_000  # evaluation reads at most this much of the held-out (or train) text
-EVAL_STREAMS = 16
 # Evaluation may cost at most this fraction of the training work between two evaluations: a
 # tiny corpus (an epoch is a step) is evaluated every few epochs, counted, not timed, so that
 # a seeded run stops at the same step however busy the machine is.
@@ -113,6 +111,7 @@ class Trainer:
         val_ids: np.ndarray | None = None,
         config: TrainConfig | None = None,
         report_interval: float = 0.1,
+        control: RunControl | None = None,
     ) -> None:
         self.session = session
         self.config = (config or session.train_config).check()
@@ -126,24 +125,20 @@ class Trainer:
             AUTO_MIN_EPOCHS, math.ceil(AUTO_EPOCH_TOKENS / len(self.train_ids))
         )
         self.report_interval = report_interval
-        self._stop = threading.Event()
-        self._unpaused = threading.Event()
-        self._unpaused.set()
+        self.control = control or RunControl()  # pause/resume/stop, from any thread
 
-    # Control, from any thread.
     def pause(self) -> None:
-        self._unpaused.clear()
+        self.control.pause()
 
     def resume(self) -> None:
-        self._unpaused.set()
+        self.control.resume()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._unpaused.set()
+        self.control.stop()
 
     @property
     def paused(self) -> bool:
-        return not self._unpaused.is_set()
+        return self.control.paused
 
     def steps_per_epoch(self) -> int:
         return math.ceil(((len(self.train_ids) - 1) // self.batch_size) / self.bptt)
@@ -178,8 +173,7 @@ class Trainer:
     def _evaluate(self) -> dict:
         model = self.session.model
         text = self._evaluation_text()
-        streams = 1 if len(text) <= SMALL_EVAL_TOKENS else EVAL_STREAMS
-        score = score_text(model, text, streams)
+        score = score_text(model, text, eval_streams(len(text)))
         has_val = self.val_ids is not None
         return {
             "val_loss": score.loss if has_val else None,
@@ -207,9 +201,9 @@ class Trainer:
         ]
 
     def _wait_if_paused(self, watch: _Stopwatch) -> None:
-        if not self._unpaused.is_set():
+        if self.control.paused:
             watch.stop()
-            self._unpaused.wait()
+            self.control.wait_while_paused()
             watch.start()
 
     def run(self) -> Iterator[Event]:
@@ -244,7 +238,7 @@ class Trainer:
                 batches = self._stream_batches(rng, ids)
                 for i, (x, y) in enumerate(batches):
                     self._wait_if_paused(watch)
-                    if self._stop.is_set():
+                    if self.control.stop_requested:
                         reason, message = "stopped", "stopped by request"
                         break
                     if cfg.max_seconds is not None and watch.seconds >= cfg.max_seconds:

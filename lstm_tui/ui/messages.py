@@ -1,8 +1,9 @@
-"""Messages posted up: from worker threads to the app, and from panes to the app.
+"""Messages: from the threads that do the work to the widget that asked, and from panes up.
 
-Every message from a worker carries the ``generation`` of the session it was computed for;
-the app bumps the generation whenever it swaps the session, and drops stale results.
-None of these may be collapsed (``can_replace``): chart points and transcript lines matter.
+Results of model work carry the ``generation`` of the model they were computed with; the
+inference service says whether that is still the live one (``InferenceService.current``).
+Training messages carry the ``TrainingRun`` they come from. None of these may be collapsed
+(``can_replace``): chart points and transcript lines matter.
 """
 
 from __future__ import annotations
@@ -15,27 +16,23 @@ from textual.message import Message
 
 if TYPE_CHECKING:  # torch-backed types: imported by the workers, never at module level here
     from lstm_tui.core.corpus import Corpus
+    from lstm_tui.core.opening import Opened
     from lstm_tui.core.predict import Continuation, Predictor, Suggestions, WordProb
-    from lstm_tui.core.session import Session
     from lstm_tui.core.train import EpochEvent, StepEvent, TrainResult
     from lstm_tui.ui.inference import LiveView
+    from lstm_tui.ui.training_run import TrainingRun
 
 
-# -- from workers -----------------------------------------------------------------------------
+# -- loading (to the app) ------------------------------------------------------------------------
 
 
 @dataclass
 class SessionReady(Message):
     """A model is loaded or built and its predictor warmed up."""
 
-    session: Session
+    opened: Opened
     view: LiveView  # the session as the predictor reads it
     predictor: Predictor
-    corpus_path: Path | None  # the text to train on, if known
-    corpus: Corpus | None  # that text already encoded in the session's vocabulary
-    note: str  # what happened, for a notification
-    severity: str = "information"
-    fresh: bool = False  # an untrained model: the chart and log start empty
 
 
 @dataclass
@@ -46,28 +43,46 @@ class SessionFailed(Message):
 
 
 @dataclass
+class WeightsReset(Message):
+    error: str | None = None
+
+
+@dataclass
+class Saved(Message):
+    path: Path | None
+    error: str | None = None
+    then_quit: bool = False
+
+
+# -- training (to the training pane; started and ended bubble on to the app) ----------------------
+
+
+@dataclass
 class TrainingStarted(Message):
-    generation: int
+    run: TrainingRun
     corpus: Corpus
-    description: str  # "batch 25 × bptt 8 · 1,471 epochs · cpu"
+    description: str  # "batch 25 × bptt 8 · 1,471 epochs · cpu ×1"
     total_steps: int
-    device: str
+    first_step: int  # the session's step count when the run began
 
 
 @dataclass
 class TrainingProgress(Message):
     """One StepEvent or EpochEvent, in order; never dropped."""
 
-    generation: int
+    run: TrainingRun
     event: StepEvent | EpochEvent
 
 
 @dataclass
 class TrainingEnded(Message):
-    generation: int
+    run: TrainingRun
     result: TrainResult | None
     error: str | None = None
     bad_corpus: bool = False  # the text could not be read: forget it
+
+
+# -- model work (to the pane that asked) ----------------------------------------------------------
 
 
 @dataclass
@@ -75,7 +90,11 @@ class PredictorRefreshed(Message):
     """The standby predictor caught up with the weights and is now the active one."""
 
     generation: int
-    error: str | None = None
+
+
+@dataclass
+class InferenceFailed(Message):
+    error: str
 
 
 @dataclass
@@ -83,7 +102,6 @@ class SuggestionsReady(Message):
     generation: int
     text: str  # the input value they are for
     suggestions: Suggestions
-    version: int  # the session version the predictor read
 
 
 @dataclass
@@ -100,42 +118,3 @@ class WordDetailsReady(Message):
     word: str
     next_words: list[WordProb]
     neighbours: list[WordProb]
-    version: int
-
-
-@dataclass
-class Saved(Message):
-    path: Path | None
-    error: str | None = None
-    then_quit: bool = False
-
-
-@dataclass
-class WeightsReset(Message):
-    generation: int
-    error: str | None = None
-
-
-# -- from panes -------------------------------------------------------------------------------
-
-
-@dataclass
-class PromptChanged(Message):
-    """The predictor's input changed: suggestions are wanted for ``text``."""
-
-    text: str
-
-
-@dataclass
-class PromptSent(Message):
-    """Enter in the predictor: continue ``text``."""
-
-    text: str
-    request: int
-
-
-@dataclass
-class WordSelected(Message):
-    """A word was highlighted in the vocabulary browser."""
-
-    word: str

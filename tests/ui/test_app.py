@@ -244,7 +244,7 @@ def test_quit_while_training_returns_promptly() -> None:
         chart = app.query_one(LossChart)
         await pilot.press("f5")
         await wait_for(pilot, lambda: len(chart.steps) >= 2, "training steps")
-        control = app.run_control
+        control = app.runs.run
         assert control is not None
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the quit question")
@@ -341,7 +341,11 @@ def test_save_then_load_gives_identical_suggestions(user_data: Path) -> None:
         table = app.screen.query_one("#load-table", DataTable)
         await wait_for(pilot, lambda: table.row_count == 2, "the checkpoint list")
         first = table.get_row_at(0)
-        assert first[0] == "mine" and first[2] == "belling_the_cat.txt" and first[3] == "2×512"
+        assert (
+            first[0] == "● mine (open)"
+            and first[2] == "belling_the_cat.txt"
+            and first[3] == "2×512"
+        )
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.session is not old and not app.busy, "the load")
         assert app.session is not None and app.session.source == target
@@ -544,9 +548,10 @@ def test_command_palette_offers_every_action() -> None:
     bound = {b.action for b in LstmApp.BINDINGS if hasattr(b, "action")}
     bound -= {"resume", "pause"}  # both are the one "Pause or resume" command
     assert bound <= {c.action for c in COMMANDS} | {"toggle_pause"}
+    owners = {"": LstmApp, "#predictor": PredictorPane, "#vocab": VocabPane}
     for command in COMMANDS:
-        name = command.action.partition("(")[0]
-        assert callable(getattr(LstmApp, f"action_{name}", None)), command.action
+        owner, _, name = command.action.partition("(")[0].rpartition(".")
+        assert callable(getattr(owners[owner], f"action_{name}", None)), command.action
 
     async def scenario(pilot: Pilot) -> None:
         app = await wait_ready(pilot)
@@ -616,5 +621,20 @@ def test_a_long_line_scrolls_the_input_to_keep_the_cursor_in_view() -> None:
         await pilot.press("home")
         assert prompt.scroll_offset.x == 0
         assert prompt.render_line(0).text.lstrip().startswith("the mice held")
+
+    drive(LstmApp(), scenario)
+
+
+def test_the_guard_catches_a_thread_writing_an_app_attribute(app_writes_off_the_ui_thread) -> None:
+    """The conftest guard is real: a thread that writes an app attribute is reported."""
+    import threading
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        thread = threading.Thread(target=lambda: setattr(app, "preset", "large"))
+        thread.start()
+        thread.join()
+        assert app_writes_off_the_ui_thread.found == [f"preset (from thread {thread.name})"]
+        app_writes_off_the_ui_thread.found.clear()  # seen: the test itself passes
 
     drive(LstmApp(), scenario)

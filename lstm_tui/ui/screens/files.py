@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -15,9 +16,10 @@ from textual.suggester import Suggester
 from textual.widgets import Button, Checkbox, DataTable, DirectoryTree, Input, Label, Static
 
 from lstm_tui.core import checkpoint
+from lstm_tui.core import format as fmt
 from lstm_tui.core.errors import CheckpointError
-from lstm_tui.core.paths import CHECKPOINT_SUFFIX, checkpoint_path, checkpoints_dir
-from lstm_tui.ui import format as fmt
+from lstm_tui.core.paths import CHECKPOINT_SUFFIX, checkpoint_path, checkpoints_dir, save_path
+from lstm_tui.ui.widgets.key_button import key_button
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".text", ".rst", ".csv", ".tsv", ".json", ".tokens", ""})
 
@@ -51,6 +53,19 @@ class PathSuggester(Suggester):
         return None
 
 
+class PathInput(Input):
+    """A path box where Tab completes the path shown in grey (else moves on, as usual)."""
+
+    BINDINGS = [Binding("tab", "complete", "Complete", show=False, tooltip="Complete the path")]
+
+    def action_complete(self) -> None:
+        suggestion = self._suggestion
+        if not (suggestion and self.cursor_at_end and len(suggestion) > len(self.value)):
+            raise SkipAction()  # nothing to complete: Tab moves the focus
+        self.value = suggestion
+        self.cursor_position = len(suggestion)
+
+
 class SaveScreen(ModalScreen[tuple[Path, bool] | None]):
     """A name (saved into the checkpoints folder) or a path; returns (path, with optimizer)."""
 
@@ -74,8 +89,8 @@ class SaveScreen(ModalScreen[tuple[Path, bool] | None]):
                 id="save-optimizer",
             )
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Save [enter]", variant="primary", id="save")
-                yield Button("Cancel [esc]", id="cancel")
+                yield key_button("Save", "enter", variant="primary", id="save")
+                yield key_button("Cancel", "esc", id="cancel")
 
     def on_mount(self) -> None:
         self._show_target(self.suggested_name)
@@ -85,10 +100,7 @@ class SaveScreen(ModalScreen[tuple[Path, bool] | None]):
         text = text.strip()
         if not text:
             return None
-        path = checkpoint_path(text)
-        if path.suffix != CHECKPOINT_SUFFIX and path.parent != checkpoints_dir():
-            path = path.with_name(path.name + CHECKPOINT_SUFFIX)
-        return path
+        return save_path(text)
 
     @on(Input.Changed, "#save-name")
     def _changed(self, event: Input.Changed) -> None:
@@ -128,9 +140,10 @@ class LoadScreen(ModalScreen[Path | None]):
         Binding("ctrl+l", "focus_path", "Path", tooltip="Type a checkpoint path"),
     ]
 
-    def __init__(self, extra: Iterable[Path] = ()) -> None:
+    def __init__(self, extra: Iterable[Path] = (), current: Path | None = None) -> None:
         super().__init__()
         self.extra = list(extra)
+        self.current = current.resolve() if current is not None else None  # marked "● open"
         self.paths: dict[str, Path] = {}
 
     def compose(self) -> ComposeResult:
@@ -151,14 +164,14 @@ class LoadScreen(ModalScreen[Path | None]):
                 table.add_column(label, key=key)
             yield table
             yield Static("reading checkpoints…", id="load-status")
-            yield Input(
-                placeholder="…or a path to a .safetensors file (ctrl+l)",
+            yield PathInput(
+                placeholder="…or a path to a .safetensors file (ctrl+l; tab completes)",
                 id="load-path",
                 suggester=PathSuggester(frozenset({CHECKPOINT_SUFFIX})),
             )
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Load [enter]", variant="primary", id="load")
-                yield Button("Cancel [esc]", id="cancel")
+                yield key_button("Load", "enter", variant="primary", id="load")
+                yield key_button("Cancel", "esc", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
@@ -185,8 +198,11 @@ class LoadScreen(ModalScreen[Path | None]):
             window = metrics.get("window_accuracy")
             ppl = metrics.get("val_perplexity")
             bundled = info.path.parent != checkpoints_dir()
+            name = info.name + (" (bundled)" if bundled else "")
+            if self.current is not None and info.path.resolve() == self.current:
+                name = f"● {name} (open)"
             table.add_row(
-                info.name + (" (bundled)" if bundled else ""),
+                name,
                 fmt.when(info.created),
                 info.corpus,
                 info.model,
@@ -278,7 +294,7 @@ class OpenCorpusScreen(ModalScreen[Path | None]):
         with Vertical(classes="dialog open-corpus"):
             yield Label(self.title_text, classes="dialog-title")
             yield Static(self.note, classes="dialog-note")
-            yield Input(
+            yield PathInput(
                 placeholder="path to a UTF-8 text file (tab completes)",
                 id="corpus-path",
                 suggester=PathSuggester(TEXT_SUFFIXES),
@@ -286,8 +302,8 @@ class OpenCorpusScreen(ModalScreen[Path | None]):
             yield TextTree(self.start, id="corpus-tree")
             yield Static("", id="corpus-status")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Open [enter]", variant="primary", id="open")
-                yield Button("Cancel [esc]", id="cancel")
+                yield key_button("Open", "enter", variant="primary", id="open")
+                yield key_button("Cancel", "esc", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#corpus-path", Input).focus()

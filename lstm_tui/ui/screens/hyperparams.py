@@ -17,13 +17,16 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.errors import UserError
+from lstm_tui.core.errors import ConfigError
+from lstm_tui.ui.widgets.key_button import key_button
 
 if TYPE_CHECKING:
     from lstm_tui.core.model import ModelConfig
 
 PRESET_NAMES = ("seed", "seed-1layer", "default", "large")
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+# The form's field for a ``TrainConfig`` field a ``ConfigError`` names (others are the same).
+FORM_FIELDS = {"batch_size": "batch", "bptt": "bptt", "epochs": "epochs", "lr": "lr"}
 
 
 @dataclass(frozen=True)
@@ -86,9 +89,8 @@ def parse_form(
         check_config(
             make_config(2, preset, layers=layers, hidden=hidden, embed=embed, dropout=dropout)
         )
-    except UserError as e:
-        field = next((f for f in ("layers", "hidden", "embed", "dropout") if f in str(e)), "layers")
-        raise FieldError(field, str(e)) from None
+    except ConfigError as e:
+        raise FieldError(e.field or "layers", str(e)) from None
     train = replace(
         base or TrainConfig(),
         lr=_real("lr", values["lr"]),
@@ -100,17 +102,12 @@ def parse_form(
     )
     try:
         train.check()
-    except UserError as e:
-        message = str(e)
-        field = "lr"
-        for name, key in (("batch_size", "batch"), ("bptt", "bptt"), ("epochs", "epochs")):
-            if message.startswith(name):
-                field = key
-                message = message.replace("batch_size", "batch", 1)
-        raise FieldError(field, message) from None
+    except ConfigError as e:
+        field = FORM_FIELDS.get(e.field or "", "lr")
+        raise FieldError(field, str(e).replace("batch_size", "batch", 1)) from None
     try:
         resolve_device(device)
-    except UserError as e:
+    except ConfigError as e:
         raise FieldError("device", str(e)) from None
     return Hyperparams(preset, layers, hidden, embed, dropout, train)
 
@@ -192,8 +189,8 @@ class HyperparamsScreen(ModalScreen[Hyperparams | None]):
             )
             yield Static("", id="form-error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Apply [ctrl+s]", variant="primary", id="apply")
-                yield Button("Cancel [esc]", id="cancel")
+                yield key_button("Apply", "ctrl+s", variant="primary", id="apply")
+                yield key_button("Cancel", "esc", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#field-layers", Input).focus()

@@ -11,25 +11,26 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from rich.style import Style
 from rich.text import Text
 from textual import on
-from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.events import Click, Key
 from textual.geometry import Size
 from textual.reactive import Reactive
 from textual.suggester import SuggestionReady
 from textual.widgets import Input, Static
 
-from lstm_tui.ui import format as fmt
-from lstm_tui.ui.messages import PromptChanged, PromptSent
+from lstm_tui.core import format as fmt
+from lstm_tui.ui.inference import TOP_K, InferenceService
+from lstm_tui.ui.messages import ContinuationReady, PredictorRefreshed, SuggestionsReady
 from lstm_tui.ui.widgets.line import Line
 
 if TYPE_CHECKING:
     from lstm_tui.core.predict import Continuation, Suggestions
 
-TOP_K = 5
 WORD_CHOICES = (4, 8, 12, 16, 24, 32, 48, 64, 96)
 TEMPERATURES = (0.0, 0.5, 0.8, 1.0, 1.3)  # 0 is greedy
 ATTACH_LEFT = frozenset(",.;:?!%)]}…'’”")
@@ -66,8 +67,20 @@ def mark_unknown(line: str, unknown: list[str]) -> Text:
     return text
 
 
+# What alt+1 … alt+5 arrive as where the terminal sends ESC and the digit (tmux, xterm with
+# metaSendsEscape): Textual reads ESC+digit as the macOS Option characters ¡ ™ £ ¢ ∞, which
+# is also what Option+digit types on a Mac. In the predictor's input they pick suggestions.
+OPTION_DIGITS = (
+    "inverted_exclamation_mark",
+    "trade_mark_sign",
+    "pound_sign",
+    "cent_sign",
+    "infinity",
+)
+
+
 class PromptInput(Input):
-    """The predictor's input: Tab accepts the ghost completion, alt+N inserts suggestion N."""
+    """The predictor's input: Tab accepts, ↓/↑ choose a suggestion, alt+N inserts number N."""
 
     # Input sets its virtual size on every keystroke, and Widget declares that reactive with
     # layout=True: a layout pass over the whole screen per key (~40 ms on a busy 2-core
@@ -76,26 +89,60 @@ class PromptInput(Input):
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
     BINDINGS = [
-        Binding("tab", "accept", "Accept", tooltip="Accept the ghost completion"),
+        Binding(
+            "tab", "accept", "Accept", tooltip="Accept the ghost text, or the chosen suggestion"
+        ),
         Binding(
             "enter", "submit", "Send", show=False, tooltip="Send the line; the model continues it"
         ),
+        Binding("down", "choose(1)", "Next suggestion", show=False, tooltip="Tab inserts it"),
+        Binding("up", "choose(-1)", "Previous suggestion", show=False),
         *(
-            Binding(f"alt+{n}", f"pick({n - 1})", f"Insert suggestion {n}", show=False)
+            Binding(
+                f"alt+{n},{OPTION_DIGITS[n - 1]}",
+                f"pick({n - 1})",
+                f"Insert suggestion {n}",
+                show=False,
+                key_display=f"alt+{n} (esc {n})",
+            )
             for n in range(1, TOP_K + 1)
         ),
     ]
 
+    def __init__(self, **kwargs: object) -> None:
+        # Focus must not select the line: the next key would replace what was typed (F4).
+        super().__init__(select_on_focus=False, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def pane(self) -> PredictorPane:
+        return next(a for a in self.ancestors if isinstance(a, PredictorPane))
+
+    async def _on_key(self, event: Key) -> None:
+        # These keys carry a printable character, which Input would insert before any
+        # binding saw it: take them first.
+        if event.key in OPTION_DIGITS:
+            event.stop()
+            event.prevent_default()
+            self.pane.pick(OPTION_DIGITS.index(event.key))
+
     def action_accept(self) -> None:
-        pane = next((a for a in self.ancestors if isinstance(a, PredictorPane)), None)
-        if pane is not None and pane.accept():
-            return
-        raise SkipAction()  # nothing to accept: Tab moves the focus as usual
+        self.pane.accept()  # nothing to accept: Tab does nothing (the focus stays here)
+
+    def action_choose(self, step: int) -> None:
+        self.pane.choose(step)
 
     def action_pick(self, index: int) -> None:
+        self.pane.pick(index)
+
+
+class SuggestionRow(Line):
+    """The row of next words; a click on one inserts it."""
+
+    def on_click(self, event: Click) -> None:
+        chip = event.style.meta.get("chip")
         pane = next((a for a in self.ancestors if isinstance(a, PredictorPane)), None)
-        if pane is not None:
-            pane.pick(index)
+        if isinstance(chip, int) and pane is not None:
+            pane.pick(chip)
 
 
 class PredictorPane(Vertical):
@@ -109,13 +156,17 @@ class PredictorPane(Vertical):
         Binding("ctrl+l", "clear_transcript", "Clear", show=False),
     ]
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self, inference: InferenceService, *, id: str | None = None, classes: str | None = None
+    ) -> None:
         super().__init__(id=id, classes=classes)
+        self.inference = inference
         self.n_words = 24
         self.temperature = 0.0
         self.suggestions: Suggestions | None = None
         self.suggestions_for: str | None = None  # the input value the shown row belongs to
         self.ghost: str | None = None  # the value the ghost completion would give
+        self.chosen: int | None = None  # the suggestion ↓/↑ chose: Tab inserts it
         self.ready = False
         self._requests = 0
         self._pending: dict[int, Static] = {}  # model bubbles waiting for their answer
@@ -131,7 +182,7 @@ class PredictorPane(Vertical):
                 ),
                 classes="bubble hint",
             )
-        yield Line("", id="suggestions")
+        yield SuggestionRow("", id="suggestions")
         yield PromptInput(placeholder="loading model…", id="prompt", disabled=True)
         yield Line("", id="predictor-info")
 
@@ -148,7 +199,28 @@ class PredictorPane(Vertical):
         if ready:
             self.suggestions = None
             self.suggestions_for = None
-            self.app.post_message(PromptChanged(prompt.value))
+            self.inference.suggest(prompt.value, self, keystroke=False)
+
+    def focus_input(self) -> None:
+        prompt = self.query_one(PromptInput)
+        if not prompt.disabled:
+            prompt.focus()
+
+    # -- answers from the inference service -------------------------------------------------
+
+    def on_suggestions_ready(self, message: SuggestionsReady) -> None:
+        if self.inference.current(message.generation):
+            self.show_suggestions(message.text, message.suggestions)
+
+    def on_continuation_ready(self, message: ContinuationReady) -> None:
+        if self.inference.current(message.generation):
+            self.show_continuation(message.request, message.continuation, message.error)
+        else:
+            self.show_continuation(message.request, None, "the model changed")
+
+    def on_predictor_refreshed(self, message: PredictorRefreshed) -> None:
+        if self.ready and self.inference.current(message.generation):
+            self.inference.suggest(self.query_one(PromptInput).value, self, keystroke=False)
 
     def show_suggestions(self, text: str, suggestions: Suggestions) -> bool:
         """Show suggestions if they are for what the input holds now; True if shown."""
@@ -157,11 +229,17 @@ class PredictorPane(Vertical):
             return False
         self.suggestions = suggestions
         self.suggestions_for = text
+        self.chosen = None
         self.ghost = self._ghost_for(text, suggestions)
-        if self.ghost is not None:
-            prompt.post_message(SuggestionReady(text, self.ghost))
-        self.query_one("#suggestions", Line).update(self._suggestion_row(suggestions))
+        # Always: no ghost for these suggestions clears the one shown for older ones.
+        prompt.post_message(SuggestionReady(text, self.ghost or ""))
+        self._show_row()
         return True
+
+    def _show_row(self) -> None:
+        if self.suggestions is not None:
+            row = self._suggestion_row(self.suggestions, self.chosen)
+            self.query_one("#suggestions", Line).update(row)
 
     def show_continuation(
         self, request: int, continuation: Continuation | None, error: str | None
@@ -183,9 +261,6 @@ class PredictorPane(Vertical):
         bubble.remove_class("pending")
         self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
 
-    def pending_requests(self) -> list[int]:
-        return list(self._pending)
-
     # -- ghost text and suggestions -------------------------------------------------------
 
     @staticmethod
@@ -199,23 +274,40 @@ class PredictorPane(Vertical):
             return text + word
         return None
 
-    def _suggestion_row(self, suggestions: Suggestions) -> Text:
+    @staticmethod
+    def _suggestion_row(suggestions: Suggestions, chosen: int | None = None) -> Text:
         row = Text(overflow="ellipsis")  # two lines: five words with their odds fit in 56
         if not suggestions.next_words:
             what = f"no word starts with “{suggestions.partial}”" if suggestions.partial else ""
             row.append(what or "no suggestions", style="dim")
         for n, item in enumerate(suggestions.next_words, start=1):
-            row.append(f" {n} ", style="reverse bold")
-            row.append(f" {item.word} ", style="bold")
-            row.append(fmt.prob(item.prob), style="dim")
+            chip = Style(meta={"chip": n - 1})  # a click on any part of it picks it
+            word = Style(bold=True, underline=n - 1 == chosen, reverse=n - 1 == chosen)
+            row.append(f" {n} ", style=Style(reverse=True, bold=True) + chip)
+            row.append(f" {item.word} ", style=word + chip)
+            row.append(fmt.prob(item.prob), style=Style(dim=True) + chip)
             row.append("  ")
         if suggestions.unknown:
             row.append("  unknown: ", style="dim red")
             row.append(", ".join(dict.fromkeys(suggestions.unknown)), style="red")
         return row
 
+    def choose(self, step: int) -> None:
+        """Move the choice along the suggestion row (↓ ↑); Tab then inserts it."""
+        prompt = self.query_one(PromptInput)
+        if self.suggestions is None or self.suggestions_for != prompt.value:
+            return
+        count = len(self.suggestions.next_words)
+        if not count:
+            return
+        at = -1 if self.chosen is None else self.chosen
+        self.chosen = min(count - 1, max(0, at + step))
+        self._show_row()
+
     def accept(self) -> bool:
-        """Take the ghost completion; False when there is none for the current text."""
+        """Insert the chosen suggestion, else take the ghost completion; False if neither."""
+        if self.chosen is not None:
+            return self.pick(self.chosen)
         prompt = self.query_one(PromptInput)
         if self.ghost is None or self.suggestions_for != prompt.value:
             return False
@@ -226,24 +318,25 @@ class PredictorPane(Vertical):
         self.ghost = None
         return True
 
-    def pick(self, index: int) -> None:
+    def pick(self, index: int) -> bool:
+        """Insert suggestion ``index`` (0-based); False (and a bell) if there is none."""
         prompt = self.query_one(PromptInput)
-        if self.suggestions is None or self.suggestions_for != prompt.value:
+        words = self.suggestions.next_words if self.suggestions is not None else []
+        if self.suggestions is None or self.suggestions_for != prompt.value or index >= len(words):
             self.app.bell()
-            return
-        words = self.suggestions.next_words
-        if index >= len(words):
-            self.app.bell()
-            return
+            return False
         prompt.value = insert_word(prompt.value, self.suggestions.partial, words[index].word)
         prompt.cursor_position = len(prompt.value)
+        prompt.focus()
+        return True
 
     @on(Input.Changed, "#prompt")
     def _prompt_changed(self, event: Input.Changed) -> None:
         event.stop()
         self.ghost = None
-        if self.ready:  # straight to the app: no bubbling through the containers per key
-            self.app.post_message(PromptChanged(event.value))
+        self.chosen = None
+        if self.ready:
+            self.inference.suggest(event.value, self)
 
     @on(Input.Submitted, "#prompt")
     def _prompt_submitted(self, event: Input.Submitted) -> None:
@@ -268,7 +361,7 @@ class PredictorPane(Vertical):
         transcript.mount_all([user, answer])
         transcript.scroll_end(animate=False)
         event.input.value = ""
-        self.post_message(PromptSent(line, request))
+        self.inference.continue_text(line, request, self.n_words, self.temperature, self)
 
     # -- continuation settings ------------------------------------------------------------
 
@@ -276,7 +369,7 @@ class PredictorPane(Vertical):
         info = Text(no_wrap=True, overflow="ellipsis")
         for key, what in (
             ("tab", "accept"),
-            ("alt+1…5", "insert"),
+            ("↓↑ alt+1…5", "insert"),
             ("⏎", f"{self.n_words} words"),
             ("^r", mode_name(self.temperature)),
         ):

@@ -10,23 +10,26 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar
 
-from lstm_tui.ui import format as fmt
+from lstm_tui.core import format as fmt
+from lstm_tui.ui.messages import TrainingEnded, TrainingProgress, TrainingStarted
+from lstm_tui.ui.state import TrainState
 from lstm_tui.ui.widgets.chart import ACCURACY_COLOR, LOSS_COLOR, LossChart
 from lstm_tui.ui.widgets.line import Line, LogLines
 
 if TYPE_CHECKING:
+    from lstm_tui.core.session import Session
     from lstm_tui.core.train import EpochEvent, StepEvent, TrainResult
 
 REDRAW_INTERVAL = 0.25  # labels and progress bar, seconds
 CHART_INTERVAL = 0.5  # seconds: the chart is redrawn at most twice a second
 
 STATE_LABELS = {
-    "loading": ("◌", "loading model…", "muted"),
-    "idle": ("●", "idle · F5 to train", "muted"),
-    "starting": ("◌", "starting…", "muted"),
-    "training": ("▶", "training", "ok"),
-    "paused": ("⏸", "paused · F6 to resume", "warn"),
-    "stopping": ("■", "stopping…", "warn"),
+    TrainState.LOADING: ("◌", "loading model…", "muted"),
+    TrainState.IDLE: ("●", "idle · F5 to train", "muted"),
+    TrainState.STARTING: ("◌", "starting…", "muted"),
+    TrainState.TRAINING: ("▶", "training", "ok"),
+    TrainState.PAUSED: ("⏸", "paused · F6 to resume", "warn"),
+    TrainState.STOPPING: ("■", "stopping…", "warn"),
 }
 
 
@@ -41,7 +44,7 @@ class TrainingPane(Vertical, can_focus=True):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.state = "loading"
+        self.state = TrainState.LOADING
         self.run_description = ""
         self.last_step: StepEvent | None = None
         self.last_epoch: EpochEvent | None = None
@@ -78,10 +81,39 @@ class TrainingPane(Vertical, can_focus=True):
 
     # -- called by the app ----------------------------------------------------------------
 
-    def set_state(self, state: str) -> None:
+    def set_state(self, state: TrainState) -> None:
+        if state is self.state:
+            return
         self.state = state
         self._labels_dirty = True
         self._redraw_labels()
+
+    def show_session(self, session: Session, fresh: bool) -> None:
+        """A model was loaded or built: its history so far, and its metrics."""
+        progress = session.progress
+        self.reset_history(
+            "new model: no training yet"
+            if fresh
+            else f"loaded: {progress.steps:,} steps, {progress.epochs:,} epochs trained before"
+        )
+        self.show_metrics(session.metrics)
+
+    # -- from the training run (started and ended go on to the app) ------------------------
+
+    def on_training_started(self, message: TrainingStarted) -> None:
+        self.run_started(message.description, message.total_steps, message.first_step)
+
+    def on_training_progress(self, message: TrainingProgress) -> None:
+        message.stop()
+        from lstm_tui.core.train import StepEvent
+
+        if isinstance(message.event, StepEvent):
+            self.step(message.event)
+        else:
+            self.epoch(message.event)
+
+    def on_training_ended(self, message: TrainingEnded) -> None:
+        self.run_ended(message.result, message.error)
 
     def run_started(self, description: str, total_steps: int, first_step: int) -> None:
         self.run_description = description
@@ -90,7 +122,6 @@ class TrainingPane(Vertical, can_focus=True):
         self.last_step = None
         self.query_one(ProgressBar).update(total=max(1, total_steps), progress=0)
         self.log_line(f"run: {description}", style="dim")
-        self.set_state("training")
 
     def step(self, event: StepEvent) -> None:
         self.last_step = event
@@ -123,7 +154,6 @@ class TrainingPane(Vertical, can_focus=True):
             )
             if result.reason in ("finished", "target"):
                 self.query_one(ProgressBar).update(progress=self.total_steps)
-        self.set_state("idle")
         self._redraw_chart()
 
     def show_metrics(self, metrics: dict) -> None:
@@ -169,7 +199,7 @@ class TrainingPane(Vertical, can_focus=True):
         state.append(
             f"{symbol} {label}", style={"ok": "bold green", "warn": "bold yellow"}.get(tone, "dim")
         )
-        if self.run_description and self.state in ("training", "paused", "stopping"):
+        if self.run_description and self.state.running:
             state.append(f"  {self.run_description}", style="dim")
         self.query_one("#train-state", Line).update(state)
 
@@ -179,7 +209,7 @@ class TrainingPane(Vertical, can_focus=True):
         if event is not None:
             done = event.step - self.run_started_step
             self.query_one(ProgressBar).update(progress=done)
-            eta.update(f"ETA {fmt.duration(event.eta)}" if self.state != "idle" else "")
+            eta.update(f"ETA {fmt.duration(event.eta)}" if self.state.running else "")
             where = Text()
             where.append("epoch ", style="dim")
             where.append(f"{event.epoch:,}", style="bold")
@@ -191,7 +221,7 @@ class TrainingPane(Vertical, can_focus=True):
             where.append(fmt.rate(event.tokens_per_second), style="bold")
             where.append(" tok/s", style="dim")
             position.update(where)
-        elif self.state == "idle":
+        elif self.state is TrainState.IDLE:
             eta.update("")
             position.update(Text("no run yet in this session", style="dim"))
         metrics = self._metrics_text()

@@ -16,8 +16,9 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label
 
-from lstm_tui.ui import format as fmt
-from lstm_tui.ui.messages import WordSelected
+from lstm_tui.core import format as fmt
+from lstm_tui.ui.inference import InferenceService
+from lstm_tui.ui.messages import PredictorRefreshed, WordDetailsReady
 from lstm_tui.ui.widgets.line import Line
 
 if TYPE_CHECKING:
@@ -39,8 +40,11 @@ class VocabPane(Vertical):
         Binding("r", "reverse", "Reverse", tooltip="Reverse the sort order"),
     ]
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self, inference: InferenceService, *, id: str | None = None, classes: str | None = None
+    ) -> None:
         super().__init__(id=id, classes=classes)
+        self.inference = inference
         self.vocab: Vocabulary | None = None
         self.sort = "count"
         self.descending = True
@@ -148,7 +152,15 @@ class VocabPane(Vertical):
             return
         word = self.vocab.words[int(event.row_key.value)]
         self.selected = word
-        self.post_message(WordSelected(word))
+        self.inference.word_details(word, self)
+
+    def on_word_details_ready(self, message: WordDetailsReady) -> None:
+        if self.inference.current(message.generation):
+            self.show_details(message.word, message.next_words, message.neighbours)
+
+    def on_predictor_refreshed(self, message: PredictorRefreshed) -> None:
+        if self.selected is not None and self.inference.current(message.generation):
+            self.inference.word_details(self.selected, self)
 
     def action_focus_filter(self) -> None:
         self.query_one("#vocab-filter", Input).focus()

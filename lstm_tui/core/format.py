@@ -1,4 +1,8 @@
-"""Small, pure formatting helpers shared by the panes and screens."""
+"""How numbers read, everywhere: the app's panes and screens, the CLI and its progress bar.
+
+Pure functions of plain values (no torch, no Textual), so the command line and the app
+cannot drift apart in how they show a duration, a percentage or a count.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,13 @@ from datetime import datetime
 
 
 def duration(seconds: float | None) -> str:
-    """``75`` -> ``01:15``; ``3700`` -> ``1:01:40``; unknown -> ``--:--``."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+    """``75`` -> ``01:15``; ``3700`` -> ``1:01:40``; unknown -> ``--:--``; past -> ``00:00``.
+
+    A negative time left (a run that went past its estimate) is nothing left, not ``-1:59:59``.
+    """
+    if seconds is None or not math.isfinite(seconds):
         return "--:--"
-    whole = round(seconds)
+    whole = max(0, round(seconds))
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"

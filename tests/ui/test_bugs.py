@@ -1,0 +1,225 @@
+"""Issue 8's bugs, each as a user met it, through Pilot (the tmux test covers real terminals)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Button, Input
+
+from lstm_tui.core import checkpoint, paths
+from lstm_tui.ui.app import LstmApp
+from lstm_tui.ui.screens.confirm import ConfirmScreen
+from lstm_tui.ui.screens.files import OpenCorpusScreen
+from lstm_tui.ui.screens.hyperparams import HyperparamsScreen
+from lstm_tui.ui.widgets.predictor import PredictorPane, PromptInput, insert_word
+from lstm_tui.ui.widgets.status_bar import StatusBar
+
+from .conftest import type_text, wait_for, wait_ready
+from .test_app import drive, small_model, train_steps
+
+
+async def terminal_sends(pilot: Pilot, sequence: str) -> None:
+    """Deliver ``sequence`` as a terminal would: through Textual's own input parser."""
+    from textual._xterm_parser import XTermParser
+
+    for event in XTermParser().feed(sequence):
+        event.set_sender(pilot.app)
+        pilot.app._driver.send_message(event)
+    await pilot.pause()
+
+
+def status(app: LstmApp) -> str:
+    return app.query_one(StatusBar).render().plain
+
+
+# -- 1: picking a suggestion in every terminal -----------------------------------------------------
+
+
+def test_every_way_to_pick_a_suggestion_inserts_it() -> None:
+    """alt+N; ESC+N as tmux sends it (Textual reads ¡ ™ £ ¢ ∞); ↓/↑ then Tab; a click."""
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        prompt = app.query_one(PromptInput)
+        pane = app.query_one(PredictorPane)
+        await type_text(pilot, "the mice ")
+        assert pane.suggestions is not None
+        words = [w.word for w in pane.suggestions.next_words]
+        for n in range(5):  # tmux, xterm: ESC and the digit; macOS: Option+digit, ¡ ™ £ ¢ ∞
+            await terminal_sends(pilot, f"\x1b{n + 1}")
+            assert prompt.value == insert_word("the mice ", "", words[n]), n + 1
+            await pilot.press("ctrl+u")
+            await type_text(pilot, "the mice ")
+        await pilot.press("alt+5")
+        assert prompt.value == insert_word("the mice ", "", words[4])
+        await pilot.press("ctrl+u")
+        await type_text(pilot, "the mice ")
+        await pilot.press("down", "down", "down", "up", "tab")
+        assert prompt.value == insert_word("the mice ", "", words[1])
+        await pilot.press("ctrl+u")
+        await type_text(pilot, "the mice ")
+        row = app.query_one("#suggestions")
+        text = row.render().plain
+        x = text.index(f" {words[2]} ") + 2  # on the third word
+        await pilot.click("#suggestions", offset=(x + 1, 0))  # +1: the row's left padding
+        assert prompt.value == insert_word("the mice ", "", words[2])
+        assert app.focused is prompt
+
+    drive(LstmApp(), scenario)
+
+
+# -- 2: the ghost follows the live model; Tab never leaves the input -------------------------------
+
+
+def test_ghost_text_follows_new_suggestions_and_tab_stays_in_the_input() -> None:
+    """Fresher weights (after F8, during F5) answer for the same text; when their answer has
+    no ghost (the likeliest next word is punctuation), the old model's ghost must go, and
+    Tab, with nothing shown, does nothing: the focus and the next letter stay here."""
+    from dataclasses import replace
+
+    from lstm_tui.core.predict import WordProb
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        prompt = app.query_one(PromptInput)
+        pane = app.query_one(PredictorPane)
+        await type_text(pilot, "the mice ")
+        assert prompt._suggestion == "the mice had"  # the shipped model's ghost
+        newer = replace(pane.suggestions, next_words=[WordProb(".", 0.4), WordProb("had", 0.3)])
+        assert pane.show_suggestions("the mice ", newer)
+        await pilot.pause()
+        assert prompt._suggestion == "" and pane.ghost is None
+        await pilot.press("tab", "x")
+        assert app.focused is prompt and prompt.value == "the mice x"
+
+    drive(LstmApp(), scenario)
+
+
+# -- 3: F4 does not select the line ----------------------------------------------------------------
+
+
+def test_showing_the_predictor_keeps_what_was_typed() -> None:
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        prompt = app.query_one(PromptInput)
+        await type_text(pilot, "the cat")
+        await pilot.press("f2", "f4", "s")
+        assert prompt.value == "the cats"
+
+    drive(LstmApp(), scenario)
+
+
+# -- 5: the form focuses the field an error is about -----------------------------------------------
+
+
+def test_a_form_error_focuses_its_own_field() -> None:
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: isinstance(app.screen, HyperparamsScreen), "the form")
+        form = app.screen
+        for field, value in (("hidden", "9000"), ("embed", "9000"), ("layers", "17")):
+            original = form.query_one(f"#field-{field}", Input).value
+            form.query_one(f"#field-{field}", Input).value = value
+            await pilot.press("ctrl+s")
+            assert app.focused is form.query_one(f"#field-{field}"), field
+            form.query_one(f"#field-{field}", Input).value = original
+
+    drive(LstmApp(), scenario)
+
+
+# -- 6: Tab completes a path in the open dialog ----------------------------------------------------
+
+
+def test_tab_completes_the_path_in_the_open_dialog(tmp_path: Path) -> None:
+    (tmp_path / "my_story.txt").write_text("the owl sang .\n")
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: isinstance(app.screen, OpenCorpusScreen), "the dialog")
+        box = app.screen.query_one("#corpus-path", Input)
+        for char in str(tmp_path / "my_"):
+            await pilot.press(char)
+        await wait_for(pilot, lambda: box._suggestion.endswith("my_story.txt"), "the completion")
+        await pilot.press("tab")
+        assert box.value == str(tmp_path / "my_story.txt")
+        assert app.focused is box
+
+    drive(LstmApp(), scenario)
+
+
+# -- 7, 14: the unsaved count after a load; the safe choice has the focus --------------------------
+
+
+def test_after_a_load_only_new_steps_count_and_enter_keeps_the_work(tmp_path: Path) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        await small_model(pilot)
+        await train_steps(pilot, 2)
+        saved = checkpoint.save(app.session, tmp_path / "small.safetensors")
+        app.load_checkpoint(saved)
+        await wait_for(pilot, lambda: app.session.source == saved and not app.busy, "the load")
+        loaded = app.session.progress.steps
+        assert loaded > 0 and app.flows.unsaved_steps() == 0
+        await train_steps(pilot, 1)
+        new = app.session.progress.steps - loaded
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        message = app.screen.query_one(".dialog-message").render().plain
+        assert f"have {new:,} steps of training" in message
+        assert app.focused.id == "choice-cancel"  # one Enter must not discard the work
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "closed")
+        assert app.session.progress.steps == loaded + new  # nothing was reset
+
+    drive(LstmApp(), scenario)
+
+
+# -- 8: no empty segment in the header -------------------------------------------------------------
+
+
+def test_the_header_has_no_empty_segment_and_names_what_it_holds() -> None:
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        assert "✓ saved (fable-seed)" in status(app)
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: app.session.progress.steps == 0, "fresh weights")
+        await pilot.pause(0.3)
+        line = status(app)
+        assert "│  │" not in line.replace(" ", "").replace("││", "│  │") and "││" not in line
+        assert "● unsaved" in line
+
+    drive(LstmApp(), scenario)
+
+
+# -- 10: buttons show their keys -------------------------------------------------------------------
+
+
+def test_buttons_show_their_keys() -> None:
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: isinstance(app.screen, HyperparamsScreen), "the form")
+        labels = [str(b.label) for b in app.screen.query(Button)]
+        assert labels == ["Apply [ctrl+s]", "Cancel [esc]"]
+
+    drive(LstmApp(), scenario)
+
+
+def test_the_load_dialog_marks_the_open_checkpoint() -> None:
+    from textual.widgets import DataTable
+
+    from lstm_tui.ui.screens.files import LoadScreen
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, LoadScreen), "the dialog")
+        table = app.screen.query_one("#load-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1, "the list")
+        assert str(table.get_row_at(0)[0]) == "● fable-seed (bundled) (open)"
+        assert paths.default_checkpoint().is_file()
+
+    drive(LstmApp(), scenario)
