@@ -27,6 +27,28 @@ def percent(value: float | None, digits: int = 1) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}%}"
 
 
+def share(fraction: float) -> str:
+    """A share of a corpus with two significant digits: 12%, 3.4%, 0.12%, 0.0012%."""
+    if not math.isfinite(fraction) or fraction <= 0:
+        return "0%"
+    value = fraction * 100
+    if value >= 9.95:
+        return f"{value:.0f}%"
+    digits = max(1, 1 - math.floor(math.log10(value)))
+    return f"{value:.{digits}f}%"
+
+
+def nice_ticks(top: float, count: int = 5) -> list[float]:
+    """Evenly spaced round axis values from 0 that reach ``top``: 0, 0.5, 1, 1.5 … or 0, 25, 50…"""
+    if not math.isfinite(top) or top <= 0:
+        return [0.0, 1.0]
+    raw = top / max(1, count - 1)
+    scale = 10 ** math.floor(math.log10(raw))
+    step = next(m * scale for m in (1, 2, 2.5, 5, 10) if m * scale >= raw)
+    n = math.ceil(top / step - 1e-9)
+    return [round(i * step, 10) for i in range(n + 1)]
+
+
 def prob(p: float) -> str:
     """A probability in as few characters as still say something: 41%, 4.1%, 0.3%, <0.1%."""
     if p >= 0.995:

@@ -223,3 +223,124 @@ def test_the_load_dialog_marks_the_open_checkpoint() -> None:
         assert paths.default_checkpoint().is_file()
 
     drive(LstmApp(), scenario)
+
+
+# -- 4: numbers whole in the vocabulary table; the details fit -------------------------------------
+
+
+def test_the_vocabulary_table_shows_whole_numbers_on_a_big_corpus() -> None:
+    import asyncio
+
+    import numpy as np
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    from lstm_tui.core.vocab import Vocabulary
+    from lstm_tui.ui.inference import InferenceService
+    from lstm_tui.ui.widgets.vocab import VocabPane
+
+    class VocabOnly(App[None]):
+        CSS_PATH = LstmApp.CSS_PATH
+
+        def compose(self) -> ComposeResult:
+            yield VocabPane(InferenceService(), id="vocab", classes="pane")
+
+    counts = [0, 14_717, *np.full(11_999, 3).tolist()]
+    vocab = Vocabulary(["<unk>", "the", *(f"w{i}" for i in range(11_999))], counts)
+
+    async def main() -> None:
+        app = VocabOnly()
+        async with app.run_test(size=(120, 40)) as pilot:
+            pane = app.query_one(VocabPane)
+            pane.set_vocab(vocab)
+            pane.action_cycle_sort()
+            pane.action_cycle_sort()  # by id
+            pane.action_reverse()  # the highest id first
+            await pilot.pause()
+            table = app.query_one(DataTable)
+            lines = table.render_lines(table.region.reset_offset)
+            screen = "\n".join(line.text for line in lines)
+            assert " 12000 " in screen or " 12000│" in screen, screen[:400]
+            pane.action_reverse()
+            pane.action_cycle_sort()  # by count
+            await pilot.pause()
+            lines = table.render_lines(table.region.reset_offset)
+            screen = "\n".join(line.text for line in lines)
+            assert "14,717" in screen and "29%" in screen  # 14,717 of 50,714 tokens
+            assert "0.0059%" in screen  # 3 of 50,714: two significant digits, not 0.0%
+
+    asyncio.run(main())
+
+
+def test_word_details_fit_the_side_panel_at_120_by_40() -> None:
+    async def scenario(pilot: Pilot) -> None:
+        from lstm_tui.ui.widgets.vocab import VocabPane
+
+        app = await wait_ready(pilot)
+        await pilot.press("f3")
+        pane = app.query_one(VocabPane)
+        details = app.query_one("#vocab-details")
+        await wait_for(pilot, lambda: "nearest" in details.render().plain, "the details")
+        text = details.render().plain.rstrip("\n")
+        assert len(text.splitlines()) <= details.size.height
+        shown = text.split("nearest (cosine)")[1].strip().splitlines()
+        assert shown and all(line.strip() for line in shown) and pane.selected
+
+    drive(LstmApp(), scenario)
+
+
+# -- 9: notifications never cover the input or a dialog's buttons ----------------------------------
+
+
+def test_notifications_leave_the_input_and_the_buttons_visible() -> None:
+    from textual.widgets._toast import Toast
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        for n in range(4):
+            app.notify(f"note {n}: " + "a long message that wraps " * 3, timeout=30)
+        await pilot.press("ctrl+r", "ctrl+r", "ctrl+r")
+        await pilot.pause(0.3)
+        prompt = app.query_one(PromptInput).region
+        toasts = list(app.screen.query(Toast))
+        assert toasts and not any(t.region.overlaps(prompt) for t in toasts), (
+            prompt,
+            [t.region for t in toasts],
+        )
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: isinstance(app.screen, HyperparamsScreen), "the form")
+        await pilot.pause(0.3)
+        buttons = [b.region for b in app.screen.query(Button)]
+        toasts = list(app.screen.query(Toast))
+        assert toasts and not any(t.region.overlaps(b) for t in toasts for b in buttons)
+
+    drive(LstmApp(), scenario)
+
+
+# -- 13: the chart's axes --------------------------------------------------------------------------
+
+
+def test_chart_axis_labels_are_evenly_spaced_round_values() -> None:
+    import itertools
+    import re
+
+    from lstm_tui.ui.widgets.chart import LossChart
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        chart = app.query_one(LossChart)
+        for step in range(1, 60):
+            chart.add(step, 4.0 / step + 0.3, min(1.0, step / 50))
+        builds = chart.builds
+        chart.redraw()
+        await wait_for(pilot, lambda: chart.builds > builds, "the chart")
+        rows = chart.render().plain.splitlines()
+        right = [
+            (i, int(m.group(1))) for i, r in enumerate(rows) if (m := re.search(r"├(\d+) *$", r))
+        ]
+        values = [v for _, v in right]
+        assert set(values) <= {0, 25, 50, 75, 100} and len(values) >= 3, rows
+        gaps = {b[0] - a[0] for a, b in itertools.pairwise(right)}
+        assert len(gaps) == 1, right  # evenly spaced on the screen
+
+    drive(LstmApp(), scenario)

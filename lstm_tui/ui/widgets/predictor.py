@@ -380,8 +380,7 @@ class PredictorPane(Vertical):
     def action_cycle_mode(self) -> None:
         i = TEMPERATURES.index(self.temperature) if self.temperature in TEMPERATURES else 0
         self.temperature = TEMPERATURES[(i + 1) % len(TEMPERATURES)]
-        self._show_info()
-        self.notify(f"Continuations: {mode_name(self.temperature)}", timeout=2)
+        self._show_info()  # the info line says it: no notification to cover the input
 
     def action_more_words(self) -> None:
         bigger = [n for n in WORD_CHOICES if n > self.n_words]

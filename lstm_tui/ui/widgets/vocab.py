@@ -70,6 +70,7 @@ class VocabPane(Vertical):
     def set_vocab(self, vocab: Vocabulary, lowercase: bool = True) -> None:
         self.vocab = vocab
         self.lowercase = lowercase
+        self._size_columns(vocab)
         self.selected = None
         self.query_one("#vocab-details", Line).update("")
         self.refill()
@@ -82,7 +83,10 @@ class VocabPane(Vertical):
         row = self.vocab.row(self.vocab.id(word))
         text = Text()
         text.append(f"“{word}”\n", style="bold")
-        text.append(f"id {row.id} · {row.count:,}× · {fmt.percent(row.share, 2)}\n\n", style="dim")
+        text.append(f"id {row.id} · {row.count:,}× · {fmt.share(row.share)}\n\n", style="dim")
+        # As many of each list as fit: six lines are headings and gaps.
+        fit = max(1, (self.query_one("#vocab-details").size.height - 6) // 2)
+        next_words, neighbours = next_words[:fit], neighbours[:fit]
         text.append("next words\n", style="bold underline")
         for item in next_words:
             text.append(f"{item.word:<13.13}", style="")
@@ -92,6 +96,22 @@ class VocabPane(Vertical):
             text.append(f"{item.word:<14.14}", style="")
             text.append(f"{item.prob:+.2f}\n", style="magenta")
         self.query_one("#vocab-details", Line).update(text)
+
+    def _size_columns(self, vocab: Vocabulary) -> None:
+        """Numbers whole: the id and count columns as wide as the largest value needs."""
+        table = self.query_one(DataTable)
+        most = int(vocab.counts.max()) if len(vocab) else 0
+        total = max(1, vocab.total)
+        widths = {
+            "id": max(2, len(str(len(vocab) - 1))),
+            "count": max(5, len(f"{most:,}")),
+            "share": max(5, len(fmt.share(1 / total)), len(fmt.share(most / total))),
+        }
+        for key, width in widths.items():
+            column = table.columns[key]  # type: ignore[index]
+            column.width = width
+            column.auto_width = False
+        table.refresh()
 
     # -- filtering and sorting ------------------------------------------------------------
 
@@ -109,7 +129,7 @@ class VocabPane(Vertical):
                 Text(str(row.id), justify="right", style="dim"),
                 Text(row.word, no_wrap=True, overflow="ellipsis"),
                 Text(f"{row.count:,}", justify="right"),
-                Text(fmt.percent(row.share, 1), justify="right"),
+                Text(fmt.share(row.share), justify="right"),
                 key=str(row.id),
             )
         arrow = "↓" if self.descending else "↑"
