@@ -204,6 +204,9 @@ def build_app_parser() -> Parser:
     parser.add_argument("--checkpoint", metavar="PATH", help="checkpoint to open")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     _add_threads(parser)
+    parser.add_argument(
+        "--fresh", action="store_true", help="do not reopen what was open last time"
+    )
     return parser
 
 
@@ -242,7 +245,11 @@ def run_app(args: argparse.Namespace) -> int:
     from lstm_tui.ui.app import LstmApp
 
     LstmApp(
-        corpus=args.corpus, checkpoint=args.checkpoint, device=args.device, threads=args.threads
+        corpus=args.corpus,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        threads=args.threads,
+        fresh=args.fresh,
     ).run()
     return 0
 

@@ -97,7 +97,9 @@ def main() -> int:
     launch = "from lstm_tui.cli import main; raise SystemExit(main())"
     status_file = Path(data) / "exit-status"  # written the moment the app's process ends
     command = (
-        f"cd {shlex.quote(str(ROOT))} && XDG_DATA_HOME={shlex.quote(data)} TERM=xterm-256color "
+        f"cd {shlex.quote(str(ROOT))} && XDG_DATA_HOME={shlex.quote(data)} "
+        f"XDG_CONFIG_HOME={shlex.quote(data)}/config XDG_STATE_HOME={shlex.quote(data)}/state "
+        "TERM=xterm-256color "
         f"{shlex.quote(sys.executable)} -c {shlex.quote(launch)} "
         f"--device {shlex.quote(args.device)}; echo $? > {shlex.quote(str(status_file))}"
     )

@@ -46,7 +46,8 @@ def nice_ticks(top: float, count: int = 5) -> list[float]:
     scale = 10 ** math.floor(math.log10(raw))
     step = next(m * scale for m in (1, 2, 2.5, 5, 10) if m * scale >= raw)
     n = math.ceil(top / step - 1e-9)
-    return [round(i * step, 10) for i in range(n + 1)]
+    digits = max(0, 2 - math.floor(math.log10(step)))  # no 0.30000000000000004
+    return [round(i * step, digits) for i in range(n + 1)]
 
 
 def prob(p: float) -> str:

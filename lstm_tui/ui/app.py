@@ -38,6 +38,7 @@ from lstm_tui.ui.background import WorkerPool
 from lstm_tui.ui.commands import LstmCommands
 from lstm_tui.ui.inference import InferenceService
 from lstm_tui.ui.loader import LoadRequest, SessionLoader
+from lstm_tui.ui.memory import Memory
 from lstm_tui.ui.messages import (
     InferenceFailed,
     Saved,
@@ -112,6 +113,7 @@ class LstmApp(App[None]):
         checkpoint: str | Path | None = None,
         device: str = "auto",
         threads: int | None = None,
+        fresh: bool = False,
     ) -> None:
         super().__init__()
         self.launch_corpus = Path(corpus) if corpus else None
@@ -127,6 +129,7 @@ class LstmApp(App[None]):
         self.loader = SessionLoader(self)
         self.flows = ModelFlows(self)
         self.runs = TrainingFlow(self)
+        self.memory = Memory(self, fresh)
         self.active_pane = "predictor"
         self.narrow = False
         self._quitting = False
@@ -189,12 +192,17 @@ class LstmApp(App[None]):
         self.query_one(PaneTabs).active = "tab-predictor"
         self._laid_out = True
         self.set_interval(LIVE_REFRESH, self._live_refresh)
+        self.memory.apply_settings()
+        self.train_config = TrainConfig(device=self.device_name)
+        self.theme_changed_signal.subscribe(
+            self, lambda theme: self.memory.theme_changed(theme.name)
+        )
         if self.launch_checkpoint:
             self.load(LoadKind.CHECKPOINT, checkpoint_path(self.launch_checkpoint), fallback=True)
         elif self.launch_corpus:
             self.load(LoadKind.CORPUS, self.launch_corpus, fallback=True)
         else:
-            self.load(LoadKind.CHECKPOINT, None, fallback=True)
+            self.load(*self.memory.first_load(), fallback=True)
 
     def on_resize(self, event: Resize) -> None:
         self._apply_layout(event.size.width, event.size.height)
@@ -380,6 +388,7 @@ class LstmApp(App[None]):
             self.notify(message.error or "not saved", title="Save failed", severity="error")
             return
         self.notify(f"Saved {message.path}", title="Saved", timeout=4)
+        self.memory.saved(message.path)
         self._refresh_status()
         if message.then_quit:
             self._quit_now()

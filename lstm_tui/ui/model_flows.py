@@ -92,6 +92,7 @@ class ModelFlows:
         if app.active_pane == "predictor" and not isinstance(app.screen, ConfirmScreen):
             predictor.focus_input()
         runtime.freeze_heap()
+        app.memory.opened(session.source, opened.corpus_path if opened.fresh else None)
         severity = "warning" if opened.warning else "information"
         app.notify(opened.note, severity=severity, timeout=10)
 

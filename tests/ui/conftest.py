@@ -28,6 +28,8 @@ WAIT = 90.0  # seconds: the longest any single wait may take on a loaded 2-core 
 def user_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private platformdirs data folder for this test (never the real one)."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
     return paths.data_dir()
 
 

@@ -344,3 +344,69 @@ def test_chart_axis_labels_are_evenly_spaced_round_values() -> None:
         assert len(gaps) == 1, right  # evenly spaced on the screen
 
     drive(LstmApp(), scenario)
+
+
+# -- it remembers you ------------------------------------------------------------------------------
+
+
+def test_the_app_reopens_what_was_open_and_fresh_does_not(tmp_path: Path) -> None:
+    from lstm_tui.core import settings
+
+    text = tmp_path / "owl.txt"
+    text.write_text("the owl sang to the moon and the moon sang back to the owl .\n" * 5)
+
+    async def first(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        assert app.corpus_path == text
+
+    drive(LstmApp(corpus=str(text)), first)
+    assert settings.read_state().to_reopen() == ("corpus", text.resolve())
+
+    async def again(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        assert app.session.corpus.name == "owl.txt" and "owl" in app.session.vocab
+
+    drive(LstmApp(), again)
+
+    async def fresh(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        assert app.session.corpus.name == "belling_the_cat.txt"
+
+    drive(LstmApp(fresh=True), fresh)
+
+
+def test_settings_apply_and_a_broken_file_is_one_line_and_the_defaults() -> None:
+    from lstm_tui.core import settings
+
+    path = settings.config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('theme = "nord"\nthreads = 1\n[keys]\ntrain = "f5,ctrl+t"\n')
+
+    async def applied(pilot: Pilot) -> None:
+        from .conftest import toasts
+
+        app = await wait_ready(pilot)
+        assert app.theme == "nord" and app.threads == 1
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: app.training_state != "idle", "ctrl+t to train")
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: app.training_state == "idle", "stop")
+        app.theme = "gruvbox"  # the palette's "Change theme" does this: it is remembered
+        await wait_for(
+            pilot, lambda: settings.read_settings()[0].theme == "gruvbox", "the theme saved"
+        )
+        assert not any("Settings" in t for t in toasts(app))
+
+    drive(LstmApp(), applied)
+    path.write_text('theme = "nord\n')
+
+    async def broken(pilot: Pilot) -> None:
+        from .conftest import toasts
+
+        app = await wait_ready(pilot)
+        note = [t for t in toasts(app) if "config.toml" in t]
+        assert len(note) == 1 and "using the defaults" in note[0]
+        assert app.theme != "nord" and app.is_running
+
+    drive(LstmApp(), broken)
+    assert path.read_text() == 'theme = "nord\n'  # never overwritten
