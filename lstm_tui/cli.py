@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torc
     from lstm_tui.core.session import Session
     from lstm_tui.progress_bar import ProgressBar
 
-SUBCOMMANDS = ("train", "predict", "chat", "eval", "list")
+SUBCOMMANDS = ("train", "predict", "chat", "eval", "list", "history", "serve")
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
@@ -187,6 +187,19 @@ def build_parser() -> Parser:
 
     listing = sub.add_parser("list", help="checkpoints saved in the user data folder")
     listing.add_argument("--json", action="store_true")
+
+    history = sub.add_parser("history", help="a checkpoint's training history, per evaluation")
+    history.add_argument("checkpoint", metavar="CKPT", help="checkpoint file or saved name")
+    history.add_argument("--format", choices=["csv", "json"], default="csv")
+    history.add_argument("--out", metavar="FILE", help="write there instead of stdout")
+
+    serve = sub.add_parser("serve", help="the app in a web browser (textual-serve)")
+    serve.add_argument("--host", default="localhost", help="address to listen on (localhost)")
+    serve.add_argument("--port", type=_positive_int, default=8000)
+    serve.add_argument("--public-url", help="the URL the browser reaches the server at")
+    serve.add_argument(
+        "app_args", nargs=argparse.REMAINDER, help="arguments for the app (after --)"
+    )
     return parser
 
 
@@ -559,7 +572,43 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from lstm_tui.core import history
+    from lstm_tui.core.paths import checkpoint_path
+
+    path = checkpoint_path(args.checkpoint)
+    records = history.read(path)
+    if not records:
+        print(
+            f"lstm-tui: {path}: no training history (trained before it was kept?)", file=sys.stderr
+        )
+    text = history.to_csv(records) if args.format == "csv" else history.to_json(records)
+    if args.out:
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise UserError(f"{args.out}: cannot write: {e.strerror or e}") from None
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import shlex
+
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise UserError("serve needs textual-serve: pip install textual-serve") from None
+    app_args = [a for a in args.app_args if a != "--"]
+    command = shlex.join([sys.executable, "-m", "lstm_tui", *app_args])
+    Server(command, host=args.host, port=args.port, public_url=args.public_url).serve()
+    return 0
+
+
 COMMANDS = {
+    "history": cmd_history,
+    "serve": cmd_serve,
     "train": cmd_train,
     "predict": cmd_predict,
     "chat": cmd_chat,

@@ -480,3 +480,31 @@ def test_the_progress_line_never_shows_a_negative_eta(tmp_path: Path) -> None:
     bar._last_draw = 0.0
     bar.step(early)
     assert " ep 0.4 step 10 " in stream.getvalue()
+
+
+def test_history_is_kept_in_the_checkpoint_and_exported(capsys, tmp_path: Path) -> None:
+    out_path = tmp_path / "h.safetensors"
+    code, out, err = cli(capsys, "train", *SMALL, "--epochs", "12", "--out", out_path, "--json")
+    assert code == 0, err
+    summary = last_json(out)
+    records = checkpoint.load(out_path).history
+    assert records and records[-1]["step"] == summary["steps"]
+    assert records[-1]["window_accuracy"] == summary["window_accuracy"]
+    assert [r["step"] for r in records] == sorted(r["step"] for r in records)
+    code, out, err = cli(capsys, "history", out_path)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("step,epoch,train_loss,train_accuracy") and len(lines) == 1 + len(
+        records
+    )
+    code, out, err = cli(capsys, "history", out_path, "--format", "json")
+    assert code == 0 and strict_json(out) == records
+    code, out, err = cli(capsys, "history", tmp_path / "nothing.safetensors")
+    assert_one_line_error(code, out, err)
+
+
+def test_a_checkpoint_without_history_still_loads(tmp_path: Path) -> None:
+    session = checkpoint.load(paths.default_checkpoint())  # written before history was kept
+    assert session.history == []
+    saved = checkpoint.save(session, tmp_path / "copy.safetensors")
+    assert checkpoint.load(saved).history == []

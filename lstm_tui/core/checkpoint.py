@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lstm_tui import __version__
+from lstm_tui.core import history
 from lstm_tui.core.errors import CheckpointError, ConfigError
 from lstm_tui.core.paths import CHECKPOINT_SUFFIX, checkpoints_dir
 
@@ -164,6 +165,7 @@ def save(session: Session, path: str | Path, include_optimizer: bool = True) -> 
             "corpus": vars(session.corpus),
             "progress": session.progress.to_dict(),
             "metrics": session.metrics,
+            "history": session.history,
             "optimizer": optimizer_meta,
             "vocab_words": session.vocab.words,
         }
@@ -275,6 +277,7 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
         train_config=train_config,
         progress=progress,
         metrics=meta.get("metrics", {}),
+        history=history.checked(meta.get("history")),  # none in older checkpoints
         optimizer_state=optimizer_state,
     )
     if device is not None:

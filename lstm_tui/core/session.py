@@ -50,6 +50,7 @@ class Session:
     train_config: TrainConfig = field(default_factory=TrainConfig)
     progress: Progress = field(default_factory=Progress)
     metrics: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)  # one record per evaluation (history.py)
     optimizer_state: dict | None = None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     version: int = 0
@@ -127,8 +128,15 @@ class Session:
             self.optimizer_state = None
             self.progress = Progress()
             self.metrics = {}
+            self.history = []
             self.saved_steps = 0  # nothing saved is left in these weights
             self.mark_changed()
+
+    def record_evaluation(self, metrics: dict) -> None:
+        """The metrics of an evaluation just made: the latest, and one more history record."""
+        self.metrics = dict(metrics)
+        progress = self.progress
+        self.history.append({"step": progress.steps, "epoch": progress.epochs, **metrics})
 
     def to(self, device: torch.device) -> None:
         with self.lock:

@@ -358,7 +358,7 @@ class Trainer:
         watch.start()
         with torch.no_grad():
             torch._foreach_copy_(snapshot, params)
-        self.session.metrics = dict(metrics)
+        self.session.record_evaluation(metrics)
         return metrics
 
     def _evaluation_event(self, metrics: dict, watch: _Stopwatch) -> EpochEvent:

@@ -37,6 +37,7 @@ from lstm_tui.core.paths import checkpoint_path
 from lstm_tui.ui.background import WorkerPool
 from lstm_tui.ui.commands import LstmCommands
 from lstm_tui.ui.inference import InferenceService
+from lstm_tui.ui.keys import APP_BINDINGS
 from lstm_tui.ui.loader import LoadRequest, SessionLoader
 from lstm_tui.ui.memory import Memory
 from lstm_tui.ui.messages import (
@@ -84,28 +85,7 @@ class LstmApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
     FAST_EXIT = True  # see run()
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "help", "Help", tooltip="Every key", id="help"),
-        Binding("f2", "show_pane('training')", "Training pane", show=False, id="pane.training"),
-        Binding("f3", "show_pane('vocab')", "Vocabulary pane", show=False, id="pane.vocab"),
-        Binding("f4", "show_pane('predictor')", "Predictor pane", show=False, id="pane.predictor"),
-        Binding(
-            "f5", "train", "Train", tooltip="Start training, or resume a paused run", id="train"
-        ),
-        Binding("f6", "pause", "Pause", tooltip="Pause training between two steps", id="pause"),
-        Binding("f6", "resume", "Resume", tooltip="Resume a paused run", id="resume"),
-        Binding("f7", "stop", "Stop", tooltip="Stop training after the current step", id="stop"),
-        Binding("f8", "reset", "Reset", tooltip="Fresh random weights (asks first)", id="reset"),
-        Binding("f9", "hyperparams", "Settings", tooltip="Edit the hyperparameters", id="settings"),
-        Binding("ctrl+s", "save", "Save", tooltip="Save a checkpoint", id="save"),
-        Binding("ctrl+o", "load", "Load", tooltip="Load a checkpoint", id="load"),
-        Binding(
-            "ctrl+n", "open_corpus", "Corpus", show=False, tooltip="Open another text", id="corpus"
-        ),
-        Binding(
-            "ctrl+q", "quit", "Quit", priority=True, tooltip="Quit (asks if unsaved)", id="quit"
-        ),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = list(APP_BINDINGS)
 
     def __init__(
         self,
@@ -376,6 +356,9 @@ class LstmApp(App[None]):
 
     def load_checkpoint(self, path: Path) -> None:
         self.flows.load_checkpoint(path)
+
+    def action_export_history(self) -> None:
+        self.flows.export_history()
 
     def action_save(self, then_quit: bool = False) -> None:
         if not self._not_ready():

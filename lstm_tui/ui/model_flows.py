@@ -202,6 +202,27 @@ class ModelFlows:
         app.query_one(TrainingPane).reset_history("weights reset: fresh random weights")
         app.notify("Fresh random weights: the model knows nothing yet. F5 trains it.")
 
+    # -- the training history -----------------------------------------------------------------
+
+    def export_history(self) -> None:
+        """Write the history of the weights (every evaluation) next to the checkpoints, as CSV."""
+        from lstm_tui.core import history
+
+        session = self.app.session
+        if session is None or not session.history:
+            self.app.notify("No training history yet: train (F5), then export.", timeout=4)
+            return
+        name = (session.source.stem if session.source else "") or Path(session.corpus.name).stem
+        path = paths.checkpoints_dir() / f"{name or 'model'}.history.csv"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(history.to_csv(session.history), encoding="utf-8")
+        except OSError as e:
+            self.app.notify(f"{path}: {e.strerror or e}", title="Export failed", severity="error")
+            return
+        rows = len(session.history)
+        self.app.notify(f"{rows:,} evaluations written to {path}", title="History", timeout=6)
+
     # -- saving -----------------------------------------------------------------------------------
 
     def save(self, then_quit: bool = False) -> None:

@@ -577,10 +577,12 @@ def test_help_lists_every_key() -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
         sections = app.screen.sections
         listed = {key for _, rows in sections for key, _ in rows}
-        for key in ("F1", "F5", "F6", "F7", "F8", "F9", "ctrl+s", "ctrl+o", "ctrl+n", "ctrl+q"):
+        keys = ("F1", "F5", "F6", "F7", "F8", "F9", "ctrl+s", "ctrl+o", "ctrl+n", "ctrl+g")
+        for key in (*keys, "ctrl+q"):
             assert key in listed
-        for key in ("tab", "enter", "alt+1", "ctrl+r", "ctrl+↑", "/", "s", "r", "ctrl+p"):
+        for key in ("tab", "enter", "↓", "↑", "ctrl+r", "ctrl+↑", "/", "s", "r", "ctrl+p"):
             assert key in listed, key
+        assert "alt+1 (esc 1)" in listed and "alt+5 (esc 5)" in listed
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 

@@ -158,9 +158,9 @@ def test_after_a_load_only_new_steps_count_and_enter_keeps_the_work(tmp_path: Pa
         app = await wait_ready(pilot)
         await small_model(pilot)
         await train_steps(pilot, 2)
-        saved = checkpoint.save(app.session, tmp_path / "small.safetensors")
+        saved, old = checkpoint.save(app.session, tmp_path / "small.safetensors"), app.session
         app.load_checkpoint(saved)
-        await wait_for(pilot, lambda: app.session.source == saved and not app.busy, "the load")
+        await wait_for(pilot, lambda: app.session is not old and not app.busy, "the load")
         loaded = app.session.progress.steps
         assert loaded > 0 and app.flows.unsaved_steps() == 0
         await train_steps(pilot, 1)
@@ -410,3 +410,32 @@ def test_settings_apply_and_a_broken_file_is_one_line_and_the_defaults() -> None
 
     drive(LstmApp(), broken)
     assert path.read_text() == 'theme = "nord\n'  # never overwritten
+
+
+# -- it says what it holds: the history in the chart, and exported --------------------------------
+
+
+def test_a_loaded_checkpoint_draws_its_history_and_ctrl_g_exports_it(tmp_path: Path) -> None:
+    from lstm_tui.ui.widgets.chart import LossChart
+
+    async def scenario(pilot: Pilot) -> None:
+        from .conftest import toasts
+
+        app = await wait_ready(pilot)
+        await small_model(pilot)
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: any("No training history" in t for t in toasts(app)), "no")
+        await train_steps(pilot, 2)
+        await wait_for(pilot, lambda: app.session.history, "an evaluation")
+        saved = checkpoint.save(app.session, tmp_path / "hist.safetensors")
+        records, old = list(app.session.history), app.session
+        app.load_checkpoint(saved)
+        await wait_for(pilot, lambda: app.session is not old and not app.busy, "the load")
+        chart = app.query_one(LossChart)
+        assert chart.steps == [r["step"] for r in records]  # the history, before any new run
+        await pilot.press("ctrl+g")
+        exported = paths.checkpoints_dir() / "hist.history.csv"
+        await wait_for(pilot, exported.is_file, "the export")
+        assert exported.read_text().count("\n") == 1 + len(records)
+
+    drive(LstmApp(), scenario)

@@ -90,13 +90,29 @@ class PromptInput(Input):
 
     BINDINGS = [
         Binding(
-            "tab", "accept", "Accept", tooltip="Accept the ghost text, or the chosen suggestion"
+            "tab",
+            "accept",
+            "Accept",
+            tooltip="Accept the ghost text, or the chosen suggestion",
+            id="predictor.accept",
         ),
         Binding(
-            "enter", "submit", "Send", show=False, tooltip="Send the line; the model continues it"
+            "enter",
+            "submit",
+            "Send",
+            show=False,
+            tooltip="Send the line; the model continues it",
+            id="predictor.send",
         ),
-        Binding("down", "choose(1)", "Next suggestion", show=False, tooltip="Tab inserts it"),
-        Binding("up", "choose(-1)", "Previous suggestion", show=False),
+        Binding(
+            "down",
+            "choose(1)",
+            "Next suggestion",
+            show=False,
+            tooltip="Tab inserts it",
+            id="predictor.next",
+        ),
+        Binding("up", "choose(-1)", "Previous suggestion", show=False, id="predictor.previous"),
         *(
             Binding(
                 f"alt+{n},{OPTION_DIGITS[n - 1]}",
@@ -104,6 +120,7 @@ class PromptInput(Input):
                 f"Insert suggestion {n}",
                 show=False,
                 key_display=f"alt+{n} (esc {n})",
+                id=f"predictor.pick{n}",
             )
             for n in range(1, TOP_K + 1)
         ),
@@ -149,11 +166,16 @@ class PredictorPane(Vertical):
     BORDER_TITLE = "Predictor"
     BINDINGS = [
         Binding(
-            "ctrl+r", "cycle_mode", "Mode", show=False, tooltip="Greedy or sampled continuations"
+            "ctrl+r",
+            "cycle_mode",
+            "Mode",
+            show=False,
+            tooltip="Greedy or sampled continuations",
+            id="predictor.mode",
         ),
-        Binding("ctrl+up", "more_words", "More words", show=False),
-        Binding("ctrl+down", "fewer_words", "Fewer words", show=False),
-        Binding("ctrl+l", "clear_transcript", "Clear", show=False),
+        Binding("ctrl+up", "more_words", "More words", show=False, id="predictor.more"),
+        Binding("ctrl+down", "fewer_words", "Fewer words", show=False, id="predictor.fewer"),
+        Binding("ctrl+l", "clear_transcript", "Clear", show=False, id="predictor.clear"),
     ]
 
     def __init__(

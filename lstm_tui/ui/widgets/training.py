@@ -97,6 +97,12 @@ class TrainingPane(Vertical, can_focus=True):
             else f"loaded: {progress.steps:,} steps, {progress.epochs:,} epochs trained before"
         )
         self.show_metrics(session.metrics)
+        chart = self.query_one(LossChart)
+        for record in session.history:  # the runs before this one, one point per evaluation
+            loss = record.get("train_loss")
+            if isinstance(loss, (int, float)):
+                chart.add(int(record["step"]), float(loss), record.get("train_accuracy"))
+        self._redraw_chart()
 
     # -- from the training run (started and ended go on to the app) ------------------------
 

@@ -35,9 +35,11 @@ SORTS = ("count", "word", "id")
 class VocabPane(Vertical):
     BORDER_TITLE = "Vocabulary"
     BINDINGS = [
-        Binding("slash", "focus_filter", "Filter", tooltip="Type to filter the words"),
-        Binding("s", "cycle_sort", "Sort", tooltip="Sort by count, word or id"),
-        Binding("r", "reverse", "Reverse", tooltip="Reverse the sort order"),
+        Binding(
+            "slash", "focus_filter", "Filter", tooltip="Type to filter the words", id="vocab.filter"
+        ),
+        Binding("s", "cycle_sort", "Sort", tooltip="Sort by count, word or id", id="vocab.sort"),
+        Binding("r", "reverse", "Reverse", tooltip="Reverse the sort order", id="vocab.reverse"),
     ]
 
     def __init__(
