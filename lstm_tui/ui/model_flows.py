@@ -107,7 +107,7 @@ class ModelFlows:
                 "model sized for it (the current one is closed).",
                 app.corpus_path.parent if app.corpus_path else None,
             ),
-            lambda path: self._after_stop(f"Open {path.name}?", LoadKind.CORPUS, path),
+            lambda path: path and self._after_stop(f"Open {path.name}?", LoadKind.CORPUS, path),
         )
 
     def load(self) -> None:

@@ -391,7 +391,7 @@ class PredictorPane(Vertical):
         info = Text(no_wrap=True, overflow="ellipsis")
         for key, what in (
             ("tab", "accept"),
-            ("↓↑ alt+1…5", "insert"),
+            ("alt+N", "pick"),
             ("⏎", f"{self.n_words} words"),
             ("^r", mode_name(self.temperature)),
         ):

@@ -136,8 +136,9 @@ class VocabPane(Vertical):
             )
         arrow = "↓" if self.descending else "↑"
         shown = f"{len(rows):,} of {total:,}" if total > len(rows) else f"{total:,}"
+        in_all = f" · {len(self.vocab):,} in all" if total < len(self.vocab) else ""
         self.query_one("#vocab-count", Label).update(
-            f"{shown} words · {len(self.vocab):,} in vocabulary · by {self.sort} {arrow}"
+            f"{shown} words · by {self.sort} {arrow}{in_all}"  # the sort first: it must show
         )
         if not rows:
             self.selected = None
