@@ -275,7 +275,11 @@ class InferenceService:
             except Exception as e:  # the line still gets its answer: the error
                 reply_to.post_message(ContinuationReady(generation, request, None, str(e)))
                 raise
-            reply_to.post_message(ContinuationReady(generation, request, answer))
+            from lstm_tui.core.surprisal import surprisal
+
+            session = pair.session
+            surprise = surprisal(pair.active.model, session.vocab, text, session.lowercase)
+            reply_to.post_message(ContinuationReady(generation, request, answer, None, surprise))
 
         self.queue.submit(JobKind.CONTINUE, job)
 

@@ -8,7 +8,7 @@ Training messages carry the ``TrainingRun`` they come from. None of these may be
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # torch-backed types: imported by the workers, never at modul
     from lstm_tui.core.corpus import Corpus
     from lstm_tui.core.opening import Opened
     from lstm_tui.core.predict import Continuation, Predictor, Suggestions, WordProb
+    from lstm_tui.core.surprisal import WordSurprise
     from lstm_tui.core.train import EpochEvent, StepEvent, TrainResult
     from lstm_tui.ui.inference import LiveView
     from lstm_tui.ui.training_run import TrainingRun
@@ -110,6 +111,7 @@ class ContinuationReady(Message):
     request: int  # which sent line this answers
     continuation: Continuation | None
     error: str | None = None
+    surprise: list[WordSurprise] = field(default_factory=list)  # the sent line, word by word
 
 
 @dataclass

@@ -175,7 +175,8 @@ def test_enter_sends_the_line_and_the_model_continues_it() -> None:
         transcript = app.query_one("#transcript")
         await wait_for(pilot, lambda: not transcript.query(".pending"), "the model's answer")
         user, model = transcript.query(".bubble.user"), transcript.query(".bubble.model")
-        assert user.first().render().plain == "the mice"
+        shown = user.first().render().plain
+        assert shown.startswith("the mice\nsurprise: ■ expected  ■ so-so  ■ surprising")
         assert model.first().render().plain == "… " + expected.text
         assert "greedy" in str(model.first().border_title)
         assert app.query_one(PromptInput).value == ""

@@ -30,6 +30,7 @@ from lstm_tui.ui.widgets.line import Line
 
 if TYPE_CHECKING:
     from lstm_tui.core.predict import Continuation, Suggestions
+    from lstm_tui.core.surprisal import WordSurprise
 
 WORD_CHOICES = (4, 8, 12, 16, 24, 32, 48, 64, 96)
 TEMPERATURES = (0.0, 0.5, 0.8, 1.0, 1.3)  # 0 is greedy
@@ -77,6 +78,38 @@ OPTION_DIGITS = (
     "cent_sign",
     "infinity",
 )
+
+
+SURPRISE_STYLES = ("green", "yellow", "bold red1")  # expected, so-so, surprising
+
+
+def surprise_style(bits: float) -> str:
+    from lstm_tui.core.surprisal import EXPECTED_BITS, SURPRISING_BITS
+
+    band = 0 if bits < EXPECTED_BITS else 1 if bits < SURPRISING_BITS else 2
+    return SURPRISE_STYLES[band]
+
+
+def tint_surprise(line: str, surprise: list[WordSurprise] | None, unknown: list[str]) -> Text:
+    """The sent line, each word tinted by how surprising the model found it, with a legend;
+    words the vocabulary lacks underlined in red (``mark_unknown``)."""
+    text = mark_unknown(line, unknown) if unknown else Text(line)
+    if not surprise:
+        return text
+    at, lowered = 0, line.lower()
+    for item in surprise:
+        start = lowered.find(item.word.lower(), at)
+        if start < 0:
+            continue
+        at = start + len(item.word)
+        if item.bits is not None:
+            text.stylize(surprise_style(item.bits), start, at)
+    text.append("\n")
+    text.append("surprise: ", style="dim")
+    for style, name in zip(SURPRISE_STYLES, ("expected", "so-so", "surprising"), strict=True):
+        text.append("■ ", style=style)
+        text.append(f"{name}  ", style="dim")
+    return text
 
 
 class PromptInput(Input):
@@ -236,7 +269,9 @@ class PredictorPane(Vertical):
 
     def on_continuation_ready(self, message: ContinuationReady) -> None:
         if self.inference.current(message.generation):
-            self.show_continuation(message.request, message.continuation, message.error)
+            self.show_continuation(
+                message.request, message.continuation, message.error, message.surprise
+            )
         else:
             self.show_continuation(message.request, None, "the model changed")
 
@@ -264,15 +299,19 @@ class PredictorPane(Vertical):
             self.query_one("#suggestions", Line).update(row)
 
     def show_continuation(
-        self, request: int, continuation: Continuation | None, error: str | None
+        self,
+        request: int,
+        continuation: Continuation | None,
+        error: str | None,
+        surprise: list[WordSurprise] | None = None,
     ) -> None:
         bubble = self._pending.pop(request, None)
         entry = self._user_bubbles.pop(request, None)
         if bubble is None:
             return
-        if entry is not None and continuation is not None and continuation.unknown:
+        if entry is not None and continuation is not None:
             user, line = entry
-            user.update(mark_unknown(line, continuation.unknown))
+            user.update(tint_surprise(line, surprise, continuation.unknown))
         if continuation is None:
             bubble.update(Text(f"(no answer: {error})", style="red"))
             return
