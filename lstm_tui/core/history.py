@@ -63,3 +63,30 @@ def to_json(records: list[dict]) -> str:
         return None if isinstance(v, float) and not math.isfinite(v) else v
 
     return json.dumps([{k: plain(v) for k, v in r.items()} for r in records], indent=1) + "\n"
+
+
+USEFUL_ACCURACY = 0.25  # top-1 next-word accuracy at which suggestions start to help
+
+
+def useful_at(points: list[tuple[int, float]], target: float = USEFUL_ACCURACY) -> int | None:
+    """A rough step at which accuracy reaches ``target``, from the trend of the last few
+    evaluations (accuracy against log step, least squares): the step already reached if it
+    is there, None while the trend does not rise."""
+    recent = [(s, a) for s, a in points if s > 0 and math.isfinite(a)][-4:]
+    if not recent:
+        return None
+    if recent[-1][1] >= target:
+        return recent[-1][0]
+    if len(recent) < 2:
+        return None
+    xs = [math.log(s) for s, _ in recent]
+    ys = [a for _, a in recent]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mx) ** 2 for x in xs)
+    if spread == 0:
+        return None
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / spread
+    if slope <= 1e-6:
+        return None
+    log_step = mx + (target - my) / slope
+    return int(math.exp(min(log_step, 40.0)))

@@ -152,7 +152,16 @@ class ModelFlows:
     def hyperparams(self) -> None:
         app = self.app
         assert app.session is not None
-        screen = HyperparamsScreen(app.session.config, app.preset, app.train_config, app.training)
+        session = app.session
+        if app.corpus is not None:
+            tokens: int | None = len(app.corpus.train_ids)
+        else:  # the text is not read yet: where its split will fall
+            from lstm_tui.core.corpus import split_point
+
+            tokens = split_point(session.corpus.tokens, 0.1) if session.corpus.tokens else None
+        screen = HyperparamsScreen(
+            session.config, app.preset, app.train_config, app.training, tokens
+        )
         app.push_screen(screen, self._hyperparams_chosen)
 
     def _hyperparams_chosen(self, result: Hyperparams | None) -> None:

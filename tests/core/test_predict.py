@@ -319,6 +319,7 @@ def test_surprisal_is_low_where_the_model_expects_the_word(predictor: Predictor)
     words = surprisal(model, vocab, line)
     assert [w.word for w in words] == line.split()
     shuffled = surprisal(model, vocab, " ".join(reversed(line.split())))
+
     def total(scored: list) -> float:
         return sum(w.bits for w in scored[1:] if w.bits is not None)
 

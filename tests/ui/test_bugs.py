@@ -439,3 +439,46 @@ def test_a_loaded_checkpoint_draws_its_history_and_ctrl_g_exports_it(tmp_path: P
         assert exported.read_text().count("\n") == 1 + len(records)
 
     drive(LstmApp(), scenario)
+
+
+# -- it explains itself ----------------------------------------------------------------------------
+
+
+def test_metrics_are_explained_and_f9_shows_what_a_run_will_use() -> None:
+    from lstm_tui.ui.screens.help import HelpScreen
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        tooltip = str(app.query_one("#train-metrics").tooltip)
+        assert "val ppl: perplexity on held-out text" in tooltip and "window:" in tooltip
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        titles = [title for title, _ in app.screen.sections]
+        assert "Metrics" in titles
+        await pilot.press("escape")
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: isinstance(app.screen, HyperparamsScreen), "the form")
+        note = app.screen.query_one("#form-effective").render().plain
+        # The fable: 204 tokens, too short for the default 32 × 35.
+        assert note == "On this text (204 training tokens) a run uses batch 25 × bptt 8."
+        app.screen.query_one("#field-batch", Input).value = "4"
+        await pilot.pause()
+        note = app.screen.query_one("#form-effective").render().plain
+        assert "batch 4 × bptt" in note
+
+    drive(LstmApp(), scenario)
+
+
+def test_an_evaluation_says_when_suggestions_should_be_useful() -> None:
+    from lstm_tui.ui.widgets.line import LogLines
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        await small_model(pilot)
+        await pilot.press("f5")
+        log = app.query_one(LogLines)
+        await wait_for(pilot, lambda: "suggestions should be useful" in log.plain, "the hint")
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: app.training_state == "idle", "stop")
+
+    drive(LstmApp(), scenario)

@@ -213,3 +213,14 @@ def test_threads_come_from_the_cores_no_one_else_keeps_busy() -> None:
     assert free_cores(16, "1.00 1.0 1.0 2/300 42") == 15
     assert training_threads(3) == 3
     assert training_threads(None, reserve=1) >= 1
+
+
+def test_the_usefulness_estimate_follows_the_accuracy_trend() -> None:
+    from lstm_tui.core.history import useful_at
+
+    rising = [(100, 0.05), (200, 0.10), (400, 0.15)]  # +5 points per doubling
+    at = useful_at(rising, target=0.25)
+    assert at is not None and 1400 <= at <= 1800  # two more doublings: ~1,600
+    assert useful_at([(100, 0.3)], target=0.25) == 100  # there already
+    assert useful_at([(100, 0.2), (200, 0.19)]) is None  # not rising: no promise
+    assert useful_at([]) is None

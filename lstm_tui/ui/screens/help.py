@@ -46,6 +46,7 @@ def help_sections(app_bindings: list[BindingType]) -> list[tuple[str, list[tuple
     from lstm_tui.ui.screens.files import LoadScreen
     from lstm_tui.ui.screens.hyperparams import HyperparamsScreen
     from lstm_tui.ui.widgets.predictor import PredictorPane, PromptInput
+    from lstm_tui.ui.widgets.training import METRIC_HINTS
     from lstm_tui.ui.widgets.vocab import VocabPane
 
     app_rows = binding_rows(app_bindings)
@@ -55,6 +56,7 @@ def help_sections(app_bindings: list[BindingType]) -> list[tuple[str, list[tuple
         ("Predictor", binding_rows(PromptInput.BINDINGS) + binding_rows(PredictorPane.BINDINGS)),
         ("Vocabulary", binding_rows(VocabPane.BINDINGS)),
         ("Dialogs", binding_rows(HyperparamsScreen.BINDINGS) + binding_rows(LoadScreen.BINDINGS)),
+        ("Metrics", list(METRIC_HINTS)),
     ]
 
 

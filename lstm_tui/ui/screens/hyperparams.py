@@ -17,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.errors import ConfigError
+from lstm_tui.core.errors import ConfigError, UserError
 from lstm_tui.ui.widgets.key_button import key_button
 
 if TYPE_CHECKING:
@@ -131,9 +131,15 @@ class HyperparamsScreen(ModalScreen[Hyperparams | None]):
     )
 
     def __init__(
-        self, config: ModelConfig, preset: str, train: TrainConfig, training: bool
+        self,
+        config: ModelConfig,
+        preset: str,
+        train: TrainConfig,
+        training: bool,
+        train_tokens: int | None = None,
     ) -> None:
         super().__init__()
+        self.train_tokens = train_tokens  # the training text's length, when known
         self.model_config = config
         self.preset = preset
         self.train = train
@@ -187,6 +193,7 @@ class HyperparamsScreen(ModalScreen[Hyperparams | None]):
                 ),
                 classes="dialog-note",
             )
+            yield Static("", id="form-effective", classes="dialog-note")
             yield Static("", id="form-error")
             with Horizontal(classes="dialog-buttons"):
                 yield key_button("Apply", "ctrl+s", variant="primary", id="apply")
@@ -194,6 +201,29 @@ class HyperparamsScreen(ModalScreen[Hyperparams | None]):
 
     def on_mount(self) -> None:
         self.query_one("#field-layers", Input).focus()
+        self._show_effective()
+
+    @on(Input.Changed, "#field-batch")
+    @on(Input.Changed, "#field-bptt")
+    def _show_effective(self) -> None:
+        """What a run on this corpus will use: a small text shrinks batch and bptt."""
+        from lstm_tui.core.train import fit_to_corpus
+
+        note = self.query_one("#form-effective", Static)
+        if not self.train_tokens:
+            note.update("")
+            return
+        try:
+            batch = int(self.query_one("#field-batch", Input).value.replace(",", ""))
+            bptt = int(self.query_one("#field-bptt", Input).value.replace(",", ""))
+            used = fit_to_corpus(self.train_tokens, max(1, batch), max(1, bptt))
+        except (ValueError, UserError):
+            note.update("")
+            return
+        note.update(
+            f"On this text ({self.train_tokens:,} training tokens) a run uses batch {used[0]} "
+            f"× bptt {used[1]}."
+        )
 
     @on(Select.Changed, "#field-preset")
     def _preset_changed(self, event: Select.Changed) -> None:

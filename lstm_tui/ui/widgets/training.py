@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     from lstm_tui.core.session import Session
     from lstm_tui.core.train import EpochEvent, StepEvent, TrainResult
 
+# One plain-language line per metric: the metrics line's tooltip, and F1's "Metrics" section.
+METRIC_HINTS = (
+    ("loss", "how wrong the next-word guesses are on the training text (lower is better)"),
+    ("acc", "how often the top guess is the next word, on the training text"),
+    ("val ppl", "perplexity on held-out text: the model is as unsure as picking from this many "
+     "words (lower is better; none for texts under 1,000 tokens)"),
+    ("window", "the tutorial's score: the next word from exactly the three words before it"),
+    ("tok/s", "training speed: tokens read per second"),
+)  # fmt: skip
 REDRAW_INTERVAL = 0.25  # labels and progress bar, seconds
 CHART_INTERVAL = 0.5  # seconds: the chart is redrawn at most twice a second
 
@@ -51,6 +60,7 @@ class TrainingPane(Vertical, can_focus=True):
         self.total_steps = 0
         self.run_started_step = 0
         self._loaded_metrics: dict = {}
+        self._accuracy: list[tuple[int, float]] = []  # (step, top-1 accuracy) per evaluation
         self._labels_dirty = True
         self._last_chart = 0.0
 
@@ -67,6 +77,7 @@ class TrainingPane(Vertical, can_focus=True):
 
     def on_mount(self) -> None:
         self.border_subtitle = "F5 train · F6 pause · F7 stop · F8 reset · F9 settings"
+        self.query_one("#train-metrics").tooltip = "\n".join(f"{k}: {v}" for k, v in METRIC_HINTS)
         self._redraw_labels()
         self.set_interval(REDRAW_INTERVAL, self._tick)
 
@@ -147,6 +158,29 @@ class TrainingPane(Vertical, can_focus=True):
         parts.append(fmt.duration(event.elapsed))
         self.log_line("  ".join(parts))
         self._labels_dirty = True
+        accuracy = event.val_accuracy if event.val_accuracy is not None else event.full_accuracy
+        self._accuracy.append((event.step, accuracy))
+        note = self._usefulness(event)
+        if note:
+            self.log_line(note, style="italic")
+
+    def _usefulness(self, event: EpochEvent) -> str:
+        """A rough "suggestions should be useful around …", from the accuracy trend."""
+        from lstm_tui.core.history import USEFUL_ACCURACY, useful_at
+
+        at = useful_at(self._accuracy)
+        if at is None:
+            return ""
+        if at <= event.step:
+            top1 = fmt.percent(self._accuracy[-1][1])
+            return f"top-1 accuracy {top1}: suggestions should be useful now"
+        steps_run = event.step - self.run_started_step
+        rate = steps_run / event.elapsed if event.elapsed > 0 and steps_run > 0 else None
+        when = f" (~{fmt.duration((at - event.step) / rate)} more)" if rate else ""
+        return (
+            f"suggestions should be useful (top-1 {USEFUL_ACCURACY:.0%}) around step "
+            f"{at:,}{when}, roughly"
+        )
 
     def run_ended(self, result: TrainResult | None, error: str | None) -> None:
         if error:
@@ -168,6 +202,7 @@ class TrainingPane(Vertical, can_focus=True):
         self._labels_dirty = True
 
     def reset_history(self, note: str | None = None) -> None:
+        self._accuracy = []
         self.last_step = None
         self.last_epoch = None
         self._loaded_metrics = {}
