@@ -107,7 +107,7 @@ def check_config(config: ModelConfig) -> None:
         raise ConfigError(f"dropout must be in [0, 1), not {config.dropout!r}", field="dropout")
     for name, most in (("layers", 16), ("hidden", 8192), ("embed", 8192)):
         if getattr(config, name) > most:
-            raise ConfigError(f"{name} must be at most {most:,}", field=name)
+            raise ConfigError(f"{name} must be at most {most}", field=name)
 
 
 class LanguageModel(nn.Module):
