@@ -221,6 +221,8 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict:
         **os.environ,
         "TERM": "xterm-256color",
         "XDG_DATA_HOME": str(workdir / "xdg"),
+        "XDG_CONFIG_HOME": str(workdir / "xdg-config"),  # no settings, nothing reopened
+        "XDG_STATE_HOME": str(workdir / "xdg-state"),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     child_script = os.environ.get("BENCH_CHILD_SCRIPT")  # a wrapper, for diagnostics

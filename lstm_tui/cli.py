@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from lstm_tui import __version__
+from lstm_tui.core import format as fmt
 from lstm_tui.core.errors import UserError
 from lstm_tui.core.safe_text import visible
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torc
     from lstm_tui.core.train import Trainer
     from lstm_tui.progress_bar import ProgressBar
 
-SUBCOMMANDS = ("train", "predict", "chat", "eval", "list")
+SUBCOMMANDS = ("train", "predict", "chat", "eval", "list", "history", "serve")
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds both take this range
@@ -111,6 +112,16 @@ def _add_model_source(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda or mps")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_threads(p)
+
+
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="CPU threads (default: training and eval use the cores no other process keeps "
+        "busy; predict and chat use 1)",
+    )
 
 
 def build_parser() -> Parser:
@@ -217,6 +228,7 @@ def build_parser() -> Parser:
     )
     train.add_argument("--json", action="store_true", help="last stdout line: a JSON summary")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_threads(train)
 
     predict = sub.add_parser("predict", help="next words (and a continuation) for a text")
     predict.add_argument("text")
@@ -258,6 +270,19 @@ def build_parser() -> Parser:
 
     listing = sub.add_parser("list", help="checkpoints saved in the user data folder")
     listing.add_argument("--json", action="store_true")
+
+    history = sub.add_parser("history", help="a checkpoint's training history, per evaluation")
+    history.add_argument("checkpoint", metavar="CKPT", help="checkpoint file or saved name")
+    history.add_argument("--format", choices=["csv", "json"], default="csv")
+    history.add_argument("--out", metavar="FILE", help="write there instead of stdout")
+
+    serve = sub.add_parser("serve", help="the app in a web browser (textual-serve)")
+    serve.add_argument("--host", default="localhost", help="address to listen on (localhost)")
+    serve.add_argument("--port", type=_positive_int, default=8000)
+    serve.add_argument("--public-url", help="the URL the browser reaches the server at")
+    serve.add_argument(
+        "app_args", nargs=argparse.REMAINDER, help="arguments for the app (after --)"
+    )
     return parser
 
 
@@ -274,6 +299,10 @@ def build_app_parser() -> Parser:
     )
     parser.add_argument("--checkpoint", metavar="PATH", help="checkpoint to open")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    _add_threads(parser)
+    parser.add_argument(
+        "--fresh", action="store_true", help="do not reopen what was open last time"
+    )
     return parser
 
 
@@ -315,7 +344,13 @@ def run_app(args: argparse.Namespace) -> int:
             raise UserError(problem)
     from lstm_tui.ui.app import LstmApp
 
-    LstmApp(corpus=args.corpus, checkpoint=args.checkpoint, device=args.device).run()
+    LstmApp(
+        corpus=args.corpus,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        threads=args.threads,
+        fresh=args.fresh,
+    ).run()
     return 0
 
 
@@ -328,7 +363,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lstm_tui.core.config import TrainConfig
     from lstm_tui.core.corpus import Corpus
     from lstm_tui.core.model import PRESETS
-    from lstm_tui.core.paths import checkpoints_dir, default_corpus
+    from lstm_tui.core.opening import corpus_for
+    from lstm_tui.core.paths import checkpoint_path, default_corpus, save_path
+    from lstm_tui.core.runtime import training_threads
     from lstm_tui.core.session import Session
     from lstm_tui.core.train import EpochEvent, StepEvent, Trainer
 
@@ -355,18 +392,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.no_cache:
         overrides["cache"] = False
     if args.resume:
-        session = checkpoint.load(args.resume, device=None)
+        resume = checkpoint_path(args.resume)  # a name, as --checkpoint takes it elsewhere
+        session = checkpoint.load(resume, device=None)
         corpus_path = args.corpus or session.corpus.path
         if not corpus_path:
             raise UserError(f"{args.resume}: says no corpus file; name the text to train on")
-        corpus = Corpus.from_file(
-            corpus_path,
-            max_bytes=args.max_corpus_bytes,
-            vocab=session.vocab,
-            lowercase=session.lowercase,
-            val_fraction=args.val_fraction,
-            tokenizer=session.tokenizer,
-        )
+        corpus = corpus_for(session, corpus_path, args.val_fraction, args.max_corpus_bytes)
         config = TrainConfig.from_dict(
             {
                 **session.train_config.to_dict(),
@@ -378,7 +409,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "device": args.device,
             }
         )
-        out = Path(args.out) if args.out else Path(args.resume)
+        out = save_path(args.out) if args.out else resume
     else:
         corpus = Corpus.from_file(
             args.corpus or default_corpus(),
@@ -403,11 +434,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             embed=args.embed,
             dropout=args.dropout,
         )
-        out = (
-            Path(args.out)
-            if args.out
-            else checkpoints_dir() / f"{Path(corpus.name).stem}.safetensors"
-        )
+        out = save_path(args.out or Path(corpus.name).stem)
     # Before any training: a save that cannot succeed is said now, not after the run.
     checkpoint.check_target(
         out,
@@ -415,12 +442,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         size_hint=_checkpoint_size(session, not args.weights_only),
     )
     trainer = Trainer(session, corpus.train_ids, corpus.val_ids, config)
+    threads = _use_threads(training_threads(args.threads)) if trainer.device.type == "cpu" else 0
     if not args.quiet:
         print(
             f"training {session.summary()} on {visible(corpus.name)} ({len(corpus.ids):,} tokens, "
             f"{len(corpus.vocab):,} words) on {trainer.device}; batch {trainer.batch_size} × "
             f"bptt {trainer.bptt}, "
-            + (f"{trainer.epochs} epochs max" if trainer.epochs else "epochs unbounded"),
+            + (f"{trainer.epochs} epochs max" if trainer.epochs else "epochs unbounded")
+            + (f", {threads} thread{'s' if threads > 1 else ''}" if threads else ""),
             file=sys.stderr,
         )
     bar = None if args.quiet else _progress_bar()
@@ -473,6 +502,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "mix": result.mix,
             "components": result.components,
             "device": str(trainer.device),
+            "threads": threads or None,
             "model": session.summary(),
             "params": session.model.num_parameters(),
             "checkpoint": str(path),
@@ -545,15 +575,21 @@ def _load_session(args: argparse.Namespace) -> Session:
 
 
 def _predictor(args: argparse.Namespace) -> Predictor:
-    import torch
 
     from lstm_tui.core.predict import Predictor
+    from lstm_tui.core.runtime import PREDICT_THREADS
 
     # One token at a time is a chain of matrix-vector products bound by memory bandwidth: a
-    # second thread does not make them faster (bench/latency.py, 2-core EPYC: 32 words p50
-    # 32-36 ms on one thread, 34-39 ms on two), so leave the other core to the user.
-    torch.set_num_threads(1)
+    # second thread does not make them faster (bench/latency.py), so leave the rest to the user.
+    _use_threads(args.threads or PREDICT_THREADS)
     return Predictor(_load_session(args))
+
+
+def _use_threads(n: int) -> int:
+    import torch
+
+    torch.set_num_threads(n)
+    return n
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -661,7 +697,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from lstm_tui.core.corpus import encode_text, read_text
     from lstm_tui.core.errors import CorpusError
     from lstm_tui.core.metrics import evaluate_session
+    from lstm_tui.core.runtime import training_threads
 
+    _use_threads(training_threads(args.threads))
     session = _load_session(args)
     text = read_text(args.corpus, args.max_corpus_bytes)
     ids = encode_text(text, session.vocab, session.lowercase, session.tokenizer)
@@ -678,14 +716,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"{visible(args.corpus)}: {result['tokens']:,} tokens, "
             f"perplexity {result['perplexity']:.2f}, "
             f"top-1 {result['top1']:.1%}, top-3 {result['top3']:.1%}, "
-            f"window accuracy {_percent(result['window_accuracy'])}, "
+            f"window accuracy {fmt.percent(result['window_accuracy'])}, "
             f"out of vocabulary {result['oov_rate']:.1%}"
         )
     return 0
-
-
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -730,7 +764,43 @@ def _json_safe(metrics: dict) -> dict:
     }
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from lstm_tui.core import history
+    from lstm_tui.core.paths import checkpoint_path
+
+    path = checkpoint_path(args.checkpoint)
+    records = history.read(path)
+    if not records:
+        print(
+            f"lstm-tui: {path}: no training history (trained before it was kept?)", file=sys.stderr
+        )
+    text = history.to_csv(records) if args.format == "csv" else history.to_json(records)
+    if args.out:
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise UserError(f"{args.out}: cannot write: {e.strerror or e}") from None
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import shlex
+
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise UserError("serve needs textual-serve: pip install textual-serve") from None
+    app_args = [a for a in args.app_args if a != "--"]
+    command = shlex.join([sys.executable, "-m", "lstm_tui", *app_args])
+    Server(command, host=args.host, port=args.port, public_url=args.public_url).serve()
+    return 0
+
+
 COMMANDS = {
+    "history": cmd_history,
+    "serve": cmd_serve,
     "train": cmd_train,
     "predict": cmd_predict,
     "chat": cmd_chat,

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import TextIO
 
+from lstm_tui.core import format as fmt
 from lstm_tui.core.train import EpochEvent, StepEvent
 
 
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds == float("inf"):
-        return "--:--"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
-def format_percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
+def epochs_done(event: StepEvent) -> float:
+    """Epochs of the session trained so far, to a tenth: the run's JSON counts whole ones, so
+    a run stopped early in its first epoch reads "ep 0.4" here and ``"epochs": 0`` there."""
+    return math.floor((event.epoch - 1 + event.epoch_progress) * 10) / 10
 
 
 class ProgressBar:
@@ -44,9 +39,9 @@ class ProgressBar:
         filled = int(event.progress * self.width)
         bar = "█" * filled + "░" * (self.width - filled)
         line = (
-            f"{bar} {event.progress:4.0%} ep {event.epoch} step {event.step} "
-            f"loss {event.loss:.3f} acc {format_percent(event.accuracy)} "
-            f"{event.tokens_per_second:,.0f} tok/s ETA {format_duration(event.eta)}{self._metrics}"
+            f"{bar} {event.progress:4.0%} ep {epochs_done(event):g} step {event.step} "
+            f"loss {event.loss:.3f} acc {fmt.percent(event.accuracy)} "
+            f"{event.tokens_per_second:,.0f} tok/s ETA {fmt.duration(event.eta)}{self._metrics}"
         )
         self._write(line)
 

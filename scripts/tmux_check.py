@@ -6,7 +6,10 @@ Checks, in a 120×40 tmux window with a private user data folder:
 2. typing "the mice " shows the model's top next words (computed here with the core, the
    same checkpoint) as the numbered suggestion row, and the top one as ghost text;
 3. Tab accepts the ghost text; Enter sends the line and the continuation appears;
-4. F5 starts training (the status line says so); ctrl+q asks (the weights are unsaved), q
+4. every key of the README's table, as tmux delivers it: alt+1 … alt+5 (tmux sends ESC and
+   the digit), ↓ then Tab, → , ctrl+r / ctrl+↑ / ctrl+↓ / ctrl+l, F1, F3 with / s r, F2, F4,
+   F9, ctrl+s, ctrl+o, ctrl+n, ctrl+g, ctrl+p, F5, F6 (twice), F7, F8;
+5. F5 starts training (the status line says so); ctrl+q asks (the weights are unsaved), q
    quits; the process is gone within a second and printed no traceback.
 
 Exit status 0 when every check passes, 1 otherwise (the screen is printed to help).
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import re
 import shlex
@@ -72,6 +76,118 @@ class Check:
         return bool(ok)
 
 
+def keys(*names: str) -> None:
+    tmux("send-keys", "-t", SESSION, *names)
+
+
+def typed(text: str) -> None:
+    tmux("send-keys", "-t", SESSION, "-l", text)
+
+
+def shows(text: str, timeout: float = 10) -> bool:
+    return wait_until(lambda: text in screen(), timeout) is not None
+
+
+def gone(text: str, timeout: float = 10) -> bool:
+    return wait_until(lambda: text not in screen(), timeout) is not None
+
+
+def prompt_line() -> str:
+    """The predictor's input line (the one after the ▔ of its tall border)."""
+    lines = [line[60:] for line in screen().splitlines()]
+    for above, line in itertools.pairwise(lines):
+        if "▔" in above and "▊" in line:
+            return line.strip(" ▊▎│")
+    return ""
+
+
+def check_every_key(check: Check, words: list[str]) -> None:
+    """The README's keys, one by one, each with what it must show."""
+    sys.path.insert(0, str(ROOT))
+    from lstm_tui.ui.widgets.predictor import insert_word
+
+    def clear_prompt() -> None:
+        keys("C-u")
+        wait_until(lambda: prompt_line().startswith("type here") or not prompt_line(), 5)
+
+    for n in range(1, 6):  # tmux sends alt+N as ESC and N
+        clear_prompt()
+        typed(TYPED)
+        wait_until(lambda: f"{TYPED}{words[0]}" in screen(), 10)  # the row is for this text
+        keys(f"M-{n}")
+        want = insert_word(TYPED, "", words[n - 1]).rstrip()
+        ok = wait_until(lambda w=want: prompt_line().startswith(w), 5)
+        check(ok is not None, f"alt+{n} inserts suggestion {n}", repr(want))
+    clear_prompt()
+    typed(TYPED)
+    wait_until(lambda: f"{TYPED}{words[0]}" in screen(), 10)
+    keys("Down", "Down", "Tab")
+    want = insert_word(TYPED, "", words[1]).rstrip()
+    ok = wait_until(lambda: prompt_line().startswith(want), 5)
+    check(ok is not None, "↓ ↓ Tab inserts suggestion 2", repr(want))
+    clear_prompt()
+    typed("the mice had a gen")
+    keys("Right")
+    check(shows("the mice had a general"), "→ accepts the completion")
+    keys("C-r")
+    check(shows("sampled, T=0.5"), "ctrl+r cycles the continuation mode")
+    keys("C-Up")
+    check(shows("⏎ 32 words"), "ctrl+↑: more words")
+    keys("C-Down")
+    check(shows("⏎ 24 words"), "ctrl+↓: fewer words")
+    keys("C-l")
+    check(gone("model · 24 words"), "ctrl+l clears the transcript")
+    keys("F1")
+    check(shows("Everywhere") and shows("Command palette"), "F1 shows every key")
+    keys("Escape")
+    gone("Everywhere")
+    keys("F3")
+    time.sleep(0.3)  # a person takes longer than this between two keys
+    keys("s")
+    check(shows("by word ↑"), "F3, then s sorts the vocabulary by word")
+    keys("r")
+    check(shows("by word ↓"), "r reverses the order")
+    keys("/")
+    typed("mic")
+    check(shows("1 words ·") or shows("2 words ·"), "/ filters the words")
+    keys("F2")
+    time.sleep(0.3)
+    typed("x")
+    keys("F4")
+    time.sleep(0.3)
+    typed("zz")
+    check(
+        wait_until(lambda: prompt_line().startswith("the mice had a generalzz"), 5) is not None,
+        "F2 leaves the input; F4 comes back to it, keeping the line",
+    )
+    keys("C-u")
+    for key, title, what in (
+        ("F9", "Hyperparameters", "F9 opens the hyperparameters"),
+        ("C-s", "Save checkpoint", "ctrl+s opens the save dialog"),
+        ("C-o", "Load checkpoint", "ctrl+o opens the load dialog"),
+        ("C-n", "Open corpus", "ctrl+n opens the open-corpus dialog"),
+        ("C-p", "Search for commands", "ctrl+p opens the command palette"),
+    ):
+        keys(key)
+        check(shows(title), what)
+        keys("Escape")
+        gone(title)
+    keys("C-g")
+    check(shows("No training history yet"), "ctrl+g exports the history (none yet: says so)")
+    keys("F5")
+    check(shows("▶ training", 60), "F5 starts training")
+    keys("F6")
+    check(shows("⏸ paused"), "F6 pauses")
+    keys("F6")
+    check(shows("▶ training"), "F6 again resumes")
+    keys("F7")
+    check(shows("● idle", 30), "F7 stops")
+    keys("F8")
+    check(shows("Reset the weights?"), "F8 asks before throwing training away")
+    keys("y")
+    check(shows("Fresh random weights"), "y resets the weights")
+
+
 def expected_answers(device: str) -> tuple[list[str], str]:
     """What the shipped model says after "the mice ": its top 5 words, and a continuation."""
     sys.path.insert(0, str(ROOT))
@@ -97,7 +213,9 @@ def main() -> int:
     launch = "from lstm_tui.cli import main; raise SystemExit(main())"
     status_file = Path(data) / "exit-status"  # written the moment the app's process ends
     command = (
-        f"cd {shlex.quote(str(ROOT))} && XDG_DATA_HOME={shlex.quote(data)} TERM=xterm-256color "
+        f"cd {shlex.quote(str(ROOT))} && XDG_DATA_HOME={shlex.quote(data)} "
+        f"XDG_CONFIG_HOME={shlex.quote(data)}/config XDG_STATE_HOME={shlex.quote(data)}/state "
+        "TERM=xterm-256color "
         f"{shlex.quote(sys.executable)} -c {shlex.quote(launch)} "
         f"--device {shlex.quote(args.device)}; echo $? > {shlex.quote(str(status_file))}"
     )
@@ -143,10 +261,11 @@ def main() -> int:
         answered = wait_until(lambda: first in screen(), 15)
         check(answered is not None, "Enter: the continuation appears in the transcript", first)
 
+        check_every_key(check, words)
         tmux("send-keys", "-t", SESSION, "F5")
         training = wait_until(lambda: "▶ training" in screen(), 60)
         check(training is not None, "F5 starts training")
-        wait_until(lambda: "● unsaved" in screen(), 60)
+        wait_until(lambda: "tok/s" in screen(), 60)  # a step taken: unsaved training
         tmux("send-keys", "-t", SESSION, "C-q")
         asked = wait_until(lambda: "Quit?" in screen(), 10)
         check(asked is not None, "ctrl+q with unsaved weights asks first")

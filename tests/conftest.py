@@ -36,6 +36,8 @@ def _session_data_home(tmp_path_factory: pytest.TempPathFactory):
     """Before any fixture of wider scope runs: user data goes to a tmp folder, never home."""
     patch = pytest.MonkeyPatch()
     patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-session")))
+    patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+    patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
     yield
     patch.undo()
 

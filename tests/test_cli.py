@@ -446,3 +446,90 @@ def test_console_script_user_error_is_one_line(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines() == [
         f"lstm-tui: error: {tmp_path / 'missing.txt'}: no such file"
     ]
+
+
+# -- names, threads, the final line (issue 8: bugs 11, 12, 15) ---------------------------------
+
+
+def test_a_name_means_the_same_checkpoint_in_every_command(
+    capsys, data_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--out NAME saves into the checkpoints folder (as `list` shows); --resume NAME and
+    --checkpoint NAME both find it there, from any working folder."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(capsys, "train", *SMALL, "--epochs", "2", "--out", "mine", "--json")
+    assert code == 0, err
+    saved = paths.checkpoints_dir() / "mine.safetensors"
+    assert last_json(out)["checkpoint"] == str(saved) and saved.is_file()
+    assert not (tmp_path / "mine").exists()
+    code, out, err = cli(capsys, "list")
+    assert code == 0 and out.startswith("mine\t"), (out, err)
+    code, out, err = cli(capsys, "train", "--resume", "mine", "--epochs", "1", "--json", "--quiet")
+    assert code == 0, err
+    assert last_json(out)["checkpoint"] == str(saved)
+    assert checkpoint.info(saved).epochs == 3
+    code, out, err = cli(capsys, "predict", "the mice", "--checkpoint", "mine", "--json")
+    assert code == 0, err
+
+
+def test_threads_are_chosen_or_taken_from_the_command_line(capsys, tmp_path: Path) -> None:
+    args = [*SMALL, "--epochs", "1", "--device", "cpu", "--json", "--out", tmp_path / "t"]
+    code, out, err = cli(capsys, "train", *args, "--threads", "1")
+    assert code == 0, err
+    assert last_json(out)["threads"] == 1 and torch.get_num_threads() == 1
+    code, out, err = cli(capsys, "train", *args)
+    from lstm_tui.core.runtime import usable_cores
+
+    assert code == 0, err
+    assert 1 <= last_json(out)["threads"] <= usable_cores()
+    code, out, err = cli(capsys, "train", *args, "--threads", "0")
+    assert_one_line_error(code, out, err)
+
+
+def test_the_progress_line_never_shows_a_negative_eta(tmp_path: Path) -> None:
+    from lstm_tui.core import format as fmt
+    from lstm_tui.core.train import StepEvent
+    from lstm_tui.progress_bar import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar(stream)
+    event = StepEvent(
+        step=10, epoch=1, epoch_progress=1.0, progress=1.0, loss=1.0, accuracy=0.5,
+        tokens_per_second=100.0, elapsed=2.0, eta=-1.2, lr=0.01,
+    )  # fmt: skip
+    bar.step(event)
+    assert "ETA 00:00" in stream.getvalue() and "-1:59:59" not in stream.getvalue()
+    assert fmt.duration(-1.2) == "00:00" and fmt.duration(None) == "--:--"
+    assert " ep 1 step 10 " in stream.getvalue()  # the first epoch is done, as the JSON says
+    early = StepEvent(**{**event.__dict__, "epoch_progress": 0.45, "progress": 0.45})
+    bar._last_draw = 0.0
+    bar.step(early)
+    assert " ep 0.4 step 10 " in stream.getvalue()
+
+
+def test_history_is_kept_in_the_checkpoint_and_exported(capsys, tmp_path: Path) -> None:
+    out_path = tmp_path / "h.safetensors"
+    code, out, err = cli(capsys, "train", *SMALL, "--epochs", "12", "--out", out_path, "--json")
+    assert code == 0, err
+    summary = last_json(out)
+    records = checkpoint.load(out_path).history
+    assert records and records[-1]["step"] == summary["steps"]
+    assert records[-1]["window_accuracy"] == summary["window_accuracy"]
+    assert [r["step"] for r in records] == sorted(r["step"] for r in records)
+    code, out, err = cli(capsys, "history", out_path)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("step,epoch,train_loss,train_accuracy") and len(lines) == 1 + len(
+        records
+    )
+    code, out, err = cli(capsys, "history", out_path, "--format", "json")
+    assert code == 0 and strict_json(out) == records
+    code, out, err = cli(capsys, "history", tmp_path / "nothing.safetensors")
+    assert_one_line_error(code, out, err)
+
+
+def test_a_checkpoint_without_history_still_loads(tmp_path: Path) -> None:
+    session = checkpoint.load(paths.default_checkpoint())  # written before history was kept
+    assert session.history == []
+    saved = checkpoint.save(session, tmp_path / "copy.safetensors")
+    assert checkpoint.load(saved).history == []

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lstm_tui import __version__
+from lstm_tui.core import history
 from lstm_tui.core.checkpoint_schema import (
     SchemaError,
     check_meta,
@@ -179,6 +180,7 @@ def save(session: Session, path: str | Path, include_optimizer: bool = True) -> 
     path = Path(path)
     with session.lock:
         version = session.version  # the weights written; training may move on meanwhile
+        steps = session.progress.steps
         tensors, tied = _model_tensors(session.model)
         optimizer_meta = None
         if include_optimizer and session.optimizer_state:
@@ -199,17 +201,16 @@ def save(session: Session, path: str | Path, include_optimizer: bool = True) -> 
             "corpus": vars(session.corpus),
             "progress": session.progress.to_dict(),
             "metrics": session.metrics,
+            "history": session.history,
             "optimizer": optimizer_meta,
             "vocab_words": session.vocab.words,
             "ngram": ngram_meta,
             "mix": session.mix.to_dict(),
-            "history": session.history,
         }
     data = safetensors_bytes(tensors, metadata={METADATA_KEY: json.dumps(meta)})
     _write_atomically(path, data)
     with session.lock:
-        session.mark_saved(path)
-        session.saved_version = version  # not a version taken after the snapshot
+        session.mark_saved(path, version, steps)  # not a version taken after the snapshot
     return path
 
 
@@ -449,7 +450,6 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
         optimizer_state = _optimizer_state(meta.get("optimizer"), tensors)
         ngram = _ngram(meta.get("ngram"), tensors)
         mix = MixWeights.from_dict(meta["mix"]) if ngram is not None else MixWeights.lstm_only()
-        history = [dict(row) for row in meta.get("history") or []]
     except (ConfigError, KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: corrupt checkpoint (bad metadata: {e})") from None
     if len(vocab) != config.vocab_size:
@@ -474,10 +474,10 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
         train_config=train_config,
         progress=progress,
         metrics=meta.get("metrics", {}),
+        history=history.checked(meta.get("history")),  # none in older checkpoints
         optimizer_state=optimizer_state,
         ngram=ngram,
         mix=mix,
-        history=history,
     )
     if device is not None:
         from lstm_tui.core.device import resolve_device

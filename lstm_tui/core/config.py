@@ -44,7 +44,9 @@ class TrainConfig:
         def whole(name: str, low: int) -> None:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < low):
-                raise ConfigError(f"{name} must be a whole number of at least {low}, not {value!r}")
+                raise ConfigError(
+                    f"{name} must be a whole number of at least {low}, not {value!r}", name
+                )
 
         def positive(name: str, allow_zero: bool = False) -> None:
             value = getattr(self, name)
@@ -53,7 +55,7 @@ class TrainConfig:
             ok = isinstance(value, (int, float)) and math.isfinite(value)
             if not ok or value < 0 or (value == 0 and not allow_zero):
                 sign = "zero or more" if allow_zero else "more than zero"
-                raise ConfigError(f"{name} must be a number {sign}, not {value!r}")
+                raise ConfigError(f"{name} must be a number {sign}, not {value!r}", name)
 
         whole("batch_size", 1)
         whole("bptt", 1)
@@ -64,10 +66,14 @@ class TrainConfig:
         positive("lr_decay")
         positive("max_seconds")
         if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
-            raise ConfigError(f"target accuracy must be in (0, 1], not {self.target_accuracy!r}")
+            raise ConfigError(
+                f"target accuracy must be in (0, 1], not {self.target_accuracy!r}",
+                "target_accuracy",
+            )
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(
-                f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}"
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}",
+                "optimizer",
             )
         if self.schedule not in SCHEDULES:
             raise ConfigError(
@@ -77,5 +83,5 @@ class TrainConfig:
 
         parse_mix(self.mix)
         if self.lr_decay > 1:
-            raise ConfigError(f"lr_decay must be at most 1, not {self.lr_decay!r}")
+            raise ConfigError(f"lr_decay must be at most 1, not {self.lr_decay!r}", "lr_decay")
         return self

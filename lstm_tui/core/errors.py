@@ -18,4 +18,12 @@ class CheckpointError(UserError):
 
 
 class ConfigError(UserError):
-    """A hyperparameter or device setting that is out of range or unavailable."""
+    """A hyperparameter or device setting that is out of range or unavailable.
+
+    ``field`` names the setting it is about (``"hidden"``, ``"batch_size"``…) when it is
+    about one: a form puts the cursor there, without reading the message.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

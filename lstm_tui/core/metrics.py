@@ -24,6 +24,12 @@ WINDOW_BATCH = 2048
 MAX_WINDOWS = 5000  # past this many windows, window accuracy is measured on an even sample
 
 
+def eval_streams(n_tokens: int) -> int:
+    """How many side-by-side streams to score a text of ``n_tokens`` in (one policy for the
+    trainer's evaluations and ``lstm-tui eval``): exact on a short text, fast on a long one."""
+    return 1 if n_tokens <= SMALL_EVAL_TOKENS else EVAL_STREAMS
+
+
 @dataclass(frozen=True)
 class TextScore:
     tokens: int  # predictions scored
@@ -249,11 +255,6 @@ def with_mixture(scores: ComponentScores, weights: np.ndarray) -> ComponentScore
     n = scores.probs.shape[1]
     loss = float(-np.log(np.maximum(np.asarray(weights) @ scores.probs, 1e-30)).mean())
     return replace(scores, mixture=TextScore(n, loss, math.nan, math.nan))
-
-
-def eval_streams(n_tokens: int) -> int:
-    """How many side-by-side pieces a text of this length is scored in."""
-    return 1 if n_tokens <= SMALL_EVAL_TOKENS else EVAL_STREAMS
 
 
 def evaluate_session(session: Session, ids: np.ndarray) -> dict:

@@ -105,15 +105,18 @@ def check_config(config: ModelConfig) -> None:
     for name in ("vocab_size", "embed", "hidden", "layers"):
         value = getattr(config, name)
         if not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
+            raise ConfigError(
+                f"{name} must be a whole number of at least 1, not {value!r}", field=name
+            )
     if config.vocab_size < 2:
-        raise ConfigError("the vocabulary needs at least one word besides <unk>")
+        raise ConfigError("the vocabulary needs at least one word besides <unk>", "vocab_size")
     for name in ("dropout", "dropout_input", "dropout_hidden", "dropout_embed"):
         value = getattr(config, name)
         if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
-            raise ConfigError(f"{name} must be in [0, 1), not {value!r}")
-    if config.hidden > 8192 or config.embed > 8192 or config.layers > 16:
-        raise ConfigError("layers ≤ 16 and hidden/embed ≤ 8192, please")
+            raise ConfigError(f"{name} must be in [0, 1), not {value!r}", field=name)
+    for name, most in (("layers", 16), ("hidden", 8192), ("embed", 8192)):
+        if getattr(config, name) > most:
+            raise ConfigError(f"{name} must be at most {most}", field=name)
 
 
 class SequenceDropout(nn.Module):

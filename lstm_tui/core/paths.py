@@ -44,3 +44,18 @@ def checkpoint_path(name_or_path: str | Path) -> Path:
         return path
     name = path.name if path.name.endswith(CHECKPOINT_SUFFIX) else path.name + CHECKPOINT_SUFFIX
     return checkpoints_dir() / name
+
+
+def save_path(name_or_path: str | Path) -> Path:
+    """Where a checkpoint given as a name or a path is written (the app and the CLI agree).
+
+    A bare name (``book``) goes into the checkpoints folder, where ``lstm-tui list`` and the
+    load dialog find it and ``--checkpoint book`` loads it back; a path (``./book``,
+    ``book.safetensors``) is where it says. Either way the file ends in ``.safetensors``.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.parent == Path(".") and path.suffix != CHECKPOINT_SUFFIX:
+        return checkpoints_dir() / (path.name + CHECKPOINT_SUFFIX)
+    if path.suffix != CHECKPOINT_SUFFIX and not path.is_dir():
+        path = path.with_name(path.name + CHECKPOINT_SUFFIX)
+    return path

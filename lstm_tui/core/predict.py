@@ -375,9 +375,3 @@ def _pick(
         scores = scores.masked_fill(scores < cutoff, -float("inf"))
     probs = torch.softmax(scores, dim=-1)
     return int(torch.multinomial(probs, 1, generator=generator))
-
-
-def unknown_words(session: Session, text: str) -> list[str]:
-    """Words of a text the session's vocabulary does not have."""
-    tokens = tokenize(text, session.lowercase, session.tokenizer)
-    return [t for t in tokens if t not in session.vocab and t != UNK]

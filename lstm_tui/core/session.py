@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from lstm_tui.core import format as fmt
 from lstm_tui.core.auto import auto_choice
 from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.corpus import Corpus
@@ -61,17 +62,18 @@ class Session:
     train_config: TrainConfig = field(default_factory=TrainConfig)
     progress: Progress = field(default_factory=Progress)
     metrics: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)  # one record per evaluation (history.py)
     optimizer_state: dict | None = None
     # The count-based half of the predictions: fitted on the training text when the session
     # is made, so suggestions work before any LSTM training. None: LSTM only (--mix off, or
     # a checkpoint from before mixtures).
     ngram: KneserNey | None = None
     mix: MixWeights = field(default_factory=MixWeights.lstm_only)
-    history: list[dict] = field(default_factory=list)  # one row of metrics per evaluation
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     version: int = 0
     saved_version: int | None = None  # the version last saved or loaded
     source: Path | None = None  # the checkpoint file it was loaded from or saved to
+    saved_steps: int = 0  # progress.steps in that file: training since then is unsaved
 
     @classmethod
     def new(
@@ -154,8 +156,10 @@ class Session:
         """Call under ``lock`` after the weights change."""
         self.version += 1
 
-    def mark_saved(self, path: Path) -> None:
-        self.saved_version = self.version
+    def mark_saved(self, path: Path, version: int | None = None, steps: int | None = None) -> None:
+        """The weights at ``version`` (default: now), ``steps`` into training, are in ``path``."""
+        self.saved_version = self.version if version is None else version
+        self.saved_steps = self.progress.steps if steps is None else steps
         self.source = path
 
     def reset_weights(self, seed: int | None = None) -> None:
@@ -170,7 +174,15 @@ class Session:
             self.history = []
             if self.ngram is not None:  # an untrained LSTM adds nothing to the n-gram
                 self.mix = MixWeights.ngram_only()
+            self.saved_steps = 0  # nothing saved is left in these weights
             self.mark_changed()
+
+    def record_evaluation(self, metrics: dict) -> None:
+        """The metrics of an evaluation just made: the latest, and one more history record."""
+        self.metrics = dict(metrics)
+        progress = self.progress
+        flat = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+        self.history.append({"step": progress.steps, "epoch": progress.epochs, **flat})
 
     def to(self, device: torch.device) -> None:
         with self.lock:
@@ -178,16 +190,9 @@ class Session:
 
     def summary(self) -> str:
         params = self.model.num_parameters()
-        return f"{self.config.layers}×{self.config.hidden} LSTM · {format_count(params)} params"
+        return f"{self.config.layers}×{self.config.hidden} LSTM · {fmt.count(params)} params"
 
 
 def _seed_weights(seed: int | None) -> None:
     if seed is not None:
         torch.manual_seed(seed)
-
-
-def format_count(n: int) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}"
-    return str(n)

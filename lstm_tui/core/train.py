@@ -15,7 +15,6 @@ rate and stop on the tutorial's window accuracy.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from lstm_tui.core.config import TrainConfig
+from lstm_tui.core.control import RunControl
 from lstm_tui.core.corpus import MIN_TOKENS, WINDOW
 from lstm_tui.core.device import cpu_has_bf16, resolve_device
 from lstm_tui.core.errors import ConfigError
@@ -160,6 +160,7 @@ class Trainer:
         val_ids: np.ndarray | None = None,
         config: TrainConfig | None = None,
         report_interval: float = 0.1,
+        control: RunControl | None = None,
     ) -> None:
         self.session = session
         self.config = (config or session.train_config).check()
@@ -181,24 +182,20 @@ class Trainer:
         # and evaluations in fp32.
         self.autocast = self.device.type == "cpu" and cpu_has_bf16()
         self.report_interval = report_interval
-        self._stop = threading.Event()
-        self._unpaused = threading.Event()
-        self._unpaused.set()
+        self.control = control or RunControl()  # pause/resume/stop, from any thread
 
-    # Control, from any thread.
     def pause(self) -> None:
-        self._unpaused.clear()
+        self.control.pause()
 
     def resume(self) -> None:
-        self._unpaused.set()
+        self.control.resume()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._unpaused.set()
+        self.control.stop()
 
     @property
     def paused(self) -> bool:
-        return not self._unpaused.is_set()
+        return self.control.paused
 
     def steps_per_epoch(self) -> int:
         return math.ceil(((len(self.train_ids) - 1) // self.batch_size) / self.bptt)
@@ -301,9 +298,9 @@ class Trainer:
         ]
 
     def _wait_if_paused(self, watch: _Stopwatch) -> None:
-        if not self._unpaused.is_set():
+        if self.control.paused:
             watch.stop()
-            self._unpaused.wait()
+            self.control.wait_while_paused()
             watch.start()
 
     def run(self) -> Iterator[Event]:
@@ -371,7 +368,7 @@ class Trainer:
                 batches = self._stream_batches(rng, ids)
                 for i, (x, y) in enumerate(batches):
                     self._wait_if_paused(watch)
-                    if self._stop.is_set():
+                    if self.control.stop_requested:
                         reason, message = StopReason.STOPPED, "stopped by request"
                         break
                     seconds = watch.seconds
@@ -529,20 +526,14 @@ class Trainer:
             torch._foreach_copy_(snapshot, params)
         session = self.session
         with session.lock:
-            session.metrics = {k: v for k, v in metrics.items() if k != "selection_loss"}
+            stored = {k: v for k, v in metrics.items() if k != "selection_loss"}
             if metrics["mix"] is not None:
                 session.mix = MixWeights.from_dict(metrics["mix"])
             else:  # no weights to fit: the LSTM alone, as on texts too small for validation
                 session.mix = MixWeights.lstm_only()
-            if record:
-                session.history.append(
-                    {
-                        "epoch": session.progress.epochs,
-                        "step": session.progress.steps,
-                        **{k: v for k, v in session.metrics.items() if not isinstance(v, dict)},
-                        **_flat_components(session.metrics),
-                    }
-                )
+            if record:  # one more row of history, its nested figures flattened
+                session.record_evaluation({**stored, **_flat_components(stored)})
+            session.metrics = stored
             session.mark_changed()
         model = session.model
         model.train()

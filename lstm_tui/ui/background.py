@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 TRAIN_NICE = 10  # CFS weight 110 against the UI's 1024
 REFRESH_NICE = 5
@@ -32,32 +32,13 @@ def lower_priority(nice: int) -> bool:
     return True
 
 
-def run_at_low_priority(
-    work: Callable[[], None],
-    *,
-    name: str,
-    nice: int,
-    while_waiting: Callable[[], None] | None = None,
-) -> None:
-    """Run ``work`` in a fresh thread at ``nice`` and wait for it; its exception is raised here.
+class WorkerPool(ThreadPoolExecutor):
+    """The pool Textual's thread workers run in: its shutdown does not wait for them.
 
-    ``while_waiting`` is called ten times a second while it runs (to pass on a cancel).
-    The thread is a daemon: a quit that cannot wait for a long step does not wait for it.
+    asyncio.run() joins the default executor's threads before ``App.run()`` returns; a
+    worker still drawing a chart must not hold the exit up (``LstmApp.run`` decides how long
+    to wait, and for what).
     """
-    failure: list[BaseException] = []
 
-    def target() -> None:
-        lower_priority(nice)
-        try:
-            work()
-        except BaseException as e:  # handed to the waiting thread
-            failure.append(e)
-
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
-    while thread.is_alive():
-        thread.join(0.1)
-        if while_waiting is not None:
-            while_waiting()
-    if failure:
-        raise failure[0]
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait=False, cancel_futures=cancel_futures)

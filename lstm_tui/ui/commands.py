@@ -11,7 +11,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 @dataclass(frozen=True)
 class Command:
     title: str
-    action: str  # an ``action_*`` method of the app
+    action: str  # an ``action_*`` method of the app, or of a pane: ``#predictor.cycle_mode``
     help: str
     key: str = ""
 
@@ -25,15 +25,21 @@ COMMANDS: tuple[Command, ...] = (
     Command("Save checkpoint…", "save", "Save the model into the data folder", "ctrl+s"),
     Command("Load checkpoint…", "load", "Open a saved checkpoint", "ctrl+o"),
     Command("Open corpus…", "open_corpus", "A new vocabulary and model for a text file", "ctrl+n"),
+    Command("Export training history", "export_history", "Every evaluation, as CSV", "ctrl+g"),
     Command("Show training pane", "show_pane('training')", "Focus the training pane", "F2"),
     Command("Show vocabulary pane", "show_pane('vocab')", "Focus the vocabulary browser", "F3"),
     Command("Show predictor pane", "show_pane('predictor')", "Focus the predictor", "F4"),
-    Command("Continuation: greedy or sampled", "cycle_mode", "Cycle the temperature", "ctrl+r"),
-    Command("Continuation: more words", "more_words", "Longer answers", "ctrl+↑"),
-    Command("Continuation: fewer words", "fewer_words", "Shorter answers", "ctrl+↓"),
-    Command("Clear transcript", "clear_transcript", "Empty the conversation", "ctrl+l"),
-    Command("Vocabulary: cycle sort", "vocab_sort", "Sort by count, word or id", "s"),
-    Command("Vocabulary: reverse order", "vocab_reverse", "Ascending or descending", "r"),
+    Command(
+        "Continuation: greedy or sampled",
+        "#predictor.cycle_mode",
+        "Cycle the temperature",
+        "ctrl+r",
+    ),
+    Command("Continuation: more words", "#predictor.more_words", "Longer answers", "ctrl+↑"),
+    Command("Continuation: fewer words", "#predictor.fewer_words", "Shorter answers", "ctrl+↓"),
+    Command("Clear transcript", "#predictor.clear_transcript", "Empty the conversation", "ctrl+l"),
+    Command("Vocabulary: cycle sort", "#vocab.cycle_sort", "Sort by count, word or id", "s"),
+    Command("Vocabulary: reverse order", "#vocab.reverse", "Ascending or descending", "r"),
     Command("Keys", "help", "Every key of the app", "F1"),
     Command("Quit", "quit", "Leave (asks first if the weights are unsaved)", "ctrl+q"),
 )

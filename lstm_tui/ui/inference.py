@@ -1,15 +1,21 @@
-"""Model work for the UI, off the event loop: a job queue and a throttled view of the session.
+"""Model work for the UI, off the event loop: one service that owns it all.
+
+``InferenceService`` owns the model thread, its job queue, the predictor pair and the
+generation of the live model. Widgets ask it for suggestions, a continuation or a word's
+details; it answers by posting a message to the widget that asked, and the widget asks it
+whether the answer is still for the live model (``current``). No widget or app attribute is
+written off the UI thread: results travel only as messages.
 
 Typing fast queues many suggestion requests; only the latest input matters, so a new one
 replaces any that has not started. Continuations (Enter) are answered in order, never
-dropped. One long-lived thread worker of the app takes jobs from the queue.
+dropped.
 
 While training runs, the session's version moves with every optimizer step (10 times a
 second or more), and the core's ``Predictor`` copies the weights (waiting for the step in
 progress) and recomputes its context whenever it moved: on every keystroke, 10-150 ms on a
-busy 2-core machine. So the app keeps two predictors (``PredictorPair``), each reading the
-session through a ``LiveView`` whose version moves only when told: keystrokes use the
-active one, while a background worker brings the other up to date and warms it on the
+busy 2-core machine. So the service keeps two predictors (``PredictorPair``), each reading
+the session through a ``LiveView`` whose version moves only when told: keystrokes use the
+active one, while a low-priority thread brings the other up to date and warms it on the
 text being typed, then swaps them. No keystroke waits for a copy.
 """
 
@@ -19,30 +25,55 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from enum import Enum
 from typing import TYPE_CHECKING
 
+from lstm_tui.core.errors import UserError
+from lstm_tui.core.runtime import PREDICT_THREADS
+from lstm_tui.ui.background import REFRESH_NICE, lower_priority
+from lstm_tui.ui.messages import (
+    ContinuationReady,
+    InferenceFailed,
+    PredictorRefreshed,
+    SuggestionsReady,
+    WordDetailsReady,
+)
+
 if TYPE_CHECKING:
+    from textual.message_pump import MessagePump
+
     from lstm_tui.core.model import LanguageModel
     from lstm_tui.core.predict import Predictor
     from lstm_tui.core.session import Session
     from lstm_tui.core.vocab import Vocabulary
 
 Job = Callable[[], None]
+TOP_K = 5
+DETAIL_WORDS = 8
+TYPING_PAUSE = 0.3  # seconds without a keystroke: a good moment to copy fresh weights
+MAX_STALE = 1.0  # seconds: while typing non-stop, refresh the predictions at least this often
+
+
+class JobKind(Enum):
+    WARM_UP = "warm-up"  # the newest wins, and goes first
+    SUGGEST = "suggest"  # the newest wins
+    CONTINUE = "continue"  # every one, in order
+    DETAILS = "details"  # the newest wins, and goes last
 
 
 class InferenceQueue:
     def __init__(self) -> None:
         self._ready = threading.Condition(threading.Lock())
-        self._latest: dict[str, Job] = {}  # "suggest" and "details": the newest wins
-        self._ordered: deque[Job] = deque()  # "continue": every one, in order
+        self._latest: dict[JobKind, Job] = {}
+        self._ordered: deque[Job] = deque()  # continuations
         self._closed = False
         self._running = 0  # jobs taken and not yet done
 
-    def submit(self, kind: str, job: Job) -> None:
+    def submit(self, kind: JobKind, job: Job) -> None:
         with self._ready:
             if self._closed:
                 return
-            if kind == "continue":
+            if kind is JobKind.CONTINUE:
                 self._ordered.append(job)
             else:
                 self._latest[kind] = job
@@ -66,15 +97,12 @@ class InferenceQueue:
             return None
 
     def _pop(self) -> Job | None:
-        if "warm-up" in self._latest:
-            return self._latest.pop("warm-up")
-        if "suggest" in self._latest:
-            return self._latest.pop("suggest")
+        for kind in (JobKind.WARM_UP, JobKind.SUGGEST):
+            if kind in self._latest:
+                return self._latest.pop(kind)
         if self._ordered:
             return self._ordered.popleft()
-        if "details" in self._latest:
-            return self._latest.pop("details")
-        return None
+        return self._latest.pop(JobKind.DETAILS, None)
 
     def clear(self) -> None:
         with self._ready:
@@ -92,12 +120,6 @@ class InferenceQueue:
     @property
     def closed(self) -> bool:
         return self._closed
-
-    @property
-    def busy(self) -> bool:
-        """A job is queued or running."""
-        with self._ready:
-            return bool(self._running or self._latest or self._ordered)
 
 
 class LiveView:
@@ -159,7 +181,7 @@ class PredictorPair:
         return pair[0].behind
 
     def refresh(self, text: str) -> None:
-        """In a worker thread: bring the standby predictor up to date on ``text``, swap."""
+        """In the refresh thread: bring the standby predictor up to date on ``text``, swap."""
         from lstm_tui.core.predict import Predictor
 
         standby = 1 - self._active
@@ -173,3 +195,164 @@ class PredictorPair:
         predictor.suggest(text)  # copies the weights and computes the context's states
         self._active = standby
         self.refreshed_at = time.monotonic()
+
+
+class InferenceService:
+    """The model thread, its queue, the predictor pair and the live model's generation.
+
+    Every public method is called on the UI thread; the threads it starts touch only the
+    service's own queue and predictors, and post messages.
+    """
+
+    def __init__(self) -> None:
+        self.queue = InferenceQueue()
+        self.generation = 0  # bumped with every new model: older answers are stale
+        self._pair: PredictorPair | None = None
+        self._thread: threading.Thread | None = None
+        self._refreshing = threading.Event()  # a refresh thread is running
+        self._last_keystroke = 0.0
+        self._failures: MessagePump | None = None  # where errors of warm-up jobs go
+
+    # -- the model ----------------------------------------------------------------------------
+
+    def use(
+        self, session: Session, predictor: Predictor, view: LiveView, report_to: MessagePump
+    ) -> None:
+        """Answer from now on with ``predictor`` (warmed up on ``session``); drop older work."""
+        self.generation += 1
+        self.queue.clear()
+        self._pair = PredictorPair(session, predictor, view)
+        self._failures = report_to
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._serve, name="lstm-tui-inference", daemon=True
+            )
+            self._thread.start()
+
+        def warm_up() -> None:  # a model's first call in a new thread costs up to a second
+            predictor.suggest("the ", k=TOP_K)
+
+        self.queue.submit(JobKind.WARM_UP, warm_up)
+
+    @property
+    def predictor(self) -> Predictor | None:
+        """The predictor answering keystrokes now."""
+        return self._pair.active if self._pair is not None else None
+
+    def current(self, generation: int) -> bool:
+        """Whether an answer computed at ``generation`` is for the live model."""
+        return generation == self.generation and self._pair is not None
+
+    def close(self) -> None:
+        self.queue.close()
+
+    # -- requests, each answered to the widget that asked ----------------------------------------
+
+    def suggest(self, text: str, reply_to: MessagePump, keystroke: bool = True) -> None:
+        pair, generation = self._pair, self.generation
+        if pair is None:
+            return
+        if keystroke:
+            self._last_keystroke = time.monotonic()
+
+        def job() -> None:
+            suggestions = pair.active.suggest(text, k=TOP_K)
+            self._answer(reply_to, generation, SuggestionsReady(generation, text, suggestions))
+
+        self.queue.submit(JobKind.SUGGEST, job)
+
+    def continue_text(
+        self, text: str, request: int, words: int, temperature: float, reply_to: MessagePump
+    ) -> None:
+        pair, generation = self._pair, self.generation
+        if pair is None:
+            reply_to.post_message(ContinuationReady(generation, request, None, "no model yet"))
+            return
+
+        def job() -> None:
+            try:
+                answer = pair.active.continue_text(text, words, temperature=temperature)
+            except Exception as e:  # the line still gets its answer: the error
+                reply_to.post_message(ContinuationReady(generation, request, None, str(e)))
+                raise
+            from lstm_tui.core.surprisal import surprisal
+
+            session = pair.session
+            surprise = surprisal(pair.active.model, session.vocab, text, session.lowercase)
+            reply_to.post_message(ContinuationReady(generation, request, answer, None, surprise))
+
+        self.queue.submit(JobKind.CONTINUE, job)
+
+    def word_details(self, word: str, reply_to: MessagePump) -> None:
+        pair, generation = self._pair, self.generation
+        if pair is None:
+            return
+
+        def job() -> None:
+            after = pair.active.next_words(word, k=DETAIL_WORDS)
+            like = pair.active.neighbours(word, k=DETAIL_WORDS)
+            self._answer(reply_to, generation, WordDetailsReady(generation, word, after, like))
+
+        self.queue.submit(JobKind.DETAILS, job)
+
+    def _answer(self, reply_to: MessagePump, generation: int, message: object) -> None:
+        if generation == self.generation:  # a newer model makes this answer pointless
+            reply_to.post_message(message)  # type: ignore[arg-type]
+
+    # -- fresher weights while training -----------------------------------------------------------
+
+    def refresh_if_due(self, text: str, listeners: list[MessagePump], force: bool = False) -> bool:
+        """Start bringing the standby predictor up to date, if the weights moved and it is a
+        good moment: a pause in typing, or ``MAX_STALE`` seconds of non-stop typing. The
+        listeners get ``PredictorRefreshed`` once the fresh predictor answers keystrokes."""
+        pair, generation = self._pair, self.generation
+        if pair is None or self._refreshing.is_set() or not pair.behind:
+            return False
+        now = time.monotonic()
+        typing = now - self._last_keystroke < TYPING_PAUSE
+        if not (force or not typing or now - pair.refreshed_at >= MAX_STALE):
+            return False
+        self._refreshing.set()
+
+        def refresh() -> None:  # its own thread: a thread can lower its priority, never raise it
+            import torch
+
+            lower_priority(REFRESH_NICE)
+            torch.set_num_threads(PREDICT_THREADS)
+            try:
+                pair.refresh(text)
+            except Exception as e:
+                self._report(f"could not refresh the predictor: {type(e).__name__}: {e}")
+            else:
+                if generation == self.generation:
+                    for listener in listeners:
+                        listener.post_message(PredictorRefreshed(generation))
+            finally:
+                self._refreshing.clear()
+
+        threading.Thread(target=refresh, name="lstm-tui-refresh", daemon=True).start()
+        return True
+
+    # -- the model thread -------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        """Runs for the app's lifetime: takes model jobs off the queue, one at a time."""
+        import torch
+
+        torch.set_num_threads(PREDICT_THREADS)
+        while True:
+            job = self.queue.take(timeout=0.5)
+            if job is None:
+                if self.queue.closed:
+                    return
+                continue
+            try:
+                job()
+            except UserError as e:
+                self._report(str(e))
+            except Exception as e:  # a bug; the app goes on
+                self._report(f"prediction failed: {type(e).__name__}: {e}")
+
+    def _report(self, error: str) -> None:
+        if self._failures is not None:
+            self._failures.post_message(InferenceFailed(error))

@@ -1,13 +1,14 @@
-"""Messages posted up: from worker threads to the app, and from panes to the app.
+"""Messages: from the threads that do the work to the widget that asked, and from panes up.
 
-Every message from a worker carries the ``generation`` of the session it was computed for;
-the app bumps the generation whenever it swaps the session, and drops stale results.
-None of these may be collapsed (``can_replace``): chart points and transcript lines matter.
+Results of model work carry the ``generation`` of the model they were computed with; the
+inference service says whether that is still the live one (``InferenceService.current``).
+Training messages carry the ``TrainingRun`` they come from. None of these may be collapsed
+(``can_replace``): chart points and transcript lines matter.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,27 +16,24 @@ from textual.message import Message
 
 if TYPE_CHECKING:  # torch-backed types: imported by the workers, never at module level here
     from lstm_tui.core.corpus import Corpus
+    from lstm_tui.core.opening import Opened
     from lstm_tui.core.predict import Continuation, Predictor, Suggestions, WordProb
-    from lstm_tui.core.session import Session
+    from lstm_tui.core.surprisal import WordSurprise
     from lstm_tui.core.train import EpochEvent, StepEvent, TrainResult
     from lstm_tui.ui.inference import LiveView
+    from lstm_tui.ui.training_run import TrainingRun
 
 
-# -- from workers -----------------------------------------------------------------------------
+# -- loading (to the app) ------------------------------------------------------------------------
 
 
 @dataclass
 class SessionReady(Message):
     """A model is loaded or built and its predictor warmed up."""
 
-    session: Session
+    opened: Opened
     view: LiveView  # the session as the predictor reads it
     predictor: Predictor
-    corpus_path: Path | None  # the text to train on, if known
-    corpus: Corpus | None  # that text already encoded in the session's vocabulary
-    note: str  # what happened, for a notification
-    severity: str = "information"
-    fresh: bool = False  # an untrained model: the chart and log start empty
 
 
 @dataclass
@@ -47,61 +45,8 @@ class SessionFailed(Message):
 
 
 @dataclass
-class TrainingStarted(Message):
-    generation: int
-    corpus: Corpus
-    description: str  # "batch 25 × bptt 8 · 1,471 epochs · cpu"
-    total_steps: int
-    device: str
-
-
-@dataclass
-class TrainingProgress(Message):
-    """One StepEvent or EpochEvent, in order; never dropped."""
-
-    generation: int
-    event: StepEvent | EpochEvent
-
-
-@dataclass
-class TrainingEnded(Message):
-    generation: int
-    result: TrainResult | None
+class WeightsReset(Message):
     error: str | None = None
-    bad_corpus: bool = False  # the text could not be read: forget it
-
-
-@dataclass
-class PredictorRefreshed(Message):
-    """The standby predictor caught up with the weights and is now the active one."""
-
-    generation: int
-    error: str | None = None
-
-
-@dataclass
-class SuggestionsReady(Message):
-    generation: int
-    text: str  # the input value they are for
-    suggestions: Suggestions
-    version: int  # the session version the predictor read
-
-
-@dataclass
-class ContinuationReady(Message):
-    generation: int
-    request: int  # which sent line this answers
-    continuation: Continuation | None
-    error: str | None = None
-
-
-@dataclass
-class WordDetailsReady(Message):
-    generation: int
-    word: str
-    next_words: list[WordProb]
-    neighbours: list[WordProb]
-    version: int
 
 
 @dataclass
@@ -111,32 +56,68 @@ class Saved(Message):
     then_quit: bool = False
 
 
+# -- training (to the training pane; started and ended bubble on to the app) ----------------------
+
+
 @dataclass
-class WeightsReset(Message):
-    generation: int
+class TrainingStarted(Message):
+    run: TrainingRun
+    corpus: Corpus
+    description: str  # "batch 25 × bptt 8 · 1,471 epochs · cpu ×1"
+    total_steps: int
+    first_step: int  # the session's step count when the run began
+
+
+@dataclass
+class TrainingProgress(Message):
+    """One StepEvent or EpochEvent, in order; never dropped."""
+
+    run: TrainingRun
+    event: StepEvent | EpochEvent
+
+
+@dataclass
+class TrainingEnded(Message):
+    run: TrainingRun
+    result: TrainResult | None
     error: str | None = None
+    bad_corpus: bool = False  # the text could not be read: forget it
 
 
-# -- from panes -------------------------------------------------------------------------------
-
-
-@dataclass
-class PromptChanged(Message):
-    """The predictor's input changed: suggestions are wanted for ``text``."""
-
-    text: str
+# -- model work (to the pane that asked) ----------------------------------------------------------
 
 
 @dataclass
-class PromptSent(Message):
-    """Enter in the predictor: continue ``text``."""
+class PredictorRefreshed(Message):
+    """The standby predictor caught up with the weights and is now the active one."""
 
-    text: str
-    request: int
+    generation: int
 
 
 @dataclass
-class WordSelected(Message):
-    """A word was highlighted in the vocabulary browser."""
+class InferenceFailed(Message):
+    error: str
 
+
+@dataclass
+class SuggestionsReady(Message):
+    generation: int
+    text: str  # the input value they are for
+    suggestions: Suggestions
+
+
+@dataclass
+class ContinuationReady(Message):
+    generation: int
+    request: int  # which sent line this answers
+    continuation: Continuation | None
+    error: str | None = None
+    surprise: list[WordSurprise] = field(default_factory=list)  # the sent line, word by word
+
+
+@dataclass
+class WordDetailsReady(Message):
+    generation: int
     word: str
+    next_words: list[WordProb]
+    neighbours: list[WordProb]

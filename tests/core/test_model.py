@@ -159,7 +159,7 @@ def test_config_dict_round_trip() -> None:
         ("seed", {"embed": -3}, "embed must be"),
         ("seed", {"dropout": 1.0}, "dropout must be in [0, 1)"),
         ("seed", {"dropout": -0.1}, "dropout"),
-        ("seed", {"layers": 17}, "layers ≤ 16"),
+        ("seed", {"layers": 17}, "layers must be at most 16"),
         ("seed", {"hidden": 100_000}, "8192"),
         ("seed", {"softmax": "hierarchical"}, "softmax must be"),
     ],

@@ -306,3 +306,24 @@ def test_predicting_while_training_in_another_thread(
     assert len(set(seen.values())) >= 2  # results change as the model learns
     final = predictor.suggest("the mice had a gen", k=3)
     assert final == Predictor(session).suggest("the mice had a gen", k=3)
+
+
+def test_surprisal_is_low_where_the_model_expects_the_word(predictor: Predictor) -> None:
+    """The shipped fable model expects the fable's own words, in order, far more than the
+    same words shuffled; a word it does not know has no score."""
+    from lstm_tui.core.surprisal import surprisal
+
+    session = predictor.session
+    model, vocab = session.model, session.vocab
+    line = "the mice had a general council to consider what measures they could take"
+    words = surprisal(model, vocab, line)
+    assert [w.word for w in words] == line.split()
+    shuffled = surprisal(model, vocab, " ".join(reversed(line.split())))
+
+    def total(scored: list) -> float:
+        return sum(w.bits for w in scored[1:] if w.bits is not None)
+
+    assert all(w.bits is not None for w in words)  # every word of the fable is known
+    assert total(words) < 0.5 * total(shuffled)
+    assert surprisal(model, vocab, "the zorblax")[1].bits is None
+    assert surprisal(model, vocab, "") == []

@@ -7,8 +7,9 @@ the machine may be busy, and a wait that succeeds returns at once.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,37 @@ WAIT = 90.0  # seconds: the longest any single wait may take on a loaded 2-core 
 def user_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private platformdirs data folder for this test (never the real one)."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
     return paths.data_dir()
+
+
+class ThreadWrites:
+    """Attributes of the app written off its UI thread (none may be)."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def app_writes_off_the_ui_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadWrites]:
+    """Fails any test in which a thread other than the app's own wrote an app attribute.
+
+    Workers must post messages and let the UI thread apply them; this watches every
+    attribute assignment on every ``LstmApp`` for the whole test.
+    """
+    writes = ThreadWrites()
+    original = LstmApp.__setattr__
+
+    def guarded(self: LstmApp, name: str, value: object) -> None:
+        owner = self.__dict__.get("_thread_id")
+        if owner and threading.get_ident() != owner:
+            writes.found.append(f"{name} (from thread {threading.current_thread().name})")
+        original(self, name, value)
+
+    monkeypatch.setattr(LstmApp, "__setattr__", guarded)
+    yield writes
+    assert not writes.found, f"app attributes written off the UI thread: {writes.found}"
 
 
 async def wait_for(

@@ -175,7 +175,8 @@ def test_enter_sends_the_line_and_the_model_continues_it() -> None:
         transcript = app.query_one("#transcript")
         await wait_for(pilot, lambda: not transcript.query(".pending"), "the model's answer")
         user, model = transcript.query(".bubble.user"), transcript.query(".bubble.model")
-        assert user.first().render().plain == "the mice"
+        shown = user.first().render().plain
+        assert shown.startswith("the mice\nsurprise: ■ expected  ■ so-so  ■ surprising")
         assert model.first().render().plain == "… " + expected.text
         assert "greedy" in str(model.first().border_title)
         assert app.query_one(PromptInput).value == ""
@@ -244,7 +245,7 @@ def test_quit_while_training_returns_promptly() -> None:
         chart = app.query_one(LossChart)
         await pilot.press("f5")
         await wait_for(pilot, lambda: len(chart.steps) >= 2, "training steps")
-        control = app.run_control
+        control = app.runs.run
         assert control is not None
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the quit question")
@@ -341,7 +342,11 @@ def test_save_then_load_gives_identical_suggestions(user_data: Path) -> None:
         table = app.screen.query_one("#load-table", DataTable)
         await wait_for(pilot, lambda: table.row_count == 2, "the checkpoint list")
         first = table.get_row_at(0)
-        assert first[0] == "mine" and first[2] == "belling_the_cat.txt" and first[3] == "2×512"
+        assert (
+            first[0] == "● mine (open)"
+            and first[2] == "belling_the_cat.txt"
+            and first[3] == "2×512"
+        )
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.session is not old and not app.busy, "the load")
         assert app.session is not None and app.session.source == target
@@ -544,9 +549,10 @@ def test_command_palette_offers_every_action() -> None:
     bound = {b.action for b in LstmApp.BINDINGS if hasattr(b, "action")}
     bound -= {"resume", "pause"}  # both are the one "Pause or resume" command
     assert bound <= {c.action for c in COMMANDS} | {"toggle_pause"}
+    owners = {"": LstmApp, "#predictor": PredictorPane, "#vocab": VocabPane}
     for command in COMMANDS:
-        name = command.action.partition("(")[0]
-        assert callable(getattr(LstmApp, f"action_{name}", None)), command.action
+        owner, _, name = command.action.partition("(")[0].rpartition(".")
+        assert callable(getattr(owners[owner], f"action_{name}", None)), command.action
 
     async def scenario(pilot: Pilot) -> None:
         app = await wait_ready(pilot)
@@ -572,10 +578,12 @@ def test_help_lists_every_key() -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
         sections = app.screen.sections
         listed = {key for _, rows in sections for key, _ in rows}
-        for key in ("F1", "F5", "F6", "F7", "F8", "F9", "ctrl+s", "ctrl+o", "ctrl+n", "ctrl+q"):
+        keys = ("F1", "F5", "F6", "F7", "F8", "F9", "ctrl+s", "ctrl+o", "ctrl+n", "ctrl+g")
+        for key in (*keys, "ctrl+q"):
             assert key in listed
-        for key in ("tab", "enter", "alt+1", "ctrl+r", "ctrl+↑", "/", "s", "r", "ctrl+p"):
+        for key in ("tab", "enter", "↓", "↑", "ctrl+r", "ctrl+↑", "/", "s", "r", "ctrl+p"):
             assert key in listed, key
+        assert "alt+1 (esc 1)" in listed and "alt+5 (esc 5)" in listed
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
@@ -616,5 +624,20 @@ def test_a_long_line_scrolls_the_input_to_keep_the_cursor_in_view() -> None:
         await pilot.press("home")
         assert prompt.scroll_offset.x == 0
         assert prompt.render_line(0).text.lstrip().startswith("the mice held")
+
+    drive(LstmApp(), scenario)
+
+
+def test_the_guard_catches_a_thread_writing_an_app_attribute(app_writes_off_the_ui_thread) -> None:
+    """The conftest guard is real: a thread that writes an app attribute is reported."""
+    import threading
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        thread = threading.Thread(target=lambda: setattr(app, "preset", "large"))
+        thread.start()
+        thread.join()
+        assert app_writes_off_the_ui_thread.found == [f"preset (from thread {thread.name})"]
+        app_writes_off_the_ui_thread.found.clear()  # seen: the test itself passes
 
     drive(LstmApp(), scenario)

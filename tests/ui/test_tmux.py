@@ -18,7 +18,7 @@ def test_real_terminal_shows_suggestions_and_quits_promptly() -> None:
         [sys.executable, str(SCRIPT), "--device", "cpu"],
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=480,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in done.stdout

@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 
 from lstm_tui.core.vocab import Vocabulary
 from lstm_tui.ui.app import LstmApp
+from lstm_tui.ui.inference import InferenceService
 from lstm_tui.ui.widgets.vocab import ROW_LIMIT, VocabPane
 
 from .conftest import wait_for
@@ -22,7 +23,7 @@ class VocabOnly(App[None]):
     CSS_PATH = LstmApp.CSS_PATH
 
     def compose(self) -> ComposeResult:
-        yield VocabPane(id="vocab", classes="pane")
+        yield VocabPane(InferenceService(), id="vocab", classes="pane")
 
 
 def test_fifty_thousand_words_stay_fast() -> None:

@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from lstm_tui.core.safe_text import visible
+from lstm_tui.ui.widgets.key_button import key_button
 
 
 @dataclass(frozen=True)
@@ -28,25 +28,28 @@ class ConfirmScreen(ModalScreen[str | None]):
 
     def __init__(self, title: str, message: str, choices: list[Choice]) -> None:
         super().__init__()
-        self.title_text = visible(title)  # file names in either: shown, never obeyed
-        self.message = visible(message, keep_newlines=True)
+        self.title_text = title
+        self.message = message
         self.choices = choices
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog confirm"):
-            yield Label(self.title_text, classes="dialog-title", markup=False)
-            yield Static(self.message, classes="dialog-message", markup=False)
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.message, classes="dialog-message")
             with Horizontal(classes="dialog-buttons"):
                 for choice in self.choices:
-                    yield Button(
-                        f"{choice.label} [{choice.key}]",
+                    yield key_button(
+                        choice.label,
+                        choice.key,
                         variant=choice.variant,  # type: ignore[arg-type]
                         id=f"choice-{choice.key}",
                     )
-                yield Button("Cancel [esc]", id="choice-cancel")
+                yield key_button("Cancel", "esc", id="choice-cancel")
 
     def on_mount(self) -> None:
-        self.query_one(Button).focus()
+        # The safe choice has the focus: one Enter must never throw work away.
+        safe = next((c for c in self.choices if c.variant != "error"), None)
+        self.query_one(f"#choice-{safe.key}" if safe else "#choice-cancel", Button).focus()
 
     def on_key(self, event: events.Key) -> None:
         for choice in self.choices:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -15,11 +16,10 @@ from textual.suggester import Suggester
 from textual.widgets import Button, Checkbox, DataTable, DirectoryTree, Input, Label, Static
 
 from lstm_tui.core import checkpoint
+from lstm_tui.core import format as fmt
 from lstm_tui.core.errors import CheckpointError
-from lstm_tui.core.files import regular_file_problem
-from lstm_tui.core.paths import CHECKPOINT_SUFFIX, checkpoint_path, checkpoints_dir
-from lstm_tui.core.safe_text import visible
-from lstm_tui.ui import format as fmt
+from lstm_tui.core.paths import CHECKPOINT_SUFFIX, checkpoint_path, checkpoints_dir, save_path
+from lstm_tui.ui.widgets.key_button import key_button
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".text", ".rst", ".csv", ".tsv", ".json", ".tokens", ""})
 
@@ -53,6 +53,19 @@ class PathSuggester(Suggester):
         return None
 
 
+class PathInput(Input):
+    """A path box where Tab completes the path shown in grey (else moves on, as usual)."""
+
+    BINDINGS = [Binding("tab", "complete", "Complete", show=False, tooltip="Complete the path")]
+
+    def action_complete(self) -> None:
+        suggestion = self._suggestion
+        if not (suggestion and self.cursor_at_end and len(suggestion) > len(self.value)):
+            raise SkipAction()  # nothing to complete: Tab moves the focus
+        self.value = suggestion
+        self.cursor_position = len(suggestion)
+
+
 class SaveScreen(ModalScreen[tuple[Path, bool] | None]):
     """A name (saved into the checkpoints folder) or a path; returns (path, with optimizer)."""
 
@@ -60,7 +73,7 @@ class SaveScreen(ModalScreen[tuple[Path, bool] | None]):
 
     def __init__(self, suggested_name: str) -> None:
         super().__init__()
-        self.suggested_name = visible(suggested_name)
+        self.suggested_name = suggested_name
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog save"):
@@ -76,8 +89,8 @@ class SaveScreen(ModalScreen[tuple[Path, bool] | None]):
                 id="save-optimizer",
             )
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Save [enter]", variant="primary", id="save")
-                yield Button("Cancel [esc]", id="cancel")
+                yield key_button("Save", "enter", variant="primary", id="save")
+                yield key_button("Cancel", "esc", id="cancel")
 
     def on_mount(self) -> None:
         self._show_target(self.suggested_name)
@@ -87,10 +100,7 @@ class SaveScreen(ModalScreen[tuple[Path, bool] | None]):
         text = text.strip()
         if not text:
             return None
-        path = checkpoint_path(text)
-        if path.suffix != CHECKPOINT_SUFFIX and path.parent != checkpoints_dir():
-            path = path.with_name(path.name + CHECKPOINT_SUFFIX)
-        return path
+        return save_path(text)
 
     @on(Input.Changed, "#save-name")
     def _changed(self, event: Input.Changed) -> None:
@@ -130,9 +140,10 @@ class LoadScreen(ModalScreen[Path | None]):
         Binding("ctrl+l", "focus_path", "Path", tooltip="Type a checkpoint path"),
     ]
 
-    def __init__(self, extra: Iterable[Path] = ()) -> None:
+    def __init__(self, extra: Iterable[Path] = (), current: Path | None = None) -> None:
         super().__init__()
         self.extra = list(extra)
+        self.current = current.resolve() if current is not None else None  # marked "● open"
         self.paths: dict[str, Path] = {}
 
     def compose(self) -> ComposeResult:
@@ -153,30 +164,30 @@ class LoadScreen(ModalScreen[Path | None]):
                 table.add_column(label, key=key)
             yield table
             yield Static("reading checkpoints…", id="load-status")
-            yield Input(
-                placeholder="…or a path to a .safetensors file (ctrl+l)",
+            yield PathInput(
+                placeholder="…or a path to a .safetensors file (ctrl+l; tab completes)",
                 id="load-path",
                 suggester=PathSuggester(frozenset({CHECKPOINT_SUFFIX})),
             )
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Load [enter]", variant="primary", id="load")
-                yield Button("Cancel [esc]", id="cancel")
+                yield key_button("Load", "enter", variant="primary", id="load")
+                yield key_button("Cancel", "esc", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
         self._read()
 
-    @work(thread=True, exclusive=True, group="list-checkpoints", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="list-checkpoints")
     def _read(self) -> None:
-        found, unreadable = checkpoint.scan_checkpoints()
+        found = checkpoint.list_checkpoints()
         for path in self.extra:
             try:
                 found.append(checkpoint.info(path))
             except CheckpointError:
                 continue
-        self.app.call_from_thread(self._fill, found, len(unreadable))
+        self.app.call_from_thread(self._fill, found)
 
-    def _fill(self, found: list[checkpoint.CheckpointInfo], unreadable: int = 0) -> None:
+    def _fill(self, found: list[checkpoint.CheckpointInfo]) -> None:
         table = self.query_one(DataTable)
         for info in found:
             key = str(info.path)
@@ -187,10 +198,13 @@ class LoadScreen(ModalScreen[Path | None]):
             window = metrics.get("window_accuracy")
             ppl = metrics.get("val_perplexity")
             bundled = info.path.parent != checkpoints_dir()
+            name = info.name + (" (bundled)" if bundled else "")
+            if self.current is not None and info.path.resolve() == self.current:
+                name = f"● {name} (open)"
             table.add_row(
-                visible(info.name) + (" (bundled)" if bundled else ""),
-                visible(fmt.when(info.created)),
-                visible(info.corpus),
+                name,
+                fmt.when(info.created),
+                info.corpus,
                 info.model,
                 f"{info.steps:,}",
                 fmt.percent(window) if isinstance(window, float) else "—",
@@ -199,13 +213,10 @@ class LoadScreen(ModalScreen[Path | None]):
                 key=key,
             )
         status = self.query_one("#load-status", Static)
-        skipped = f" · {unreadable} unreadable file(s) left out" if unreadable else ""
         if table.row_count:
-            status.update(
-                f"{table.row_count} checkpoint(s) · enter loads the highlighted one{skipped}"
-            )
+            status.update(f"{table.row_count} checkpoint(s) · enter loads the highlighted one")
         else:
-            status.update(f"no saved checkpoints yet: type a path below{skipped}")
+            status.update("no saved checkpoints yet: type a path below")
             self.query_one("#load-path", Input).focus()
 
     @on(DataTable.RowSelected, "#load-table")
@@ -247,11 +258,10 @@ class LoadScreen(ModalScreen[Path | None]):
 
 
 def _is_file(path: Path, status: Static) -> bool:
-    """True if ``path`` is a regular file; otherwise say what it is in ``status``."""
-    problem = regular_file_problem(path)
-    if problem is None:
+    """True if ``path`` is a file; otherwise say so in ``status``."""
+    if path.is_file():
         return True
-    status.update(f"✗ {visible(problem)}")
+    status.update(f"✗ {path}: no such file")
     return False
 
 
@@ -276,15 +286,15 @@ class OpenCorpusScreen(ModalScreen[Path | None]):
 
     def __init__(self, title: str, note: str, start: Path | None = None) -> None:
         super().__init__()
-        self.title_text = visible(title)  # a corpus name from a checkpoint may be in either
-        self.note = visible(note)
+        self.title_text = title
+        self.note = note
         self.start = start if start and start.is_dir() else Path.cwd()
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog open-corpus"):
-            yield Label(self.title_text, classes="dialog-title", markup=False)
-            yield Static(self.note, classes="dialog-note", markup=False)
-            yield Input(
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.note, classes="dialog-note")
+            yield PathInput(
                 placeholder="path to a UTF-8 text file (tab completes)",
                 id="corpus-path",
                 suggester=PathSuggester(TEXT_SUFFIXES),
@@ -292,18 +302,14 @@ class OpenCorpusScreen(ModalScreen[Path | None]):
             yield TextTree(self.start, id="corpus-tree")
             yield Static("", id="corpus-status")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Open [enter]", variant="primary", id="open")
-                yield Button("Cancel [esc]", id="cancel")
+                yield key_button("Open", "enter", variant="primary", id="open")
+                yield key_button("Cancel", "esc", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#corpus-path", Input).focus()
 
     @on(DirectoryTree.FileSelected)
     def _file_selected(self, event: DirectoryTree.FileSelected) -> None:
-        problem = regular_file_problem(event.path)  # a .txt link to /dev/zero, a FIFO
-        if problem:
-            self.notify(visible(problem), severity="error", markup=False)
-            return
         self.dismiss(event.path)
 
     @on(Input.Submitted, "#corpus-path")

@@ -26,7 +26,7 @@ def binding_rows(bindings: list[BindingType]) -> list[tuple[str, str]]:
     for item in bindings:
         if not isinstance(item, Binding):
             continue
-        keys = ", ".join(_key_name(k) for k in item.key.split(","))
+        keys = item.key_display or ", ".join(_key_name(k) for k in item.key.split(","))
         description = item.tooltip or item.description or item.action
         if item.description and item.tooltip:
             description = f"{item.description}: {item.tooltip}"
@@ -39,6 +39,25 @@ def _key_name(key: str) -> str:
     parts = [names.get(part, part) for part in key.strip().split("+")]
     parts = [p.upper() if p[:1] == "f" and p[1:].isdigit() else p for p in parts]
     return "+".join(parts)
+
+
+def help_sections(app_bindings: list[BindingType]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Every key of the app, by where it works, read from the bindings themselves."""
+    from lstm_tui.ui.screens.files import LoadScreen
+    from lstm_tui.ui.screens.hyperparams import HyperparamsScreen
+    from lstm_tui.ui.widgets.predictor import PredictorPane, PromptInput
+    from lstm_tui.ui.widgets.training import METRIC_HINTS
+    from lstm_tui.ui.widgets.vocab import VocabPane
+
+    app_rows = binding_rows(app_bindings)
+    app_rows.append(("ctrl+p", "Command palette: every action by name"))
+    return [
+        ("Everywhere", app_rows),
+        ("Predictor", binding_rows(PromptInput.BINDINGS) + binding_rows(PredictorPane.BINDINGS)),
+        ("Vocabulary", binding_rows(VocabPane.BINDINGS)),
+        ("Dialogs", binding_rows(HyperparamsScreen.BINDINGS) + binding_rows(LoadScreen.BINDINGS)),
+        ("Metrics", list(METRIC_HINTS)),
+    ]
 
 
 class HelpScreen(ModalScreen[None]):

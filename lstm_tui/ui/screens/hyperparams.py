@@ -17,13 +17,16 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.errors import UserError
+from lstm_tui.core.errors import ConfigError, UserError
+from lstm_tui.ui.widgets.key_button import key_button
 
 if TYPE_CHECKING:
     from lstm_tui.core.model import ModelConfig
 
 PRESET_NAMES = ("seed", "seed-1layer", "default", "large")
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+# The form's field for a ``TrainConfig`` field a ``ConfigError`` names (others are the same).
+FORM_FIELDS = {"batch_size": "batch", "bptt": "bptt", "epochs": "epochs", "lr": "lr"}
 
 
 @dataclass(frozen=True)
@@ -86,9 +89,8 @@ def parse_form(
         check_config(
             make_config(2, preset, layers=layers, hidden=hidden, embed=embed, dropout=dropout)
         )
-    except UserError as e:
-        field = next((f for f in ("layers", "hidden", "embed", "dropout") if f in str(e)), "layers")
-        raise FieldError(field, str(e)) from None
+    except ConfigError as e:
+        raise FieldError(e.field or "layers", str(e)) from None
     train = replace(
         base or TrainConfig(),
         lr=_real("lr", values["lr"]),
@@ -100,17 +102,12 @@ def parse_form(
     )
     try:
         train.check()
-    except UserError as e:
-        message = str(e)
-        field = "lr"
-        for name, key in (("batch_size", "batch"), ("bptt", "bptt"), ("epochs", "epochs")):
-            if message.startswith(name):
-                field = key
-                message = message.replace("batch_size", "batch", 1)
-        raise FieldError(field, message) from None
+    except ConfigError as e:
+        field = FORM_FIELDS.get(e.field or "", "lr")
+        raise FieldError(field, str(e).replace("batch_size", "batch", 1)) from None
     try:
         resolve_device(device)
-    except UserError as e:
+    except ConfigError as e:
         raise FieldError("device", str(e)) from None
     return Hyperparams(preset, layers, hidden, embed, dropout, train)
 
@@ -134,9 +131,15 @@ class HyperparamsScreen(ModalScreen[Hyperparams | None]):
     )
 
     def __init__(
-        self, config: ModelConfig, preset: str, train: TrainConfig, training: bool
+        self,
+        config: ModelConfig,
+        preset: str,
+        train: TrainConfig,
+        training: bool,
+        train_tokens: int | None = None,
     ) -> None:
         super().__init__()
+        self.train_tokens = train_tokens  # the training text's length, when known
         self.model_config = config
         self.preset = preset
         self.train = train
@@ -190,13 +193,37 @@ class HyperparamsScreen(ModalScreen[Hyperparams | None]):
                 ),
                 classes="dialog-note",
             )
+            yield Static("", id="form-effective", classes="dialog-note")
             yield Static("", id="form-error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Apply [ctrl+s]", variant="primary", id="apply")
-                yield Button("Cancel [esc]", id="cancel")
+                yield key_button("Apply", "ctrl+s", variant="primary", id="apply")
+                yield key_button("Cancel", "esc", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#field-layers", Input).focus()
+        self._show_effective()
+
+    @on(Input.Changed, "#field-batch")
+    @on(Input.Changed, "#field-bptt")
+    def _show_effective(self) -> None:
+        """What a run on this corpus will use: a small text shrinks batch and bptt."""
+        from lstm_tui.core.train import fit_to_corpus
+
+        note = self.query_one("#form-effective", Static)
+        if not self.train_tokens:
+            note.update("")
+            return
+        try:
+            batch = int(self.query_one("#field-batch", Input).value.replace(",", ""))
+            bptt = int(self.query_one("#field-bptt", Input).value.replace(",", ""))
+            used = fit_to_corpus(self.train_tokens, max(1, batch), max(1, bptt))
+        except (ValueError, UserError):
+            note.update("")
+            return
+        note.update(
+            f"On this text ({self.train_tokens:,} training tokens) a run uses batch {used[0]} "
+            f"× bptt {used[1]}."
+        )
 
     @on(Select.Changed, "#field-preset")
     def _preset_changed(self, event: Select.Changed) -> None:

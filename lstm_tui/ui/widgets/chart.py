@@ -16,8 +16,11 @@ from rich.text import Text
 from textual import work
 from textual_plotext import PlotextPlot
 
+from lstm_tui.core import format as fmt
+
 LOSS_COLOR = (255, 110, 90)
 ACCURACY_COLOR = (80, 200, 120)
+ACCURACY_TICKS = [0, 25, 50, 75, 100]
 
 
 def downsample(xs: np.ndarray, ys: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
@@ -131,8 +134,9 @@ class LossChart(PlotextPlot):
         if keep.any():
             lx, ly = downsample(xs[keep], loss[keep], 2 * columns)
             plt.plot(lx.tolist(), ly.tolist(), color=LOSS_COLOR, marker="braille")
-            top = float(ly.max()) if len(ly) else 1.0
-            plt.ylim(0, max(top * 1.05, 1e-3))
+            ticks = fmt.nice_ticks(float(ly.max()) if len(ly) else 1.0)
+            plt.ylim(0, ticks[-1])
+            plt.yticks(ticks, [f"{t:g}" for t in ticks])  # evenly spaced round values
         keep = np.isfinite(acc)
         if keep.any():
             ax, ay = downsample(xs[keep], acc[keep] * 100, 2 * columns)
@@ -140,6 +144,7 @@ class LossChart(PlotextPlot):
                 ax.tolist(), ay.tolist(), color=ACCURACY_COLOR, marker="braille", yside="right"
             )
             plt.ylim(0, 100, yside="right")
+            plt.yticks(ACCURACY_TICKS, [f"{t}" for t in ACCURACY_TICKS], yside="right")
         first, last = int(xs[0]), int(xs[-1])
         if last > first:
             ticks = np.unique(np.linspace(first, last, 5).round().astype(int)).tolist()

@@ -11,26 +11,27 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from rich.style import Style
 from rich.text import Text
 from textual import on
-from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.events import Click, Key
 from textual.geometry import Size
 from textual.reactive import Reactive
 from textual.suggester import SuggestionReady
 from textual.widgets import Input, Static
 
-from lstm_tui.core.safe_text import has_control, visible
-from lstm_tui.ui import format as fmt
-from lstm_tui.ui.messages import PromptChanged, PromptSent
+from lstm_tui.core import format as fmt
+from lstm_tui.ui.inference import TOP_K, InferenceService
+from lstm_tui.ui.messages import ContinuationReady, PredictorRefreshed, SuggestionsReady
 from lstm_tui.ui.widgets.line import Line
 
 if TYPE_CHECKING:
     from lstm_tui.core.predict import Continuation, Suggestions
+    from lstm_tui.core.surprisal import WordSurprise
 
-TOP_K = 5
 WORD_CHOICES = (4, 8, 12, 16, 24, 32, 48, 64, 96)
 TEMPERATURES = (0.0, 0.5, 0.8, 1.0, 1.3)  # 0 is greedy
 ATTACH_LEFT = frozenset(",.;:?!%)]}…'’”")
@@ -57,7 +58,6 @@ def insert_word(text: str, partial: str, word: str) -> str:
 
 def mark_unknown(line: str, unknown: list[str]) -> Text:
     """The user's line with words the vocabulary lacks underlined in red and flagged ``?``."""
-    line, unknown = visible(line), [visible(w) for w in unknown]
     text = Text(line)
     for word in set(unknown):
         pattern = r"(?<![\w'’])" + re.escape(word) + r"(?![\w'’])"
@@ -68,8 +68,52 @@ def mark_unknown(line: str, unknown: list[str]) -> Text:
     return text
 
 
+# What alt+1 … alt+5 arrive as where the terminal sends ESC and the digit (tmux, xterm with
+# metaSendsEscape): Textual reads ESC+digit as the macOS Option characters ¡ ™ £ ¢ ∞, which
+# is also what Option+digit types on a Mac. In the predictor's input they pick suggestions.
+OPTION_DIGITS = (
+    "inverted_exclamation_mark",
+    "trade_mark_sign",
+    "pound_sign",
+    "cent_sign",
+    "infinity",
+)
+
+
+SURPRISE_STYLES = ("green", "yellow", "bold red1")  # expected, so-so, surprising
+
+
+def surprise_style(bits: float) -> str:
+    from lstm_tui.core.surprisal import EXPECTED_BITS, SURPRISING_BITS
+
+    band = 0 if bits < EXPECTED_BITS else 1 if bits < SURPRISING_BITS else 2
+    return SURPRISE_STYLES[band]
+
+
+def tint_surprise(line: str, surprise: list[WordSurprise] | None, unknown: list[str]) -> Text:
+    """The sent line, each word tinted by how surprising the model found it, with a legend;
+    words the vocabulary lacks underlined in red (``mark_unknown``)."""
+    text = mark_unknown(line, unknown) if unknown else Text(line)
+    if not surprise:
+        return text
+    at, lowered = 0, line.lower()
+    for item in surprise:
+        start = lowered.find(item.word.lower(), at)
+        if start < 0:
+            continue
+        at = start + len(item.word)
+        if item.bits is not None:
+            text.stylize(surprise_style(item.bits), start, at)
+    text.append("\n")
+    text.append("surprise: ", style="dim")
+    for style, name in zip(SURPRISE_STYLES, ("expected", "so-so", "surprising"), strict=True):
+        text.append("■ ", style=style)
+        text.append(f"{name}  ", style="dim")
+    return text
+
+
 class PromptInput(Input):
-    """The predictor's input: Tab accepts the ghost completion, alt+N inserts suggestion N."""
+    """The predictor's input: Tab accepts, ↓/↑ choose a suggestion, alt+N inserts number N."""
 
     # Input sets its virtual size on every keystroke, and Widget declares that reactive with
     # layout=True: a layout pass over the whole screen per key (~40 ms on a busy 2-core
@@ -78,46 +122,106 @@ class PromptInput(Input):
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
     BINDINGS = [
-        Binding("tab", "accept", "Accept", tooltip="Accept the ghost completion"),
         Binding(
-            "enter", "submit", "Send", show=False, tooltip="Send the line; the model continues it"
+            "tab",
+            "accept",
+            "Accept",
+            tooltip="Accept the ghost text, or the chosen suggestion",
+            id="predictor.accept",
         ),
+        Binding(
+            "enter",
+            "submit",
+            "Send",
+            show=False,
+            tooltip="Send the line; the model continues it",
+            id="predictor.send",
+        ),
+        Binding(
+            "down",
+            "choose(1)",
+            "Next suggestion",
+            show=False,
+            tooltip="Tab inserts it",
+            id="predictor.next",
+        ),
+        Binding("up", "choose(-1)", "Previous suggestion", show=False, id="predictor.previous"),
         *(
-            Binding(f"alt+{n}", f"pick({n - 1})", f"Insert suggestion {n}", show=False)
+            Binding(
+                f"alt+{n},{OPTION_DIGITS[n - 1]}",
+                f"pick({n - 1})",
+                f"Insert suggestion {n}",
+                show=False,
+                key_display=f"alt+{n} (esc {n})",
+                id=f"predictor.pick{n}",
+            )
             for n in range(1, TOP_K + 1)
         ),
     ]
 
+    def __init__(self, **kwargs: object) -> None:
+        # Focus must not select the line: the next key would replace what was typed (F4).
+        super().__init__(select_on_focus=False, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def pane(self) -> PredictorPane:
+        return next(a for a in self.ancestors if isinstance(a, PredictorPane))
+
+    async def _on_key(self, event: Key) -> None:
+        # These keys carry a printable character, which Input would insert before any
+        # binding saw it: take them first.
+        if event.key in OPTION_DIGITS:
+            event.stop()
+            event.prevent_default()
+            self.pane.pick(OPTION_DIGITS.index(event.key))
+
     def action_accept(self) -> None:
-        pane = next((a for a in self.ancestors if isinstance(a, PredictorPane)), None)
-        if pane is not None and pane.accept():
-            return
-        raise SkipAction()  # nothing to accept: Tab moves the focus as usual
+        self.pane.accept()  # nothing to accept: Tab does nothing (the focus stays here)
+
+    def action_choose(self, step: int) -> None:
+        self.pane.choose(step)
 
     def action_pick(self, index: int) -> None:
+        self.pane.pick(index)
+
+
+class SuggestionRow(Line):
+    """The row of next words; a click on one inserts it."""
+
+    def on_click(self, event: Click) -> None:
+        chip = event.style.meta.get("chip")
         pane = next((a for a in self.ancestors if isinstance(a, PredictorPane)), None)
-        if pane is not None:
-            pane.pick(index)
+        if isinstance(chip, int) and pane is not None:
+            pane.pick(chip)
 
 
 class PredictorPane(Vertical):
     BORDER_TITLE = "Predictor"
     BINDINGS = [
         Binding(
-            "ctrl+r", "cycle_mode", "Mode", show=False, tooltip="Greedy or sampled continuations"
+            "ctrl+r",
+            "cycle_mode",
+            "Mode",
+            show=False,
+            tooltip="Greedy or sampled continuations",
+            id="predictor.mode",
         ),
-        Binding("ctrl+up", "more_words", "More words", show=False),
-        Binding("ctrl+down", "fewer_words", "Fewer words", show=False),
-        Binding("ctrl+l", "clear_transcript", "Clear", show=False),
+        Binding("ctrl+up", "more_words", "More words", show=False, id="predictor.more"),
+        Binding("ctrl+down", "fewer_words", "Fewer words", show=False, id="predictor.fewer"),
+        Binding("ctrl+l", "clear_transcript", "Clear", show=False, id="predictor.clear"),
     ]
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self, inference: InferenceService, *, id: str | None = None, classes: str | None = None
+    ) -> None:
         super().__init__(id=id, classes=classes)
+        self.inference = inference
         self.n_words = 24
         self.temperature = 0.0
         self.suggestions: Suggestions | None = None
         self.suggestions_for: str | None = None  # the input value the shown row belongs to
         self.ghost: str | None = None  # the value the ghost completion would give
+        self.chosen: int | None = None  # the suggestion ↓/↑ chose: Tab inserts it
         self.ready = False
         self._requests = 0
         self._pending: dict[int, Static] = {}  # model bubbles waiting for their answer
@@ -133,7 +237,7 @@ class PredictorPane(Vertical):
                 ),
                 classes="bubble hint",
             )
-        yield Line("", id="suggestions")
+        yield SuggestionRow("", id="suggestions")
         yield PromptInput(placeholder="loading model…", id="prompt", disabled=True)
         yield Line("", id="predictor-info")
 
@@ -142,15 +246,38 @@ class PredictorPane(Vertical):
 
     # -- called by the app ----------------------------------------------------------------
 
-    def set_ready(self, ready: bool, waiting_for: str = "loading model…") -> None:
+    def set_ready(self, ready: bool) -> None:
         self.ready = ready
         prompt = self.query_one(PromptInput)
         prompt.disabled = not ready
-        prompt.placeholder = "type here…" if ready else waiting_for
+        prompt.placeholder = "type here…" if ready else "loading model…"
         if ready:
             self.suggestions = None
             self.suggestions_for = None
-            self.app.post_message(PromptChanged(prompt.value))
+            self.inference.suggest(prompt.value, self, keystroke=False)
+
+    def focus_input(self) -> None:
+        prompt = self.query_one(PromptInput)
+        if not prompt.disabled:
+            prompt.focus()
+
+    # -- answers from the inference service -------------------------------------------------
+
+    def on_suggestions_ready(self, message: SuggestionsReady) -> None:
+        if self.inference.current(message.generation):
+            self.show_suggestions(message.text, message.suggestions)
+
+    def on_continuation_ready(self, message: ContinuationReady) -> None:
+        if self.inference.current(message.generation):
+            self.show_continuation(
+                message.request, message.continuation, message.error, message.surprise
+            )
+        else:
+            self.show_continuation(message.request, None, "the model changed")
+
+    def on_predictor_refreshed(self, message: PredictorRefreshed) -> None:
+        if self.ready and self.inference.current(message.generation):
+            self.inference.suggest(self.query_one(PromptInput).value, self, keystroke=False)
 
     def show_suggestions(self, text: str, suggestions: Suggestions) -> bool:
         """Show suggestions if they are for what the input holds now; True if shown."""
@@ -159,44 +286,46 @@ class PredictorPane(Vertical):
             return False
         self.suggestions = suggestions
         self.suggestions_for = text
+        self.chosen = None
         self.ghost = self._ghost_for(text, suggestions)
-        if self.ghost is not None:
-            prompt.post_message(SuggestionReady(text, self.ghost))
-        self.query_one("#suggestions", Line).update(self._suggestion_row(suggestions))
+        # Always: no ghost for these suggestions clears the one shown for older ones.
+        prompt.post_message(SuggestionReady(text, self.ghost or ""))
+        self._show_row()
         return True
 
+    def _show_row(self) -> None:
+        if self.suggestions is not None:
+            row = self._suggestion_row(self.suggestions, self.chosen)
+            self.query_one("#suggestions", Line).update(row)
+
     def show_continuation(
-        self, request: int, continuation: Continuation | None, error: str | None
+        self,
+        request: int,
+        continuation: Continuation | None,
+        error: str | None,
+        surprise: list[WordSurprise] | None = None,
     ) -> None:
         bubble = self._pending.pop(request, None)
         entry = self._user_bubbles.pop(request, None)
         if bubble is None:
             return
-        if entry is not None and continuation is not None and continuation.unknown:
+        if entry is not None and continuation is not None:
             user, line = entry
-            user.update(mark_unknown(line, continuation.unknown))
+            user.update(tint_surprise(line, surprise, continuation.unknown))
         if continuation is None:
-            bubble.update(Text(f"(no answer: {visible(str(error))})", style="red"))
+            bubble.update(Text(f"(no answer: {error})", style="red"))
             return
         text = Text()
         text.append("… ", style="dim")
-        text.append(visible(continuation.text))
+        text.append(continuation.text)
         bubble.update(text)
         bubble.remove_class("pending")
         self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
-
-    def pending_requests(self) -> list[int]:
-        return list(self._pending)
 
     # -- ghost text and suggestions -------------------------------------------------------
 
     @staticmethod
     def _ghost_for(text: str, suggestions: Suggestions) -> str | None:
-        ghost = PredictorPane._raw_ghost(text, suggestions)
-        return None if ghost is None or has_control(ghost) else ghost  # no ESC into the input
-
-    @staticmethod
-    def _raw_ghost(text: str, suggestions: Suggestions) -> str | None:
         if suggestions.completion is not None:
             return text + suggestions.completion.suffix
         if text and text[-1].isspace() and suggestions.next_words and not suggestions.partial:
@@ -206,24 +335,40 @@ class PredictorPane(Vertical):
             return text + word
         return None
 
-    def _suggestion_row(self, suggestions: Suggestions) -> Text:
+    @staticmethod
+    def _suggestion_row(suggestions: Suggestions, chosen: int | None = None) -> Text:
         row = Text(overflow="ellipsis")  # two lines: five words with their odds fit in 56
         if not suggestions.next_words:
-            partial = visible(suggestions.partial)
-            what = f"no word starts with “{partial}”" if partial else ""
+            what = f"no word starts with “{suggestions.partial}”" if suggestions.partial else ""
             row.append(what or "no suggestions", style="dim")
         for n, item in enumerate(suggestions.next_words, start=1):
-            row.append(f" {n} ", style="reverse bold")
-            row.append(f" {visible(item.word)} ", style="bold")
-            row.append(fmt.prob(item.prob), style="dim")
+            chip = Style(meta={"chip": n - 1})  # a click on any part of it picks it
+            word = Style(bold=True, underline=n - 1 == chosen, reverse=n - 1 == chosen)
+            row.append(f" {n} ", style=Style(reverse=True, bold=True) + chip)
+            row.append(f" {item.word} ", style=word + chip)
+            row.append(fmt.prob(item.prob), style=Style(dim=True) + chip)
             row.append("  ")
         if suggestions.unknown:
             row.append("  unknown: ", style="dim red")
-            row.append(visible(", ".join(dict.fromkeys(suggestions.unknown))), style="red")
+            row.append(", ".join(dict.fromkeys(suggestions.unknown)), style="red")
         return row
 
+    def choose(self, step: int) -> None:
+        """Move the choice along the suggestion row (↓ ↑); Tab then inserts it."""
+        prompt = self.query_one(PromptInput)
+        if self.suggestions is None or self.suggestions_for != prompt.value:
+            return
+        count = len(self.suggestions.next_words)
+        if not count:
+            return
+        at = -1 if self.chosen is None else self.chosen
+        self.chosen = min(count - 1, max(0, at + step))
+        self._show_row()
+
     def accept(self) -> bool:
-        """Take the ghost completion; False when there is none for the current text."""
+        """Insert the chosen suggestion, else take the ghost completion; False if neither."""
+        if self.chosen is not None:
+            return self.pick(self.chosen)
         prompt = self.query_one(PromptInput)
         if self.ghost is None or self.suggestions_for != prompt.value:
             return False
@@ -234,25 +379,25 @@ class PredictorPane(Vertical):
         self.ghost = None
         return True
 
-    def pick(self, index: int) -> None:
+    def pick(self, index: int) -> bool:
+        """Insert suggestion ``index`` (0-based); False (and a bell) if there is none."""
         prompt = self.query_one(PromptInput)
-        if self.suggestions is None or self.suggestions_for != prompt.value:
+        words = self.suggestions.next_words if self.suggestions is not None else []
+        if self.suggestions is None or self.suggestions_for != prompt.value or index >= len(words):
             self.app.bell()
-            return
-        words = self.suggestions.next_words
-        if index >= len(words):
-            self.app.bell()
-            return
-        word = visible(words[index].word)  # a control character is never typed for the user
-        prompt.value = insert_word(prompt.value, self.suggestions.partial, word)
+            return False
+        prompt.value = insert_word(prompt.value, self.suggestions.partial, words[index].word)
         prompt.cursor_position = len(prompt.value)
+        prompt.focus()
+        return True
 
     @on(Input.Changed, "#prompt")
     def _prompt_changed(self, event: Input.Changed) -> None:
         event.stop()
         self.ghost = None
-        if self.ready:  # straight to the app: no bubbling through the containers per key
-            self.app.post_message(PromptChanged(event.value))
+        self.chosen = None
+        if self.ready:
+            self.inference.suggest(event.value, self)
 
     @on(Input.Submitted, "#prompt")
     def _prompt_submitted(self, event: Input.Submitted) -> None:
@@ -266,9 +411,7 @@ class PredictorPane(Vertical):
         for hint in transcript.query(".hint"):
             hint.remove()
         user = Static(
-            Text(visible(line))
-            if line
-            else Text("(nothing: the model starts from scratch)", "dim"),
+            Text(line) if line else Text("(nothing: the model starts from scratch)", "dim"),
             classes="bubble user",
         )
         user.border_title = "you"
@@ -279,7 +422,7 @@ class PredictorPane(Vertical):
         transcript.mount_all([user, answer])
         transcript.scroll_end(animate=False)
         event.input.value = ""
-        self.post_message(PromptSent(line, request))
+        self.inference.continue_text(line, request, self.n_words, self.temperature, self)
 
     # -- continuation settings ------------------------------------------------------------
 
@@ -287,7 +430,7 @@ class PredictorPane(Vertical):
         info = Text(no_wrap=True, overflow="ellipsis")
         for key, what in (
             ("tab", "accept"),
-            ("alt+1…5", "insert"),
+            ("alt+N", "pick"),
             ("⏎", f"{self.n_words} words"),
             ("^r", mode_name(self.temperature)),
         ):
@@ -298,8 +441,7 @@ class PredictorPane(Vertical):
     def action_cycle_mode(self) -> None:
         i = TEMPERATURES.index(self.temperature) if self.temperature in TEMPERATURES else 0
         self.temperature = TEMPERATURES[(i + 1) % len(TEMPERATURES)]
-        self._show_info()
-        self.notify(f"Continuations: {mode_name(self.temperature)}", timeout=2)
+        self._show_info()  # the info line says it: no notification to cover the input
 
     def action_more_words(self) -> None:
         bigger = [n for n in WORD_CHOICES if n > self.n_words]

@@ -1,14 +1,21 @@
-"""The top line: corpus, model, device, whether the weights are saved, and what is running."""
+"""The top line: corpus, model, device, which checkpoint the weights are, and what is running."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from lstm_tui.core.safe_text import visible
+from lstm_tui.core import format as fmt
+from lstm_tui.core.paths import CHECKPOINT_SUFFIX
+from lstm_tui.ui.state import TrainState
+
+if TYPE_CHECKING:
+    from lstm_tui.core.session import Session
+    from lstm_tui.core.train import StepEvent
 
 
 @dataclass(frozen=True)
@@ -18,8 +25,40 @@ class Status:
     model: str = ""  # "2×512 LSTM · 4.3M params"
     device: str = ""
     saved: bool | None = None  # None: nothing loaded yet
-    saved_as: str = ""  # the checkpoint's name, when saved
+    saved_as: str = ""  # the checkpoint's name, when the weights came from or went to one
     activity: str = "loading model…"
+
+
+def session_status(
+    session: Session,
+    corpus_name: str,
+    state: TrainState,
+    busy: bool,
+    last_step: StepEvent | None,
+) -> Status:
+    """What the top line says about a loaded model."""
+    if busy:
+        activity = "loading…"
+    elif state is TrainState.TRAINING:
+        activity = (
+            f"training {last_step.progress:.0%} · ETA {fmt.duration(last_step.eta)}"
+            if last_step
+            else "training…"
+        )
+    elif state.running:
+        activity = str(state)
+    else:
+        activity = "untrained · F5 to train" if session.progress.steps == 0 else ""
+    source = session.source
+    return Status(
+        corpus=corpus_name,
+        corpus_tokens=session.corpus.tokens or None,
+        model=session.summary(),
+        device=str(session.device),
+        saved=session.is_saved,
+        saved_as=source.name.removesuffix(CHECKPOINT_SUFFIX) if source else "",
+        activity=activity,
+    )
 
 
 class StatusBar(Widget):
@@ -28,39 +67,39 @@ class StatusBar(Widget):
     status: reactive[Status] = reactive(Status, layout=False)
 
     def update_status(self, **changes: object) -> None:
-        # Names come from files (a corpus name recorded in a checkpoint): shown, never obeyed.
-        shown = {k: visible(v) if isinstance(v, str) else v for k, v in changes.items()}
-        self.status = replace(self.status, **shown)  # type: ignore[arg-type]
+        self.status = replace(self.status, **changes)  # type: ignore[arg-type]
 
     def render(self) -> Text:
-        s = self.status
-        wide = self.size.width >= 110
-        sep = ("  │  ", "dim")
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(" lstm-tui ", style="bold reverse")
-        text.append("  ")
-        if s.corpus:
-            text.append("corpus ", style="dim")
-            text.append(s.corpus, style="bold")
-            if s.corpus_tokens is not None and wide:
-                text.append(f" ({s.corpus_tokens:,} tokens)", style="dim")
-            text.append(*sep)
-        if s.model:
-            model = s.model if wide else s.model.replace(" LSTM", "")
-            text.append("model " if wide else "", style="dim")
-            text.append(model, style="bold")
-            text.append(*sep)
-        if s.device:
-            text.append("device " if wide else "", style="dim")
-            text.append(s.device, style="bold")
-            text.append(*sep)
-        if s.saved is True:
-            text.append("✓ saved", style="bold green")
-            if s.saved_as and wide:
-                text.append(f" ({s.saved_as})", style="dim")
-        elif s.saved is False:
-            text.append("● unsaved", style="bold yellow")
-        if s.activity:
-            text.append(*sep)
-            text.append(s.activity, style="italic")
-        return text
+        return status_line(self.status, wide=self.size.width >= 110)
+
+
+def status_line(s: Status, wide: bool) -> Text:
+    """The segments that have something to say, one separator between each two."""
+    segments: list[Text] = []
+    if s.corpus:
+        corpus = Text.assemble(("corpus ", "dim"), (s.corpus, "bold"))
+        if s.corpus_tokens is not None and wide:
+            corpus.append(f" ({s.corpus_tokens:,} tokens)", style="dim")
+        segments.append(corpus)
+    if s.model:
+        model = s.model if wide else s.model.replace(" LSTM", "")
+        segments.append(Text.assemble(("model " if wide else "", "dim"), (model, "bold")))
+    if s.device:
+        segments.append(Text.assemble(("device " if wide else "", "dim"), (s.device, "bold")))
+    if s.saved is True:
+        saved = Text("✓ saved", style="bold green")
+        if s.saved_as:
+            saved.append(f" ({s.saved_as})" if wide else f" {s.saved_as}", style="dim")
+        segments.append(saved)
+    elif s.saved is False:
+        unsaved = Text("● unsaved", style="bold yellow")
+        if s.saved_as and wide:
+            unsaved.append(f" (changed since {s.saved_as})", style="dim")
+        segments.append(unsaved)
+    if s.activity:
+        segments.append(Text(s.activity, style="italic"))
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(" lstm-tui ", style="bold reverse")
+    text.append("  ")
+    text.append_text(Text("  │  ", style="dim").join(segments))
+    return text

@@ -10,24 +10,35 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar
 
-from lstm_tui.ui import format as fmt
+from lstm_tui.core import format as fmt
+from lstm_tui.ui.messages import TrainingEnded, TrainingProgress, TrainingStarted
+from lstm_tui.ui.state import TrainState
 from lstm_tui.ui.widgets.chart import ACCURACY_COLOR, LOSS_COLOR, LossChart
 from lstm_tui.ui.widgets.line import Line, LogLines
 
 if TYPE_CHECKING:
+    from lstm_tui.core.session import Session
     from lstm_tui.core.train import EpochEvent, StepEvent, TrainResult
 
+# One plain-language line per metric: the metrics line's tooltip, and F1's "Metrics" section.
+METRIC_HINTS = (
+    ("loss", "how wrong the next-word guesses are on the training text (lower is better)"),
+    ("acc", "how often the top guess is the next word, on the training text"),
+    ("val ppl", "perplexity on held-out text: the model is as unsure as picking from this many "
+     "words (lower is better; none for texts under 1,000 tokens)"),
+    ("window", "the tutorial's score: the next word from exactly the three words before it"),
+    ("tok/s", "training speed: tokens read per second"),
+)  # fmt: skip
 REDRAW_INTERVAL = 0.25  # labels and progress bar, seconds
 CHART_INTERVAL = 0.5  # seconds: the chart is redrawn at most twice a second
 
 STATE_LABELS = {
-    "loading": ("◌", "loading model…", "muted"),
-    "none": ("○", "no model · ctrl+o loads one, ctrl+n opens a text", "warn"),
-    "idle": ("●", "idle · F5 to train", "muted"),
-    "starting": ("◌", "starting…", "muted"),
-    "training": ("▶", "training", "ok"),
-    "paused": ("⏸", "paused · F6 to resume", "warn"),
-    "stopping": ("■", "stopping…", "warn"),
+    TrainState.LOADING: ("◌", "loading model…", "muted"),
+    TrainState.IDLE: ("●", "idle · F5 to train", "muted"),
+    TrainState.STARTING: ("◌", "starting…", "muted"),
+    TrainState.TRAINING: ("▶", "training", "ok"),
+    TrainState.PAUSED: ("⏸", "paused · F6 to resume", "warn"),
+    TrainState.STOPPING: ("■", "stopping…", "warn"),
 }
 
 
@@ -42,13 +53,14 @@ class TrainingPane(Vertical, can_focus=True):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.state = "loading"
+        self.state = TrainState.LOADING
         self.run_description = ""
         self.last_step: StepEvent | None = None
         self.last_epoch: EpochEvent | None = None
         self.total_steps = 0
         self.run_started_step = 0
         self._loaded_metrics: dict = {}
+        self._accuracy: list[tuple[int, float]] = []  # (step, top-1 accuracy) per evaluation
         self._labels_dirty = True
         self._last_chart = 0.0
 
@@ -65,6 +77,7 @@ class TrainingPane(Vertical, can_focus=True):
 
     def on_mount(self) -> None:
         self.border_subtitle = "F5 train · F6 pause · F7 stop · F8 reset · F9 settings"
+        self.query_one("#train-metrics").tooltip = "\n".join(f"{k}: {v}" for k, v in METRIC_HINTS)
         self._redraw_labels()
         self.set_interval(REDRAW_INTERVAL, self._tick)
 
@@ -79,10 +92,45 @@ class TrainingPane(Vertical, can_focus=True):
 
     # -- called by the app ----------------------------------------------------------------
 
-    def set_state(self, state: str) -> None:
+    def set_state(self, state: TrainState) -> None:
+        if state is self.state:
+            return
         self.state = state
         self._labels_dirty = True
         self._redraw_labels()
+
+    def show_session(self, session: Session, fresh: bool) -> None:
+        """A model was loaded or built: its history so far, and its metrics."""
+        progress = session.progress
+        self.reset_history(
+            "new model: no training yet"
+            if fresh
+            else f"loaded: {progress.steps:,} steps, {progress.epochs:,} epochs trained before"
+        )
+        self.show_metrics(session.metrics)
+        chart = self.query_one(LossChart)
+        for record in session.history:  # the runs before this one, one point per evaluation
+            loss = record.get("train_loss")
+            if isinstance(loss, (int, float)):
+                chart.add(int(record["step"]), float(loss), record.get("train_accuracy"))
+        self._redraw_chart()
+
+    # -- from the training run (started and ended go on to the app) ------------------------
+
+    def on_training_started(self, message: TrainingStarted) -> None:
+        self.run_started(message.description, message.total_steps, message.first_step)
+
+    def on_training_progress(self, message: TrainingProgress) -> None:
+        message.stop()
+        from lstm_tui.core.train import StepEvent
+
+        if isinstance(message.event, StepEvent):
+            self.step(message.event)
+        else:
+            self.epoch(message.event)
+
+    def on_training_ended(self, message: TrainingEnded) -> None:
+        self.run_ended(message.result, message.error)
 
     def run_started(self, description: str, total_steps: int, first_step: int) -> None:
         self.run_description = description
@@ -91,7 +139,6 @@ class TrainingPane(Vertical, can_focus=True):
         self.last_step = None
         self.query_one(ProgressBar).update(total=max(1, total_steps), progress=0)
         self.log_line(f"run: {description}", style="dim")
-        self.set_state("training")
 
     def step(self, event: StepEvent) -> None:
         self.last_step = event
@@ -111,6 +158,29 @@ class TrainingPane(Vertical, can_focus=True):
         parts.append(fmt.duration(event.elapsed))
         self.log_line("  ".join(parts))
         self._labels_dirty = True
+        accuracy = event.val_accuracy if event.val_accuracy is not None else event.full_accuracy
+        self._accuracy.append((event.step, accuracy))
+        note = self._usefulness(event)
+        if note:
+            self.log_line(note, style="italic")
+
+    def _usefulness(self, event: EpochEvent) -> str:
+        """A rough "suggestions should be useful around …", from the accuracy trend."""
+        from lstm_tui.core.history import USEFUL_ACCURACY, useful_at
+
+        at = useful_at(self._accuracy)
+        if at is None:
+            return ""
+        if at <= event.step:
+            top1 = fmt.percent(self._accuracy[-1][1])
+            return f"top-1 accuracy {top1}: suggestions should be useful now"
+        steps_run = event.step - self.run_started_step
+        rate = steps_run / event.elapsed if event.elapsed > 0 and steps_run > 0 else None
+        when = f" (~{fmt.duration((at - event.step) / rate)} more)" if rate else ""
+        return (
+            f"suggestions should be useful (top-1 {USEFUL_ACCURACY:.0%}) around step "
+            f"{at:,}{when}, roughly"
+        )
 
     def run_ended(self, result: TrainResult | None, error: str | None) -> None:
         if error:
@@ -124,7 +194,6 @@ class TrainingPane(Vertical, can_focus=True):
             )
             if result.reason in ("finished", "target"):
                 self.query_one(ProgressBar).update(progress=self.total_steps)
-        self.set_state("idle")
         self._redraw_chart()
 
     def show_metrics(self, metrics: dict) -> None:
@@ -133,6 +202,7 @@ class TrainingPane(Vertical, can_focus=True):
         self._labels_dirty = True
 
     def reset_history(self, note: str | None = None) -> None:
+        self._accuracy = []
         self.last_step = None
         self.last_epoch = None
         self._loaded_metrics = {}
@@ -170,7 +240,7 @@ class TrainingPane(Vertical, can_focus=True):
         state.append(
             f"{symbol} {label}", style={"ok": "bold green", "warn": "bold yellow"}.get(tone, "dim")
         )
-        if self.run_description and self.state in ("training", "paused", "stopping"):
+        if self.run_description and self.state.running:
             state.append(f"  {self.run_description}", style="dim")
         self.query_one("#train-state", Line).update(state)
 
@@ -180,7 +250,7 @@ class TrainingPane(Vertical, can_focus=True):
         if event is not None:
             done = event.step - self.run_started_step
             self.query_one(ProgressBar).update(progress=done)
-            eta.update(f"ETA {fmt.duration(event.eta)}" if self.state != "idle" else "")
+            eta.update(f"ETA {fmt.duration(event.eta)}" if self.state.running else "")
             where = Text()
             where.append("epoch ", style="dim")
             where.append(f"{event.epoch:,}", style="bold")
@@ -192,7 +262,7 @@ class TrainingPane(Vertical, can_focus=True):
             where.append(fmt.rate(event.tokens_per_second), style="bold")
             where.append(" tok/s", style="dim")
             position.update(where)
-        elif self.state == "idle":
+        elif self.state is TrainState.IDLE:
             eta.update("")
             position.update(Text("no run yet in this session", style="dim"))
         metrics = self._metrics_text()

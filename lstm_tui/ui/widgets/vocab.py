@@ -16,9 +16,9 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label
 
-from lstm_tui.core.safe_text import visible
-from lstm_tui.ui import format as fmt
-from lstm_tui.ui.messages import WordSelected
+from lstm_tui.core import format as fmt
+from lstm_tui.ui.inference import InferenceService
+from lstm_tui.ui.messages import PredictorRefreshed, WordDetailsReady
 from lstm_tui.ui.widgets.line import Line
 
 if TYPE_CHECKING:
@@ -35,13 +35,18 @@ SORTS = ("count", "word", "id")
 class VocabPane(Vertical):
     BORDER_TITLE = "Vocabulary"
     BINDINGS = [
-        Binding("slash", "focus_filter", "Filter", tooltip="Type to filter the words"),
-        Binding("s", "cycle_sort", "Sort", tooltip="Sort by count, word or id"),
-        Binding("r", "reverse", "Reverse", tooltip="Reverse the sort order"),
+        Binding(
+            "slash", "focus_filter", "Filter", tooltip="Type to filter the words", id="vocab.filter"
+        ),
+        Binding("s", "cycle_sort", "Sort", tooltip="Sort by count, word or id", id="vocab.sort"),
+        Binding("r", "reverse", "Reverse", tooltip="Reverse the sort order", id="vocab.reverse"),
     ]
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self, inference: InferenceService, *, id: str | None = None, classes: str | None = None
+    ) -> None:
         super().__init__(id=id, classes=classes)
+        self.inference = inference
         self.vocab: Vocabulary | None = None
         self.sort = "count"
         self.descending = True
@@ -67,6 +72,7 @@ class VocabPane(Vertical):
     def set_vocab(self, vocab: Vocabulary, lowercase: bool = True) -> None:
         self.vocab = vocab
         self.lowercase = lowercase
+        self._size_columns(vocab)
         self.selected = None
         self.query_one("#vocab-details", Line).update("")
         self.refill()
@@ -78,17 +84,36 @@ class VocabPane(Vertical):
             return
         row = self.vocab.row(self.vocab.id(word))
         text = Text()
-        text.append(f"“{visible(word)}”\n", style="bold")
-        text.append(f"id {row.id} · {row.count:,}× · {fmt.percent(row.share, 2)}\n\n", style="dim")
+        text.append(f"“{word}”\n", style="bold")
+        text.append(f"id {row.id} · {row.count:,}× · {fmt.share(row.share)}\n\n", style="dim")
+        # As many of each list as fit: six lines are headings and gaps.
+        fit = max(1, (self.query_one("#vocab-details").size.height - 6) // 2)
+        next_words, neighbours = next_words[:fit], neighbours[:fit]
         text.append("next words\n", style="bold underline")
         for item in next_words:
-            text.append(fmt.fit(visible(item.word), 13), style="")
+            text.append(f"{item.word:<13.13}", style="")
             text.append(f"{fmt.prob(item.prob):>6}\n", style="cyan")
         text.append("\nnearest (cosine)\n", style="bold underline")
         for item in neighbours:
-            text.append(fmt.fit(visible(item.word), 14), style="")
+            text.append(f"{item.word:<14.14}", style="")
             text.append(f"{item.prob:+.2f}\n", style="magenta")
         self.query_one("#vocab-details", Line).update(text)
+
+    def _size_columns(self, vocab: Vocabulary) -> None:
+        """Numbers whole: the id and count columns as wide as the largest value needs."""
+        table = self.query_one(DataTable)
+        most = int(vocab.counts.max()) if len(vocab) else 0
+        total = max(1, vocab.total)
+        widths = {
+            "id": max(2, len(str(len(vocab) - 1))),
+            "count": max(5, len(f"{most:,}")),
+            "share": max(5, len(fmt.share(1 / total)), len(fmt.share(most / total))),
+        }
+        for key, width in widths.items():
+            column = table.columns[key]  # type: ignore[index]
+            column.width = width
+            column.auto_width = False
+        table.refresh()
 
     # -- filtering and sorting ------------------------------------------------------------
 
@@ -104,15 +129,16 @@ class VocabPane(Vertical):
         for row in rows:
             table.add_row(
                 Text(str(row.id), justify="right", style="dim"),
-                Text(visible(row.word), no_wrap=True, overflow="ellipsis"),
+                Text(row.word, no_wrap=True, overflow="ellipsis"),
                 Text(f"{row.count:,}", justify="right"),
-                Text(fmt.percent(row.share, 1), justify="right"),
+                Text(fmt.share(row.share), justify="right"),
                 key=str(row.id),
             )
         arrow = "↓" if self.descending else "↑"
         shown = f"{len(rows):,} of {total:,}" if total > len(rows) else f"{total:,}"
+        in_all = f" · {len(self.vocab):,} in all" if total < len(self.vocab) else ""
         self.query_one("#vocab-count", Label).update(
-            f"{shown} words · {len(self.vocab):,} in vocabulary · by {self.sort} {arrow}"
+            f"{shown} words · by {self.sort} {arrow}{in_all}"  # the sort first: it must show
         )
         if not rows:
             self.selected = None
@@ -149,7 +175,15 @@ class VocabPane(Vertical):
             return
         word = self.vocab.words[int(event.row_key.value)]
         self.selected = word
-        self.post_message(WordSelected(word))
+        self.inference.word_details(word, self)
+
+    def on_word_details_ready(self, message: WordDetailsReady) -> None:
+        if self.inference.current(message.generation):
+            self.show_details(message.word, message.next_words, message.neighbours)
+
+    def on_predictor_refreshed(self, message: PredictorRefreshed) -> None:
+        if self.selected is not None and self.inference.current(message.generation):
+            self.inference.word_details(self.selected, self)
 
     def action_focus_filter(self) -> None:
         self.query_one("#vocab-filter", Input).focus()

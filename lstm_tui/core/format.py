@@ -1,4 +1,8 @@
-"""Small, pure formatting helpers shared by the panes and screens."""
+"""How numbers read, everywhere: the app's panes and screens, the CLI and its progress bar.
+
+Pure functions of plain values (no torch, no Textual), so the command line and the app
+cannot drift apart in how they show a duration, a percentage or a count.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,13 @@ from rich.cells import cell_len, set_cell_size
 
 
 def duration(seconds: float | None) -> str:
-    """``75`` -> ``01:15``; ``3700`` -> ``1:01:40``; unknown -> ``--:--``."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+    """``75`` -> ``01:15``; ``3700`` -> ``1:01:40``; unknown -> ``--:--``; past -> ``00:00``.
+
+    A negative time left (a run that went past its estimate) is nothing left, not ``-1:59:59``.
+    """
+    if seconds is None or not math.isfinite(seconds):
         return "--:--"
-    whole = round(seconds)
+    whole = max(0, round(seconds))
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
@@ -20,6 +27,29 @@ def duration(seconds: float | None) -> str:
 
 def percent(value: float | None, digits: int = 1) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}%}"
+
+
+def share(fraction: float) -> str:
+    """A share of a corpus with two significant digits: 12%, 3.4%, 0.12%, 0.0012%."""
+    if not math.isfinite(fraction) or fraction <= 0:
+        return "0%"
+    value = fraction * 100
+    if value >= 9.95:
+        return f"{value:.0f}%"
+    digits = max(1, 1 - math.floor(math.log10(value)))
+    return f"{value:.{digits}f}%"
+
+
+def nice_ticks(top: float, count: int = 5) -> list[float]:
+    """Evenly spaced round axis values from 0 that reach ``top``: 0, 0.5, 1, 1.5 … or 0, 25, 50…"""
+    if not math.isfinite(top) or top <= 0:
+        return [0.0, 1.0]
+    raw = top / max(1, count - 1)
+    scale = 10 ** math.floor(math.log10(raw))
+    step = next(m * scale for m in (1, 2, 2.5, 5, 10) if m * scale >= raw)
+    n = math.ceil(top / step - 1e-9)
+    digits = max(0, 2 - math.floor(math.log10(step)))  # no 0.30000000000000004
+    return [round(i * step, digits) for i in range(n + 1)]
 
 
 def prob(p: float) -> str:

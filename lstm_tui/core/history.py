@@ -1,0 +1,92 @@
+"""A model's training history: one record per evaluation, kept in its checkpoint.
+
+Each record is a flat dict of plain numbers (``step`` and ``epoch`` of the session, and
+the evaluation's metrics: ``train_loss``, ``train_accuracy``,
+``val_perplexity``, ``val_accuracy``, ``window_accuracy``…); the checkpoint's JSON document
+holds them as a list under ``history``. Checkpoints written before there was a history load
+with an empty one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+FIRST_COLUMNS = ("step", "epoch", "train_loss", "train_accuracy", "val_perplexity")
+
+
+def checked(raw: object) -> list[dict]:
+    """The records of a checkpoint's ``history``, keeping only well-formed ones."""
+    if not isinstance(raw, list):
+        return []
+    keep = []
+    for record in raw:
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
+            keep.append(
+                {
+                    str(k): v
+                    for k, v in record.items()
+                    if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                }
+            )
+    return keep
+
+
+def read(path: str | Path) -> list[dict]:
+    """A checkpoint's history, read from its header alone (no torch)."""
+    from lstm_tui.core.checkpoint import read_header
+
+    return checked(read_header(path).get("history"))
+
+
+def columns(records: list[dict]) -> list[str]:
+    seen = dict.fromkeys(c for c in FIRST_COLUMNS if any(c in r for r in records))
+    for record in records:
+        seen.update(dict.fromkeys(record))
+    return list(seen)
+
+
+def to_csv(records: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns(records), lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: "" if v is None else v for k, v in record.items()})
+    return out.getvalue()
+
+
+def to_json(records: list[dict]) -> str:
+    def plain(v: object) -> object:  # NaN and infinity are not JSON
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    return json.dumps([{k: plain(v) for k, v in r.items()} for r in records], indent=1) + "\n"
+
+
+USEFUL_ACCURACY = 0.25  # top-1 next-word accuracy at which suggestions start to help
+
+
+def useful_at(points: list[tuple[int, float]], target: float = USEFUL_ACCURACY) -> int | None:
+    """A rough step at which accuracy reaches ``target``, from the trend of the last few
+    evaluations (accuracy against log step, least squares): the step already reached if it
+    is there, None while the trend does not rise."""
+    recent = [(s, a) for s, a in points if s > 0 and math.isfinite(a)][-4:]
+    if not recent:
+        return None
+    if recent[-1][1] >= target:
+        return recent[-1][0]
+    if len(recent) < 2:
+        return None
+    xs = [math.log(s) for s, _ in recent]
+    ys = [a for _, a in recent]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mx) ** 2 for x in xs)
+    if spread == 0:
+        return None
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / spread
+    if slope <= 1e-6:
+        return None
+    log_step = mx + (target - my) / slope
+    return int(math.exp(min(log_step, 40.0)))

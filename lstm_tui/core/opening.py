@@ -1,0 +1,134 @@
+"""Opening a model: from a checkpoint, as a fresh model for a text, or reshaped; no UI here.
+
+Every function takes what it needs as arguments and returns an ``Opened``: the session, the
+text it trains on (when known) and one plain-language note per thing worth telling the
+user. The app calls these in a worker thread; the command line calls them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lstm_tui.core import paths
+from lstm_tui.core.config import TrainConfig
+from lstm_tui.core.corpus import MAX_CORPUS_BYTES, Corpus
+from lstm_tui.core.errors import ConfigError
+from lstm_tui.core.session import Session
+
+if TYPE_CHECKING:
+    from lstm_tui.core.model import ModelConfig
+
+
+@dataclass
+class Opened:
+    session: Session
+    corpus_path: Path | None  # the text to train on, if it is on this machine
+    corpus: Corpus | None = None  # that text, already encoded in the session's vocabulary
+    device: str = "auto"  # the device actually used (the CPU when the one asked for is absent)
+    notes: list[str] = field(default_factory=list)
+    warning: bool = False  # a note says something did not go as asked
+    fresh: bool = False  # an untrained model
+
+    @property
+    def note(self) -> str:
+        return " ".join(self.notes)
+
+
+def usable_device(name: str) -> tuple[str, str | None]:
+    """``name`` if this machine has it, else ``"cpu"`` and a note saying why."""
+    from lstm_tui.core.device import resolve_device
+
+    try:
+        resolve_device(name)
+    except ConfigError as e:
+        return "cpu", f"{e}; using the CPU."
+    return name, None
+
+
+def corpus_of(session: Session) -> Path | None:
+    """The text a session was trained on, if it can be found on this machine."""
+    recorded = session.corpus.path
+    if recorded and Path(recorded).is_file():
+        return Path(recorded)
+    bundled = paths.default_corpus()
+    if session.corpus.name == bundled.name and bundled.is_file():
+        return bundled
+    return None
+
+
+def preset_of(config: ModelConfig) -> str:
+    """The preset a model's shape matches (``seed`` when none does)."""
+    from lstm_tui.core.model import PRESETS
+
+    shape = {"embed": config.embed, "hidden": config.hidden, "layers": config.layers}
+    matches = (n for n, p in PRESETS.items() if all(p[k] == v for k, v in shape.items()))
+    return next(matches, "seed")
+
+
+def open_checkpoint(path: Path, device: str) -> Opened:
+    from lstm_tui.core import checkpoint
+
+    device, problem = usable_device(device)
+    session = checkpoint.load(path, device=device)
+    corpus_path = corpus_of(session)
+    what = "the bundled fable model" if path == paths.default_checkpoint() else path.name
+    opened = Opened(session, corpus_path, device=device, warning=problem is not None)
+    opened.notes.append(f"Loaded {what}: {session.summary()}.")
+    if problem:
+        opened.notes.append(problem)
+    if corpus_path is None:
+        opened.notes.append(
+            f"Its corpus ({session.corpus.name or 'unknown'}) was not found: "
+            "F5 asks for a text to train on."
+        )
+    return opened
+
+
+def open_corpus(path: Path, train_config: TrainConfig, device: str) -> Opened:
+    """A new vocabulary and an untrained model sized for the text at ``path``."""
+    from lstm_tui.core.device import resolve_device
+
+    device, problem = usable_device(device)
+    corpus = Corpus.from_file(path)
+    session = Session.new(corpus, "auto", replace(train_config, device=device))
+    session.to(resolve_device(device))
+    opened = Opened(session, path, corpus, device, warning=problem is not None, fresh=True)
+    opened.notes.append(
+        f"New untrained {session.summary()} for {corpus.name} ({len(corpus.ids):,} "
+        f"tokens, {len(corpus.vocab):,} words): press F5 to train."
+    )
+    if problem:
+        opened.notes.append(problem)
+    return opened
+
+
+def reshape(
+    session: Session,
+    preset: str,
+    shape: dict[str, float],
+    train_config: TrainConfig,
+) -> Session:
+    """A fresh model of another shape (``layers``, ``hidden``, ``embed``, ``dropout``)."""
+    from lstm_tui.core.model import make_config
+
+    config = make_config(len(session.vocab), preset, session.config.softmax, **shape)
+    return session.reshaped(config, train_config)
+
+
+def corpus_for(
+    session: Session,
+    path: str | Path,
+    val_fraction: float = 0.1,
+    max_bytes: int = MAX_CORPUS_BYTES,
+) -> Corpus:
+    """The text at ``path`` read with a session's vocabulary (unknown words become <unk>)."""
+    return Corpus.from_file(
+        path,
+        max_bytes=max_bytes,
+        vocab=session.vocab,
+        lowercase=session.lowercase,
+        val_fraction=val_fraction,
+        tokenizer=session.tokenizer,
+    )

@@ -1,0 +1,156 @@
+"""What lstm-tui remembers: the user's settings (TOML) and what they last had open (JSON).
+
+* ``config.toml`` in the platformdirs config folder, written by the user (or by the app for
+  the theme): ``theme``, ``device``, ``threads`` and a ``[keys]`` table of key overrides by
+  binding id (``train = "f5,ctrl+t"``; the ids are listed in the README).
+* ``state.json`` in the platformdirs state folder, written by the app: the checkpoints and
+  texts opened most recently, newest first; the app reopens the newest on launch.
+
+A file that cannot be read is reported in one line and the defaults are used: settings never
+keep the app from starting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+from lstm_tui.core.paths import APP_NAME
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+RECENT = 8  # how many checkpoints and texts are remembered
+
+
+def config_path() -> Path:
+    return platformdirs.user_config_path(APP_NAME) / "config.toml"
+
+
+def state_path() -> Path:
+    return platformdirs.user_state_path(APP_NAME) / "state.json"
+
+
+@dataclass
+class Settings:
+    theme: str | None = None
+    device: str | None = None
+    threads: int | None = None
+    keys: dict[str, str] = field(default_factory=dict)  # binding id -> "key,key"
+
+
+def read_settings(path: Path | None = None) -> tuple[Settings, str | None]:
+    """The settings, and a one-line problem if the file could not be used (then: defaults)."""
+    path = path or config_path()
+    if not path.is_file():
+        return Settings(), None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return _settings_from(data), None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return Settings(), f"{path}: {reason}; using the defaults"
+
+
+def _settings_from(data: dict) -> Settings:
+    settings = Settings()
+    for name, kind in (("theme", str), ("device", str), ("threads", int)):
+        value = data.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"{name} must be a {kind.__name__}, not {value!r}")
+        if name == "threads" and value < 1:
+            raise ValueError(f"threads must be at least 1, not {value}")
+        setattr(settings, name, value)
+    keys = data.get("keys", {})
+    if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
+        raise ValueError('[keys] must map binding ids to key names, e.g. train = "f5"')
+    settings.keys = dict(keys)
+    unknown = set(data) - {"theme", "device", "threads", "keys"}
+    if unknown:
+        raise ValueError(f"unknown setting {sorted(unknown)[0]!r}")
+    return settings
+
+
+def write_settings(settings: Settings, path: Path | None = None) -> Path:
+    """Write the settings as TOML (the few value types they hold need no library)."""
+    path = path or config_path()
+    lines = ["# lstm-tui settings (see the README: Settings)"]
+    for name in ("theme", "device", "threads"):
+        value = getattr(settings, name)
+        if value is not None:
+            lines.append(f"{name} = {_toml_value(value)}")
+    if settings.keys:
+        lines.append("\n[keys]")
+        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in sorted(settings.keys.items())]
+    _write_atomically(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _toml_value(value: str | int) -> str:
+    return str(value) if isinstance(value, int) else json.dumps(value, ensure_ascii=False)
+
+
+def _toml_key(key: str) -> str:
+    bare = key.replace("_", "").replace("-", "").isalnum()
+    return key if bare else json.dumps(key)
+
+
+@dataclass
+class State:
+    checkpoints: list[str] = field(default_factory=list)  # newest first
+    corpora: list[str] = field(default_factory=list)
+    last: str | None = None  # "checkpoint" or "corpus": what to reopen
+
+    def remember(self, kind: str, path: Path) -> None:
+        entries = self.checkpoints if kind == "checkpoint" else self.corpora
+        name = str(path.resolve())
+        entries[:] = [name, *(p for p in entries if p != name)][:RECENT]
+        self.last = kind
+
+    def to_reopen(self) -> tuple[str, Path] | None:
+        """What was open last, if it is still there."""
+        entries = self.checkpoints if self.last == "checkpoint" else self.corpora
+        if self.last and entries and Path(entries[0]).is_file():
+            return self.last, Path(entries[0])
+        return None
+
+
+def read_state(path: Path | None = None) -> State:
+    """What was open before; an unreadable file is a fresh start (the app rewrites it)."""
+    path = path or state_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return State(
+            [str(p) for p in data.get("checkpoints", [])][:RECENT],
+            [str(p) for p in data.get("corpora", [])][:RECENT],
+            data.get("last") if data.get("last") in ("checkpoint", "corpus") else None,
+        )
+    except (OSError, ValueError, TypeError, AttributeError):
+        return State()
+
+
+def write_state(state: State, path: Path | None = None) -> None:
+    data = {"checkpoints": state.checkpoints, "corpora": state.corpora, "last": state.last}
+    _write_atomically(path or state_path(), json.dumps(data, indent=2) + "\n")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,125 @@
+"""Loading a model for the app, off the UI thread: one load (or weight reset) at a time.
+
+The work is the core's (``core/opening.py``); this adds the predictor's warm-up, the
+fallback on the bundled model at launch, and the thread. Results go to the app as
+``SessionReady`` / ``SessionFailed`` / ``WeightsReset``; the app applies them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lstm_tui.core import paths
+from lstm_tui.core.errors import UserError
+from lstm_tui.ui.messages import SessionFailed, SessionReady, WeightsReset
+from lstm_tui.ui.state import LoadKind
+
+if TYPE_CHECKING:
+    from textual.message_pump import MessagePump
+
+    from lstm_tui.core.config import TrainConfig
+    from lstm_tui.core.corpus import Corpus
+    from lstm_tui.core.opening import Opened
+    from lstm_tui.core.session import Session
+    from lstm_tui.ui.screens.hyperparams import Hyperparams
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """What to build, with everything it needs: the thread reads nothing else."""
+
+    kind: LoadKind
+    device: str
+    train_config: TrainConfig
+    path: Path | None = None
+    hyperparams: Hyperparams | None = None
+    current: Session | None = None  # the model to reshape (ARCHITECTURE)
+    current_corpus_path: Path | None = None
+    current_corpus: Corpus | None = None
+    fallback: bool = False  # at launch: if this fails, open the bundled model
+
+
+class SessionLoader:
+    def __init__(self, reply_to: MessagePump) -> None:
+        self.reply_to = reply_to
+        self.busy = False  # a load or reset is in flight; cleared by the app on its answer
+
+    def load(self, request: LoadRequest) -> None:
+        self._start(lambda: self._load(request))
+
+    def reset(self, session: Session, seed: int | None) -> None:
+        def work() -> None:
+            try:
+                session.reset_weights(seed)
+            except Exception as e:
+                self.reply_to.post_message(WeightsReset(f"{type(e).__name__}: {e}"))
+            else:
+                self.reply_to.post_message(WeightsReset())
+
+        self._start(work)
+
+    def done(self) -> None:
+        """On the UI thread, once the answer is applied."""
+        self.busy = False
+
+    def _start(self, work: Callable[[], None]) -> None:
+        self.busy = True
+        threading.Thread(target=work, name="lstm-tui-load", daemon=True).start()
+
+    def _load(self, request: LoadRequest) -> None:
+        try:
+            opened = build(request)
+        except UserError as e:
+            self.reply_to.post_message(SessionFailed(str(e)))
+            if not request.fallback:
+                return
+            try:  # fall back on the bundled model, so that the app is usable
+                fallback = LoadRequest(
+                    LoadKind.CHECKPOINT,
+                    request.device,
+                    request.train_config,
+                    paths.default_checkpoint(),
+                )
+                opened = build(fallback)
+            except UserError as e2:
+                self.reply_to.post_message(SessionFailed(str(e2)))
+                return
+            opened.notes.insert(0, "Opened the bundled fable model instead.")
+        except Exception as e:  # a bug: say so, keep the app and what it had
+            self.reply_to.post_message(SessionFailed(f"could not load: {type(e).__name__}: {e}"))
+            return
+        self.reply_to.post_message(warmed_up(opened))
+
+
+def build(request: LoadRequest) -> Opened:
+    """In the load thread: everything that needs torch."""
+    from lstm_tui.core import opening
+
+    kind, path = request.kind, request.path
+    if kind is LoadKind.CHECKPOINT:
+        return opening.open_checkpoint(path or paths.default_checkpoint(), request.device)
+    if kind is LoadKind.CORPUS:
+        assert path is not None
+        return opening.open_corpus(path, request.train_config, request.device)
+    current, hp = request.current, request.hyperparams
+    assert current is not None and hp is not None
+    shape = {"layers": hp.layers, "hidden": hp.hidden, "embed": hp.embed, "dropout": hp.dropout}
+    session = opening.reshape(current, hp.preset, shape, hp.train)
+    opened = opening.Opened(session, request.current_corpus_path, device=request.device, fresh=True)
+    opened.notes.append(f"New untrained {session.summary()}: press F5 to train.")
+    return opened
+
+
+def warmed_up(opened: Opened) -> SessionReady:
+    from lstm_tui.core.predict import Predictor
+    from lstm_tui.ui.inference import LiveView
+
+    view = LiveView(opened.session)
+    predictor = Predictor(view)  # type: ignore[arg-type]  # a Session, as far as it reads
+    predictor.suggest("the ")  # the first call pays for lazy set-up: not the first keystroke
+    predictor.suggest("")
+    return SessionReady(opened, view, predictor)

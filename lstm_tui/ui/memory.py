@@ -1,0 +1,77 @@
+"""The app's memory between runs: settings applied at launch, what was open reopened.
+
+Reads and writes through ``core/settings.py``; every method runs on the UI thread. Writing
+the state file is best effort: a read-only home must not break the app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lstm_tui.core import settings as store
+from lstm_tui.ui.state import LoadKind
+
+if TYPE_CHECKING:
+    from lstm_tui.ui.app import LstmApp
+
+
+class Memory:
+    def __init__(self, app: LstmApp, fresh: bool) -> None:
+        self.app = app
+        self.fresh = fresh  # --fresh: reopen nothing (settings still apply)
+        self.settings, self.problem = store.read_settings()
+        self.state = store.read_state()
+        self._applying = False
+
+    def apply_settings(self) -> None:
+        """At mount: theme, keys, default device and threads (the command line wins)."""
+        app, settings = self.app, self.settings
+        self._applying = True
+        try:
+            if settings.theme and settings.theme in app.available_themes:
+                app.theme = settings.theme
+            if settings.keys:
+                app.set_keymap(settings.keys)
+        finally:
+            self._applying = False
+        app.theme_changed_signal.subscribe(app, lambda theme: self.theme_changed(theme.name))
+        if settings.device and app.device_name == "auto":
+            app.device_name = settings.device
+        if settings.threads and app.threads is None:
+            app.threads = settings.threads
+        if self.problem:
+            app.notify(self.problem, title="Settings", severity="warning", timeout=10)
+
+    def first_load(self) -> tuple[LoadKind, Path | None]:
+        """What to open at launch when the command line names nothing: what was open last."""
+        last = None if self.fresh else self.state.to_reopen()
+        if last is None:
+            return LoadKind.CHECKPOINT, None  # the bundled model
+        kind, path = last
+        return (LoadKind.CHECKPOINT if kind == "checkpoint" else LoadKind.CORPUS), path
+
+    def opened(self, checkpoint: Path | None, corpus: Path | None) -> None:
+        if checkpoint is not None:
+            self.state.remember("checkpoint", checkpoint)
+        elif corpus is not None:
+            self.state.remember("corpus", corpus)
+        self._save_state()
+
+    def saved(self, checkpoint: Path) -> None:
+        self.state.remember("checkpoint", checkpoint)
+        self._save_state()
+
+    def theme_changed(self, theme: str) -> None:
+        if self._applying or theme == self.settings.theme or self.problem:
+            return  # (a config file that could not be read is never overwritten)
+        self.settings.theme = theme
+        try:
+            store.write_settings(self.settings)
+        except OSError as e:
+            self.app.notify(f"could not save the theme: {e}", severity="warning", timeout=5)
+
+    def _save_state(self) -> None:
+        with contextlib.suppress(OSError):  # best effort: remembering is a convenience
+            store.write_state(self.state)

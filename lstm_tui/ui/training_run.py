@@ -1,0 +1,178 @@
+"""One training run: its own thread, its control, and its state as a small state machine.
+
+The UI thread makes a ``TrainingRun`` and calls ``start``, ``pause``, ``resume`` and
+``stop``; the run's thread reads the corpus if needed, builds the ``Trainer`` with the
+run's ``RunControl`` and drives it, posting every event, in order, to the widget that
+asked (the training pane; ``TrainingStarted`` and ``TrainingEnded`` bubble on to the app).
+The thread lowers its own priority first (``background.py``): keystrokes come first.
+
+States (``TrainState``), and who moves them:
+
+    STARTING --(thread: trainer built)--> TRAINING
+    STARTING, TRAINING --(pause)--> PAUSED --(resume)--> TRAINING
+    any running state --(stop)--> STOPPING
+    any running state --(thread ends)--> IDLE
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lstm_tui.core.control import RunControl
+from lstm_tui.core.errors import UserError
+from lstm_tui.ui.background import TRAIN_NICE, lower_priority
+from lstm_tui.ui.messages import TrainingEnded, TrainingProgress, TrainingStarted
+from lstm_tui.ui.state import TrainState
+
+if TYPE_CHECKING:
+    from textual.message_pump import MessagePump
+
+    from lstm_tui.core.config import TrainConfig
+    from lstm_tui.core.corpus import Corpus
+    from lstm_tui.core.session import Session
+    from lstm_tui.core.train import TrainResult
+
+S = TrainState
+TRANSITIONS: dict[TrainState, frozenset[TrainState]] = {
+    S.STARTING: frozenset({S.TRAINING, S.PAUSED, S.STOPPING, S.IDLE}),
+    S.TRAINING: frozenset({S.PAUSED, S.STOPPING, S.IDLE}),
+    S.PAUSED: frozenset({S.TRAINING, S.STARTING, S.STOPPING, S.IDLE}),
+    S.STOPPING: frozenset({S.IDLE}),
+    S.IDLE: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What to train, on what, how."""
+
+    session: Session
+    corpus: Corpus | None  # already encoded in the session's vocabulary, or None:
+    corpus_path: Path | None  # read this text (with the session's vocabulary) first
+    config: TrainConfig
+    threads: int  # torch threads for a CPU run
+
+
+class TrainingRun:
+    def __init__(self, plan: RunPlan, reply_to: MessagePump) -> None:
+        self.plan = plan
+        self.reply_to = reply_to
+        self.control = RunControl()
+        self.finished = threading.Event()
+        self._lock = threading.Lock()
+        self._state = TrainState.STARTING
+        self._trainer_built = False
+        self._thread = threading.Thread(target=self._main, name="lstm-tui-train", daemon=True)
+        self.stop_requested_at: float | None = None  # time.perf_counter() of the first stop
+        self.finished_at: float | None = None
+
+    @property
+    def state(self) -> TrainState:
+        return self._state
+
+    def _move(self, to: TrainState) -> bool:
+        """Take the transition to ``to`` if the machine allows it from where it is."""
+        with self._lock:
+            if to not in TRANSITIONS[self._state]:
+                return False
+            self._state = to
+            return True
+
+    # -- from the UI thread -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def pause(self) -> bool:
+        if self._state not in (S.STARTING, S.TRAINING) or not self._move(S.PAUSED):
+            return False
+        self.control.pause()
+        return True
+
+    def resume(self) -> bool:
+        with self._lock:
+            to = S.TRAINING if self._trainer_built else S.STARTING
+        if self._state is not S.PAUSED or not self._move(to):
+            return False
+        self.control.resume()
+        return True
+
+    def stop(self) -> None:
+        if self.stop_requested_at is None:
+            self.stop_requested_at = time.perf_counter()
+        self._move(S.STOPPING)
+        self.control.stop()
+
+    async def stopped(self) -> None:
+        """Stop the run and wait for its thread to end (a step: well under a second)."""
+        self.stop()
+        while not self.finished.is_set():
+            await asyncio.sleep(0.02)
+
+    # -- the run's thread -------------------------------------------------------------------
+
+    def _main(self) -> None:
+        from lstm_tui.core.errors import CorpusError
+
+        lower_priority(TRAIN_NICE)
+        result = error = None
+        bad_corpus = False
+        try:
+            corpus = self._corpus()
+        except CorpusError as e:
+            error, bad_corpus = str(e), True
+        else:
+            try:
+                result = self._train(corpus)
+            except UserError as e:
+                error = str(e)
+            except Exception as e:  # a bug: report it, keep the app and the weights
+                error = f"{type(e).__name__}: {e}"
+        finally:
+            self._move(S.IDLE)
+            self.finished_at = time.perf_counter()
+            self.finished.set()
+        self.reply_to.post_message(TrainingEnded(self, result, error, bad_corpus))
+
+    def _corpus(self) -> Corpus:
+        from lstm_tui.core.opening import corpus_for
+
+        plan = self.plan
+        if plan.corpus is not None:
+            return plan.corpus
+        assert plan.corpus_path is not None
+        return corpus_for(plan.session, plan.corpus_path)
+
+    def _train(self, corpus: Corpus) -> TrainResult | None:
+        import torch
+
+        from lstm_tui.core.device import describe_device
+        from lstm_tui.core.train import Trainer, TrainResult
+
+        plan = self.plan
+        val = corpus.val_ids if corpus.has_validation else None
+        trainer = Trainer(plan.session, corpus.train_ids, val, plan.config, control=self.control)
+        where = describe_device(trainer.device)
+        if trainer.device.type == "cpu":
+            torch.set_num_threads(plan.threads)
+            where += f" ×{plan.threads}"
+        with self._lock:
+            self._trainer_built = True
+        self._move(S.TRAINING)  # unless paused or stopping meanwhile
+        total = trainer.epochs * trainer.steps_per_epoch()
+        shape = f"batch {trainer.batch_size} × bptt {trainer.bptt}"
+        description = f"{shape} · {trainer.epochs:,} epochs · {where}"
+        first = plan.session.progress.steps
+        self.reply_to.post_message(TrainingStarted(self, corpus, description, total, first))
+        result = None
+        for event in trainer.run():
+            if isinstance(event, TrainResult):
+                result = event
+            else:
+                self.reply_to.post_message(TrainingProgress(self, event))
+        return result
