@@ -18,11 +18,14 @@ from lstm_tui import __version__
 from lstm_tui.core.errors import UserError
 
 if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torch
+    from lstm_tui.core.corpus import Corpus
+    from lstm_tui.core.distributed import Distributed
     from lstm_tui.core.predict import Predictor
     from lstm_tui.core.session import Session
+    from lstm_tui.core.token_cache import Loaded
     from lstm_tui.progress_bar import ProgressBar
 
-SUBCOMMANDS = ("train", "predict", "chat", "eval", "list")
+SUBCOMMANDS = ("train", "predict", "chat", "eval", "list", "cache")
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
@@ -149,6 +152,19 @@ def build_parser() -> Parser:
     )
     train.add_argument("--json", action="store_true", help="last stdout line: a JSON summary")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=1,
+        help="train on N processes of this machine (one per GPU, or CPU shares) with torchrun",
+    )
+    train.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16"],
+        help="bf16 autocast needs CUDA (auto: bf16 on a GPU that has it, else fp32)",
+    )
+    _add_token_cache(train)
 
     predict = sub.add_parser("predict", help="next words (and a continuation) for a text")
     predict.add_argument("text")
@@ -171,11 +187,26 @@ def build_parser() -> Parser:
 
     evaluate = sub.add_parser("eval", help="perplexity and next-word accuracy on a text")
     evaluate.add_argument("corpus")
+    _add_token_cache(evaluate)
     _add_model_source(evaluate)
 
     listing = sub.add_parser("list", help="checkpoints saved in the user data folder")
     listing.add_argument("--json", action="store_true")
+
+    cache = sub.add_parser("cache", help="the token cache of big corpora: list or clear it")
+    cache.add_argument("action", choices=["list", "clear"])
+    cache.add_argument("--json", action="store_true")
     return parser
+
+
+def _add_token_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--token-cache",
+        default="auto",
+        choices=["auto", "on", "off"],
+        help="keep the text's token ids in the user cache folder (auto: for files of 4 MiB "
+        "and more)",
+    )
 
 
 def build_app_parser() -> Parser:
@@ -199,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args_list and args_list[0] in SUBCOMMANDS:
             args = build_parser().parse_args(args_list)
+            args.argv = args_list  # `train --processes N` starts itself again under torchrun
             return COMMANDS[args.command](args)
         if args_list[:1] in (["-h"], ["--help"]):
             build_app_parser().print_help()
@@ -236,15 +268,30 @@ def run_app(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from lstm_tui.core import distributed
+
+    if args.processes > 1 and not distributed.launched():
+        return _launch_torchrun(args)
+    if not distributed.launched():
+        return _train(args, None)
+    dist = distributed.Distributed.from_env(args.device)
+    try:
+        return _train(args, dist)
+    finally:
+        dist.close()
+
+
+def _train(args: argparse.Namespace, dist: Distributed | None) -> int:
     from lstm_tui.core import checkpoint
     from lstm_tui.core.config import TrainConfig
-    from lstm_tui.core.corpus import Corpus
     from lstm_tui.core.model import PRESETS
     from lstm_tui.core.paths import checkpoints_dir, default_corpus
     from lstm_tui.core.session import Session
     from lstm_tui.core.train import EpochEvent, StepEvent, Trainer
 
     started = time.perf_counter()
+    main_rank = dist is None or dist.is_main  # under torchrun, rank 0 alone prints and saves
+    quiet, device = args.quiet or not main_rank, str(dist.device) if dist else args.device
     if args.preset != "auto" and args.preset not in PRESETS:
         raise UserError(f"unknown preset {args.preset!r}; choose from auto, {', '.join(PRESETS)}")
     overrides = {
@@ -268,11 +315,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         corpus_path = args.corpus or session.corpus.path
         if not corpus_path:
             raise UserError(f"{args.resume}: says no corpus file; name the text to train on")
-        corpus = Corpus.from_file(
+        corpus = _open_corpus(
+            args,
+            dist,
             corpus_path,
             vocab=session.vocab,
             lowercase=session.lowercase,
-            val_fraction=args.val_fraction,
         )
         config = TrainConfig.from_dict(
             {
@@ -282,19 +330,20 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "target_accuracy": None,
                 **overrides,
                 "seed": args.seed,
-                "device": args.device,
+                "device": device,
             }
         )
         out = Path(args.out) if args.out else Path(args.resume)
     else:
-        corpus = Corpus.from_file(
+        corpus = _open_corpus(
+            args,
+            dist,
             args.corpus or default_corpus(),
             lowercase=not args.keep_case,
             min_count=args.min_count,
             max_vocab=args.max_vocab,
-            val_fraction=args.val_fraction,
         )
-        config = TrainConfig(**overrides, seed=args.seed, device=args.device).check()
+        config = TrainConfig(**overrides, seed=args.seed, device=device).check()
         session = Session.new(  # seeded by config.seed: the whole run repeats
             corpus,
             args.preset,
@@ -310,17 +359,23 @@ def cmd_train(args: argparse.Namespace) -> int:
             if args.out
             else checkpoints_dir() / f"{Path(corpus.name).stem}.safetensors"
         )
-    trainer = Trainer(session, corpus.train_ids, corpus.val_ids, config)
-    if not args.quiet:
+    trainer = Trainer(
+        session, corpus.train_ids, corpus.val_ids, config, dist=dist, precision=args.precision
+    )
+    world = dist.world if dist else 1
+    if not quiet:
+        processes = f" × {world} processes" if dist else ""
         print(
             f"training {session.summary()} on {corpus.name} ({len(corpus.ids):,} tokens, "
-            f"{len(corpus.vocab):,} words) on {trainer.device}; batch {trainer.batch_size} × "
-            f"bptt {trainer.bptt}, {trainer.epochs} epochs max",
+            f"{len(corpus.vocab):,} words) on {trainer.device}{processes}; batch "
+            f"{trainer.batch_size} × bptt {trainer.bptt}, {trainer.epochs} epochs max",
             file=sys.stderr,
         )
-    bar = None if args.quiet else _progress_bar()
+    bar = None if quiet else _progress_bar()
     result = None
     run = trainer.run()
+    if dist:  # every rank stops at the same step: Ctrl-C and SIGTERM are votes to stop
+        _stop_on_signals(trainer)
     try:
         for event in run:
             if isinstance(event, StepEvent) and bar:
@@ -338,12 +393,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if bar:
             bar.close()
+    if not main_rank:
+        return EXIT_INTERRUPTED if interrupted else 0
     path = checkpoint.save(session, out, include_optimizer=not args.weights_only)
     if interrupted:  # Ctrl-C inside a step ends the run without a result: that is fine here
         print(f"lstm-tui: interrupted; the model so far is saved to {path}", file=sys.stderr)
         return EXIT_INTERRUPTED
     assert result is not None
-    if not args.quiet:
+    if not quiet:
         print(f"{result.message}; saved {path}", file=sys.stderr)
     if args.json:
         summary = {
@@ -359,6 +416,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "val_accuracy": result.val_accuracy,
             "stop_reason": result.reason,
             "device": str(trainer.device),
+            "world_size": world,
             "model": session.summary(),
             "params": session.model.num_parameters(),
             "checkpoint": str(path),
@@ -371,6 +429,86 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         return EXIT_USER_ERROR
     return 0
+
+
+def _open_corpus(
+    args: argparse.Namespace, dist: Distributed | None, path: str | Path, **options: object
+) -> Corpus:
+    """The training text, through the token cache when it is big.
+
+    Under torchrun, each machine's first process tokenises while the others wait, then they
+    all map its cache entry.
+    """
+    if dist is not None and dist.local_rank != 0:
+        dist.barrier()
+    loaded = _load_corpus(args, path, val_fraction=args.val_fraction, **options)
+    if dist is not None and dist.local_rank == 0:
+        dist.barrier()
+    return loaded.corpus
+
+
+def _load_corpus(args: argparse.Namespace, path: str | Path, **options: object) -> Loaded:
+    from lstm_tui.core.token_cache import Phase, Tokenizer, load_corpus
+
+    cache = {"auto": None, "on": True, "off": False}[args.token_cache]
+    lowercase = bool(options.pop("lowercase", True))
+    quiet = getattr(args, "quiet", False) or not sys.stderr.isatty()
+    bar = None if quiet else _progress_bar()
+
+    def progress(phase: Phase, done: int, total: int) -> None:
+        if bar is not None:
+            bar.task(f"{phase.value} {Path(path).name}", done / total)
+
+    try:
+        loaded = load_corpus(
+            path, tokenizer=Tokenizer.words(lowercase), cache=cache, progress=progress, **options
+        )  # type: ignore[arg-type]
+    finally:
+        if bar is not None:
+            bar.close()
+    if loaded.note:
+        print(f"lstm-tui: note: {loaded.note}", file=sys.stderr)
+    return loaded
+
+
+def _stop_on_signals(trainer: object) -> None:
+    """SIGINT/SIGTERM (torchrun forwards them to every rank) ask the trainer to stop."""
+    import signal
+
+    def handle(signum: int, frame: object) -> None:
+        trainer.stop()  # type: ignore[attr-defined]
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def _launch_torchrun(args: argparse.Namespace) -> int:
+    """``train --processes N``: the same command on N processes of this machine, by torchrun."""
+    import subprocess
+
+    argv, rest = list(args.argv), []
+    while argv:
+        item = argv.pop(0)
+        if item == "--processes":
+            argv.pop(0)
+        elif not item.startswith("--processes="):
+            rest.append(item)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={args.processes}",
+        "-m",
+        "lstm_tui",
+        *rest,
+    ]
+    process = subprocess.Popen(command)
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached torchrun too: wait while the ranks save
+            continue
 
 
 def _progress_bar() -> ProgressBar:
@@ -468,9 +606,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from lstm_tui.core.corpus import encode_text, read_text
     from lstm_tui.core.errors import CorpusError
     from lstm_tui.core.metrics import score_text, window_accuracy
+    from lstm_tui.core.token_cache import CACHE_FROM_BYTES
 
     session = _load_session(args)
-    ids = encode_text(read_text(args.corpus), session.vocab, session.lowercase)
+    path = Path(args.corpus)
+    big = path.is_file() and path.stat().st_size >= CACHE_FROM_BYTES
+    if args.token_cache == "on" or (args.token_cache == "auto" and big):
+        options = {"vocab": session.vocab, "lowercase": session.lowercase, "val_fraction": 0.0}
+        ids = _load_corpus(args, path, **options).corpus.ids
+    else:
+        ids = encode_text(read_text(path), session.vocab, session.lowercase)
     if len(ids) < 2:
         raise CorpusError(f"{args.corpus}: needs at least 2 tokens to score a prediction")
     started = time.perf_counter()
@@ -537,10 +682,51 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from lstm_tui.core import token_cache
+
+    if args.action == "clear":
+        entries, size = token_cache.clear()
+        if args.json:
+            print(json.dumps({"removed": entries, "bytes": size}))
+        else:
+            print(
+                f"removed {entries} entries ({size / 1e6:,.1f} MB) from {token_cache.cache_dir()}"
+            )
+        return 0
+    found = token_cache.list_entries()
+    if args.json:
+        rows = [
+            {
+                "key": e.key,
+                "source": e.source,
+                "tokens": e.tokens,
+                "vocab_size": e.vocab_size,
+                "bytes": e.size_bytes,
+                "created": e.created,
+                "settings": e.settings,
+                "stale": e.stale,
+            }
+            for e in found
+        ]
+        print(json.dumps(rows))
+        return 0
+    if not found:
+        print(f"no cached corpora in {token_cache.cache_dir()}", file=sys.stderr)
+    for e in found:
+        stale = "\tstale (the file changed)" if e.stale else ""
+        print(
+            f"{e.source}\t{e.tokens:,} tokens\t{e.vocab_size:,} words\t"
+            f"{e.size_bytes / 1e6:,.1f} MB\t{e.created}{stale}"
+        )
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "predict": cmd_predict,
     "chat": cmd_chat,
     "eval": cmd_eval,
     "list": cmd_list,
+    "cache": cmd_cache,
 }

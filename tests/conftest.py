@@ -36,6 +36,7 @@ def _session_data_home(tmp_path_factory: pytest.TempPathFactory):
     """Before any fixture of wider scope runs: user data goes to a tmp folder, never home."""
     patch = pytest.MonkeyPatch()
     patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-session")))
+    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache-session")))
     yield
     patch.undo()
 
@@ -45,6 +46,14 @@ def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test gets its own empty user data folder (``XDG_DATA_HOME``)."""
     home = tmp_path / "xdg-data"
     monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    return home
+
+
+@pytest.fixture(autouse=True)
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own empty user cache folder (``XDG_CACHE_HOME``): the token cache."""
+    home = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
     return home
 
 

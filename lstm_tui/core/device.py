@@ -66,3 +66,22 @@ def _mps_available() -> bool:
 
     mps = getattr(torch.backends, "mps", None)
     return bool(mps and mps.is_available())
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast type for training, or None for plain fp32.
+
+    ``auto`` is bf16 on a CUDA GPU that has it (the weights and optimizer stay fp32; cuDNN's
+    LSTM runs in bf16), fp32 elsewhere: a CPU without bf16 units is slower in it.
+    """
+    import torch
+
+    if name not in PRECISIONS:
+        raise ConfigError(f"unknown precision {name!r}; choose from {', '.join(PRECISIONS)}")
+    cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if name == "bf16" and not cuda_bf16:
+        raise ConfigError(f"bf16 training needs a CUDA GPU that supports it, not {device}")
+    return torch.bfloat16 if name == "bf16" or (name == "auto" and cuda_bf16) else None

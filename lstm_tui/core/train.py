@@ -15,9 +15,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from lstm_tui.core.batches import StreamBatches
 from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.corpus import MIN_TOKENS, WINDOW
-from lstm_tui.core.device import resolve_device
+from lstm_tui.core.device import resolve_device, resolve_precision
+from lstm_tui.core.distributed import Distributed, TrainStep
 from lstm_tui.core.errors import ConfigError
 from lstm_tui.core.metrics import MAX_WINDOWS, score_text, window_accuracy
 from lstm_tui.core.session import Progress, Session
@@ -113,15 +115,24 @@ class Trainer:
         val_ids: np.ndarray | None = None,
         config: TrainConfig | None = None,
         report_interval: float = 0.1,
+        dist: Distributed | None = None,
+        precision: str = "auto",
     ) -> None:
         self.session = session
         self.config = (config or session.train_config).check()
         self.device = resolve_device(self.config.device)
-        self.train_ids = np.asarray(train_ids)
+        self.autocast = resolve_precision(precision, self.device)
+        # [issue 9] Many processes: each reads its share of the streams, all vote to stop.
+        self.dist = dist
+        if dist is not None and self.config.seed is None:
+            self.config = replace(self.config, seed=dist.shared_seed(None))
+        self.train_ids = np.asarray(train_ids)  # a memory map stays one: batches read slices
         self.val_ids = np.asarray(val_ids) if val_ids is not None and len(val_ids) > 1 else None
         self.batch_size, self.bptt = fit_to_corpus(
             len(self.train_ids), self.config.batch_size, self.config.bptt
         )
+        if dist is not None:
+            dist.check_batch(self.batch_size)
         self.epochs = self.config.epochs or max(
             AUTO_MIN_EPOCHS, math.ceil(AUTO_EPOCH_TOKENS / len(self.train_ids))
         )
@@ -176,6 +187,11 @@ class Trainer:
         return optimizer
 
     def _evaluate(self) -> dict:
+        if self.dist is not None:  # [issue 9] rank 0 scores; all take its metrics, decide alike
+            return self.dist.from_main(self._score)
+        return self._score()
+
+    def _score(self) -> dict:
         model = self.session.model
         text = self._evaluation_text()
         streams = 1 if len(text) <= SMALL_EVAL_TOKENS else EVAL_STREAMS
@@ -189,22 +205,42 @@ class Trainer:
             "full_accuracy": score.top1,
         }
 
-    def _stream_batches(
-        self, rng: np.random.Generator, ids: torch.Tensor
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _stream_batches(self, rng: np.random.Generator) -> StreamBatches:
         """One epoch: the text cut into ``batch_size`` side-by-side streams, ``bptt`` at a time.
 
         The streams start at a random offset each epoch, so on a small text every position
-        is sometimes read from an empty state (as the predictor will be).
+        is sometimes read from an empty state (as the predictor will be). [issue 9] Batches
+        are read from ``train_ids`` step by step (it may be a memory map of a huge corpus);
+        under torchrun each rank reads its own streams of the global batch.
         """
+        ids = self.train_ids
         stream = (len(ids) - 1) // self.batch_size
         offset = int(rng.integers(0, stream)) if stream > 1 else 0
         length = (len(ids) - 1 - offset) // self.batch_size
-        x = ids[offset : offset + self.batch_size * length].view(self.batch_size, length)
-        y = ids[offset + 1 : offset + 1 + self.batch_size * length].view(self.batch_size, length)
-        return [
-            (x[:, t : t + self.bptt], y[:, t : t + self.bptt]) for t in range(0, length, self.bptt)
-        ]
+        rows = np.arange(self.batch_size) if self.dist is None else self.dist.rows(self.batch_size)
+        return StreamBatches(ids, offset, length, self.bptt, rows, self.device)
+
+    def _train_step(self) -> torch.nn.Module:
+        """[issue 9] The forward pass as a module: (x, y, state, count_correct) -> (loss,
+        hits, detached state); wrapped in DDP under torchrun, autocast to bf16 if asked."""
+        step = TrainStep(self.session.model, self.autocast)
+        return step if self.dist is None else self.dist.wrap(step)
+
+    def _stop_vote(self, watch: _Stopwatch, steps: int) -> tuple[str, str] | None:
+        """[issue 9] Why to stop before the next step, agreed by every rank under torchrun."""
+        cfg = self.config
+        code = 0
+        if self._stop.is_set():
+            code = 2
+        elif cfg.max_seconds is not None and watch.seconds >= cfg.max_seconds:
+            code = 1
+        if self.dist is not None:
+            code = self.dist.vote_stop(code, steps)
+        if code == 2:
+            return "stopped", "stopped by request"
+        if code == 1:
+            return "time", f"reached the {cfg.max_seconds:g} s time limit"
+        return None
 
     def _wait_if_paused(self, watch: _Stopwatch) -> None:
         if not self._unpaused.is_set():
@@ -222,7 +258,7 @@ class Trainer:
         )
         session.to(self.device)
         optimizer = self._make_optimizer()
-        ids = torch.as_tensor(self.train_ids, dtype=torch.long, device=self.device)
+        forward = self._train_step()
         params = [p for p in model.parameters() if p.requires_grad]
         snapshot = [p.detach().clone() for p in params]  # the last weights known to be good
         full_softmax = model.config.softmax == "full"
@@ -241,25 +277,19 @@ class Trainer:
         try:
             for _ in range(self.epochs):
                 state = None
-                batches = self._stream_batches(rng, ids)
+                batches = self._stream_batches(rng)
                 for i, (x, y) in enumerate(batches):
                     self._wait_if_paused(watch)
-                    if self._stop.is_set():
-                        reason, message = "stopped", "stopped by request"
-                        break
-                    if cfg.max_seconds is not None and watch.seconds >= cfg.max_seconds:
-                        reason, message = "time", f"reached the {cfg.max_seconds:g} s time limit"
+                    stop = self._stop_vote(watch, run.steps)
+                    if stop is not None:
+                        reason, message = stop
                         break
                     last_in_epoch = i == len(batches) - 1
                     report_due = (
                         last_in_epoch or watch.seconds - last_report >= self.report_interval
                     )
-                    features, state = model.features(x, state)
-                    state = (state[0].detach(), state[1].detach())
                     # An adaptive softmax makes accuracy costly: count it on reporting steps only.
-                    loss, correct = model.loss(
-                        features, y, count_correct=full_softmax or report_due
-                    )
+                    loss, correct, state = forward(x, y, state, full_softmax or report_due)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip or math.inf)
