@@ -19,7 +19,7 @@ from lstm_tui.core.errors import UserError
 
 if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torch
     from lstm_tui.core.corpus import Corpus
-    from lstm_tui.core.distributed import Distributed
+    from lstm_tui.core.distributed import Distributed, StopOnSignals
     from lstm_tui.core.predict import Predictor
     from lstm_tui.core.session import Session
     from lstm_tui.core.token_cache import Loaded
@@ -275,13 +275,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not distributed.launched():
         return _train(args, None)
     dist = distributed.Distributed.from_env(args.device)
+    signals = distributed.StopOnSignals()  # before any wait: from now on a signal is a vote
     try:
-        return _train(args, dist)
+        return _train(args, dist, signals)
     finally:
         dist.close()
 
 
-def _train(args: argparse.Namespace, dist: Distributed | None) -> int:
+def _train(
+    args: argparse.Namespace, dist: Distributed | None, signals: StopOnSignals | None = None
+) -> int:
     from lstm_tui.core import checkpoint
     from lstm_tui.core.config import TrainConfig
     from lstm_tui.core.model import PRESETS
@@ -374,8 +377,8 @@ def _train(args: argparse.Namespace, dist: Distributed | None) -> int:
     bar = None if quiet else _progress_bar()
     result = None
     run = trainer.run()
-    if dist:  # every rank stops at the same step: Ctrl-C and SIGTERM are votes to stop
-        _stop_on_signals(trainer)
+    if signals:  # every rank stops at the same step: Ctrl-C and SIGTERM are votes to stop
+        signals.attach(trainer)
     try:
         for event in run:
             if isinstance(event, StepEvent) and bar:
@@ -388,11 +391,25 @@ def _train(args: argparse.Namespace, dist: Distributed | None) -> int:
         trainer.stop()
         result = next((e for e in run if not isinstance(e, (StepEvent, EpochEvent))), None)
         interrupted = True
+    except RuntimeError as e:  # under torchrun: another rank died, its collective failed
+        if dist is None:
+            raise
+        lost_rank, interrupted = str(e).strip().splitlines()[0], False
     else:
         interrupted = False
     finally:
         if bar:
             bar.close()
+    if dist is not None and "lost_rank" in locals():
+        # The weights are those of the last step every rank finished: keep them.
+        if main_rank:
+            path = checkpoint.save(session, out, include_optimizer=not args.weights_only)
+            print(
+                f"lstm-tui: error: a training process stopped ({lost_rank}); the model as of "
+                f"step {session.progress.steps} is saved to {path}",
+                file=sys.stderr,
+            )
+        return 1
     if not main_rank:
         return EXIT_INTERRUPTED if interrupted else 0
     path = checkpoint.save(session, out, include_optimizer=not args.weights_only)
@@ -400,7 +417,9 @@ def _train(args: argparse.Namespace, dist: Distributed | None) -> int:
         print(f"lstm-tui: interrupted; the model so far is saved to {path}", file=sys.stderr)
         return EXIT_INTERRUPTED
     assert result is not None
-    if not quiet:
+    if signals and signals.received:  # exit 0: a failed rank would make torchrun report a crash
+        print(f"lstm-tui: interrupted; the model so far is saved to {path}", file=sys.stderr)
+    elif not quiet:
         print(f"{result.message}; saved {path}", file=sys.stderr)
     if args.json:
         summary = {
@@ -471,21 +490,21 @@ def _load_corpus(args: argparse.Namespace, path: str | Path, **options: object) 
     return loaded
 
 
-def _stop_on_signals(trainer: object) -> None:
-    """SIGINT/SIGTERM (torchrun forwards them to every rank) ask the trainer to stop."""
-    import signal
-
-    def handle(signum: int, frame: object) -> None:
-        trainer.stop()  # type: ignore[attr-defined]
-
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
-
-
 def _launch_torchrun(args: argparse.Namespace) -> int:
     """``train --processes N``: the same command on N processes of this machine, by torchrun."""
     import subprocess
 
+    from lstm_tui.core.checkpoint import read_header
+    from lstm_tui.core.config import TrainConfig
+
+    batch = args.batch_size or TrainConfig().batch_size
+    if args.resume and not args.batch_size:
+        batch = int(read_header(args.resume).get("train_config", {}).get("batch_size", batch))
+    if batch % args.processes:  # said once, here, rather than by every rank
+        raise UserError(
+            f"a batch of {batch} streams cannot be shared equally by {args.processes} "
+            f"processes: use a batch size that is a multiple of {args.processes}"
+        )
     argv, rest = list(args.argv), []
     while argv:
         item = argv.pop(0)
@@ -496,7 +515,7 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
     command = [
         sys.executable,
         "-m",
-        "torch.distributed.run",
+        "lstm_tui.core.distributed",  # torchrun, quiet on Ctrl-C
         "--standalone",
         f"--nproc-per-node={args.processes}",
         "-m",
@@ -504,11 +523,14 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
         *rest,
     ]
     process = subprocess.Popen(command)
+    interrupted = False
     while True:
         try:
-            return process.wait()
+            code = process.wait()
         except KeyboardInterrupt:  # Ctrl-C reached torchrun too: wait while the ranks save
+            interrupted = True
             continue
+        return EXIT_INTERRUPTED if interrupted else code
 
 
 def _progress_bar() -> ProgressBar:

@@ -16,6 +16,8 @@ import contextlib
 import datetime
 import os
 import random
+import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -113,7 +115,7 @@ class Distributed:
         # An adaptive softmax leaves a tail cluster unused by a batch with no rare target.
         unused = step.model.config.softmax == "adaptive"
         return nn.parallel.DistributedDataParallel(
-            step, device_ids=devices, broadcast_buffers=False, find_unused_parameters=unused
+            step, device_ids=devices, find_unused_parameters=unused
         )
 
     def vote_stop(self, mine: int, step: int) -> int:
@@ -140,3 +142,44 @@ class Distributed:
     def close(self) -> None:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+class StopOnSignals:
+    """SIGINT and SIGTERM (torchrun passes them on to every rank) become a request to stop.
+
+    The ranks vote on it before the next step, so all stop at the same one and rank 0 saves;
+    a rank killed inside a collective would leave the others waiting instead.
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._target: object | None = None
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received = signum
+        if self._target is not None:
+            self._target.stop()  # type: ignore[attr-defined]
+
+    def attach(self, trainer: object) -> None:
+        """Stop this trainer on a signal (at once, if one came while it was being set up)."""
+        self._target = trainer
+        if self.received is not None:
+            trainer.stop()  # type: ignore[attr-defined]
+
+
+def torchrun(argv: list[str]) -> int:
+    """torch's own launcher (``torchrun``), quiet when Ctrl-C stops it: the ranks save first."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.run import main
+
+    try:
+        main(argv)
+    except SignalException:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # `train --processes N` runs `python -m lstm_tui.core.distributed`
+    raise SystemExit(torchrun(sys.argv[1:]))
