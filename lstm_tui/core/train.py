@@ -303,7 +303,7 @@ class Trainer:
                         optimizer.step()
                         session.mark_changed()
 
-                    n = x.numel()
+                    n = x.numel() * (self.dist.world if self.dist else 1)  # [issue 9] global
                     run.steps += 1
                     run.tokens += n
                     session.progress.steps += 1
