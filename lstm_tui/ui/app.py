@@ -55,6 +55,7 @@ from lstm_tui.ui.commands import LstmCommands
 from lstm_tui.ui.inference import InferenceQueue, Job, LiveView, PredictorPair
 from lstm_tui.ui.messages import (
     ContinuationReady,
+    CorpusProgress,
     PredictorRefreshed,
     PromptChanged,
     PromptSent,
@@ -443,7 +444,6 @@ class LstmApp(App[None]):
     def _build(self, request: LoadRequest, current: Session | None) -> SessionReady:
         """Runs in the load worker: everything that needs torch."""
         from lstm_tui.core import checkpoint
-        from lstm_tui.core.corpus import Corpus
         from lstm_tui.core.device import resolve_device
         from lstm_tui.core.errors import ConfigError
         from lstm_tui.core.model import make_config
@@ -484,7 +484,7 @@ class LstmApp(App[None]):
                 )
         elif kind == "corpus":
             assert path is not None
-            corpus = Corpus.from_file(path)
+            corpus = self._read_corpus(path)
             session = Session.new(corpus, "auto", replace(self.train_config, device=device))
             session.to(resolve_device(device))
             corpus_path = path
@@ -525,6 +525,28 @@ class LstmApp(App[None]):
             severity=severity,
             fresh=fresh,
         )
+
+    def _read_corpus(self, path: Path, **options: object) -> Corpus:
+        """In a worker: a text through the token cache when it is big, progress on the status
+        line (``CorpusProgress``); the UI loop is never the one waiting."""
+        from lstm_tui.core.token_cache import Phase, Tokenizer, load_corpus
+
+        def progress(phase: Phase, done: int, total: int) -> None:
+            self.post_message(CorpusProgress(f"{phase.value} {path.name}", done / max(total, 1)))
+
+        lowercase = bool(options.pop("lowercase", True))
+        loaded = load_corpus(
+            path, tokenizer=Tokenizer.words(lowercase), progress=progress, **options
+        )  # type: ignore[arg-type]
+        if loaded.note:  # the cache folder cannot be written: read in memory instead
+            self.call_from_thread(self.notify, loaded.note, severity="warning", timeout=10)
+        return loaded.corpus
+
+    def on_corpus_progress(self, message: CorpusProgress) -> None:
+        filled = round(message.fraction * 10)
+        meter = "█" * filled + "░" * (10 - filled)
+        activity = f"{message.label} {meter} {message.fraction:.0%}"
+        self.query_one(StatusBar).update_status(activity=activity)
 
     def on_session_ready(self, message: SessionReady) -> None:
         if not self.is_running:  # shutting down: the widgets are going
@@ -765,7 +787,6 @@ class LstmApp(App[None]):
         try:
             import torch
 
-            from lstm_tui.core.corpus import Corpus
             from lstm_tui.core.device import describe_device
             from lstm_tui.core.errors import CorpusError
             from lstm_tui.core.train import Trainer, TrainResult
@@ -773,7 +794,7 @@ class LstmApp(App[None]):
             if corpus is None:
                 assert corpus_path is not None
                 try:
-                    corpus = Corpus.from_file(
+                    corpus = self._read_corpus(
                         corpus_path, vocab=session.vocab, lowercase=session.lowercase
                     )
                 except CorpusError as e:
