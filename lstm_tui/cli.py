@@ -460,9 +460,11 @@ def _open_corpus(
     """
     if dist is not None and dist.local_rank != 0:
         dist.barrier()
-    loaded = _load_corpus(args, path, val_fraction=args.val_fraction, **options)
-    if dist is not None and dist.local_rank == 0:
-        dist.barrier()
+    try:
+        loaded = _load_corpus(args, path, val_fraction=args.val_fraction, **options)
+    finally:  # also on bad text: the others then read it and say so too, none waits forever
+        if dist is not None and dist.local_rank == 0:
+            dist.barrier()
     return loaded.corpus
 
 

@@ -261,10 +261,8 @@ def _open_entry(folder: Path) -> tuple[Vocabulary, np.ndarray] | None:
             raise ValueError("entry does not match its metadata")
         if len(vocab) - 1 > np.iinfo(ids.dtype).max:
             raise ValueError("id type too small for the vocabulary")
-    except FileNotFoundError:
-        return None
     except (OSError, ValueError, KeyError, TypeError):
-        shutil.rmtree(folder, ignore_errors=True)  # unreadable: tokenise again
+        shutil.rmtree(folder, ignore_errors=True)  # missing or unreadable: tokenise again
         return None
     return vocab, ids
 
@@ -308,8 +306,8 @@ def build_entry(
             try:
                 os.replace(scratch, folder)
             except OSError:
-                if _open_entry(folder) is None:  # not another process's finished entry
-                    raise
+                if _open_entry(folder) is None:  # debris in the way, now removed: again
+                    os.replace(scratch, folder)
         except OSError as e:
             raise CacheError(_cannot_write(folder.parent, e)) from None
     finally:

@@ -203,6 +203,11 @@ def test_a_damaged_entry_is_rebuilt(write_text, make_text) -> None:
     again = load_corpus(path, cache=True)
     assert again.state is CacheState.BUILT
     same_corpus(again.corpus, Corpus.from_file(path))
+    del again
+    [entry] = token_cache.list_entries()
+    (entry.folder / "meta.json").unlink()  # half an entry, left by hand: in the way of a new one
+    assert load_corpus(path, cache=True).state is CacheState.BUILT
+    assert len(token_cache.list_entries()) == 1
 
 
 def test_a_cached_run_trains_and_predicts_exactly_like_an_uncached_one(
