@@ -5,6 +5,7 @@ cached corpus that trains and predicts exactly like one read in memory."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 from pathlib import Path
 from unittest import mock
@@ -232,3 +233,36 @@ def test_a_cached_run_trains_and_predicts_exactly_like_an_uncached_one(
     assert words_a == words_b
     assert all(torch.equal(a, b) for a, b in zip(weights_a, weights_b, strict=True))
     assert metrics_a == metrics_b
+
+
+def test_cli_trains_and_evaluates_through_the_cache_and_manages_it(
+    write_text, make_text, capsys
+) -> None:
+    from lstm_tui.cli import main
+
+    path = write_text(make_text(2_000))
+    out = path.with_suffix(".safetensors")
+    model = ["--preset", "seed-1layer", "--hidden", "16", "--embed", "16", "--epochs", "1"]
+    train = ["train", str(path), *model, "--token-cache", "on", "--quiet", "--out", str(out)]
+    assert main(train) == 0
+    [entry] = token_cache.list_entries()
+    assert main([*train, "--json"]) == 0  # a hit: same key, no second entry
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["world_size"] == 1
+    assert len(token_cache.list_entries()) == 1
+    # eval in the model's vocabulary: an entry of its own, the same figures as in memory
+    evaluate = ["eval", str(path), "--checkpoint", str(out), "--json"]
+    assert main([*evaluate, "--token-cache", "on"]) == 0
+    cached = json.loads(capsys.readouterr().out)
+    assert main([*evaluate, "--token-cache", "off"]) == 0
+    in_memory = json.loads(capsys.readouterr().out)
+    assert {k: v for k, v in cached.items() if k != "seconds"} == {
+        k: v for k, v in in_memory.items() if k != "seconds"
+    }
+    assert main(["cache", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["source"] for r in rows] == [str(path.resolve())] * 2
+    assert entry.key in {r["key"] for r in rows} and not any(r["stale"] for r in rows)
+    assert main(["cache", "clear", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["removed"] == 2
+    assert main(["cache", "list"]) == 0
+    assert "no cached corpora" in capsys.readouterr().err
