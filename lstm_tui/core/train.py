@@ -116,7 +116,7 @@ class Trainer:
         config: TrainConfig | None = None,
         report_interval: float = 0.1,
         dist: Distributed | None = None,
-        precision: str = "auto",
+        precision: str = "fp32",  # [issue 9] the CLI passes --precision (auto: bf16 on CUDA)
     ) -> None:
         self.session = session
         self.config = (config or session.train_config).check()

@@ -156,3 +156,18 @@ def test_ctrl_c_stops_every_rank_and_rank_0_saves(tmp_path: Path, write_text) ->
     assert "interrupted; the model so far is saved to" in rest
     assert "Traceback" not in rest
     assert checkpoint.load(out).progress.steps > 0
+
+
+def test_precision_bf16_is_for_cuda_only(capsys) -> None:
+    from lstm_tui.cli import main
+    from lstm_tui.core.device import resolve_precision
+    from lstm_tui.core.errors import ConfigError
+
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) is None and resolve_precision("fp32", cpu) is None
+    with pytest.raises(ConfigError, match="bf16 training needs a CUDA GPU"):
+        resolve_precision("bf16", cpu)
+    with pytest.raises(ConfigError, match="unknown precision"):
+        resolve_precision("fp8", cpu)
+    assert main(["train", "--precision", "bf16", "--device", "cpu", "--epochs", "1"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
