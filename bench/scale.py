@@ -119,12 +119,15 @@ def phase_train(path: Path, processes: int, seconds: float) -> dict:
     command += ["--max-seconds", str(seconds), "--json", "--quiet", "--out", str(WORK / "m")]
     if processes > 1:
         command += ["--processes", str(processes)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    # Every core busy either way: one process on all of them, or each of N on its share.
+    threads = max(1, (os.cpu_count() or 1) // processes)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode:
         raise SystemExit(done.stderr[-3000:])
     summary = json.loads(done.stdout.splitlines()[-1])
     keep = ("tokens_per_second", "steps", "seconds", "wall_seconds", "world_size")
-    return {k: summary[k] for k in keep}
+    return {**{k: summary[k] for k in keep}, "threads_per_process": threads}
 
 
 def run_phase(*args: str) -> tuple[dict, float]:
