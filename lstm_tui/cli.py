@@ -338,14 +338,7 @@ def _train(
         )
         out = Path(args.out) if args.out else Path(args.resume)
     else:
-        corpus = _open_corpus(
-            args,
-            dist,
-            args.corpus or default_corpus(),
-            lowercase=not args.keep_case,
-            min_count=args.min_count,
-            max_vocab=args.max_vocab,
-        )
+        corpus = _open_corpus(args, dist, args.corpus or default_corpus(), **_new_vocab(args))
         config = TrainConfig(**overrides, seed=args.seed, device=device).check()
         session = Session.new(  # seeded by config.seed: the whole run repeats
             corpus,
@@ -450,6 +443,14 @@ def _train(
     return 0
 
 
+def _new_vocab(args: argparse.Namespace) -> dict:
+    return {
+        "lowercase": not args.keep_case,
+        "min_count": args.min_count,
+        "max_vocab": args.max_vocab,
+    }
+
+
 def _open_corpus(
     args: argparse.Namespace, dist: Distributed | None, path: str | Path, **options: object
 ) -> Corpus:
@@ -507,6 +508,11 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
             f"a batch of {batch} streams cannot be shared equally by {args.processes} "
             f"processes: use a batch size that is a multiple of {args.processes}"
         )
+    if not args.resume:  # tokenised once, here: bad text is one line, and the ranks map the cache
+        from lstm_tui.core.paths import default_corpus
+
+        path = args.corpus or default_corpus()
+        _load_corpus(args, path, val_fraction=args.val_fraction, **_new_vocab(args))
     argv, rest = list(args.argv), []
     while argv:
         item = argv.pop(0)

@@ -119,12 +119,17 @@ def test_train_on_two_processes_stops_together_and_saves_once(tmp_path: Path, wr
     assert checkpoint.load(out).progress.steps > summary["steps"]
 
 
-def test_a_batch_the_processes_cannot_share_is_one_clear_line(write_text) -> None:
+def test_a_batch_the_processes_cannot_share_or_bad_text_is_one_clear_line(write_text) -> None:
     corpus = write_text(synthetic_text(500))
     done = run_cli("train", str(corpus), "--processes", "3", "--batch-size", "8", "--quiet")
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert "batch of 8 streams cannot be shared equally by 3 processes" in done.stderr
+    # Bad text is found before any process starts: one line, not one per rank.
+    short = write_text("two words\n")
+    done = run_cli("train", str(short), "--processes", "2", "--batch-size", "8", "--quiet")
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "only 2 tokens" in done.stderr
 
 
 def test_ctrl_c_stops_every_rank_and_rank_0_saves(tmp_path: Path, write_text) -> None:
