@@ -38,6 +38,7 @@ def _session_data_home(tmp_path_factory: pytest.TempPathFactory):
     patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-session")))
     patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
     patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
+    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache-session")))
     yield
     patch.undo()
 
@@ -47,6 +48,14 @@ def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test gets its own empty user data folder (``XDG_DATA_HOME``)."""
     home = tmp_path / "xdg-data"
     monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    return home
+
+
+@pytest.fixture(autouse=True)
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own empty user cache folder (``XDG_CACHE_HOME``): the token cache."""
+    home = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
     return home
 
 

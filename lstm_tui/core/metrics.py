@@ -43,7 +43,8 @@ class TextScore:
 
 
 def _as_tensor(ids: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.as_tensor(np.ascontiguousarray(ids), dtype=torch.long, device=device)
+    # One int64 copy, also of a read-only memory map (torch would warn about sharing it).
+    return torch.from_numpy(np.array(ids, dtype=np.int64)).to(device)
 
 
 @torch.inference_mode()

@@ -23,10 +23,12 @@ from enum import Enum
 import numpy as np
 import torch
 
+from lstm_tui.core.batches import StreamBatches
 from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.control import RunControl
 from lstm_tui.core.corpus import MIN_TOKENS, WINDOW
-from lstm_tui.core.device import cpu_has_bf16, resolve_device
+from lstm_tui.core.device import resolve_device, resolve_precision
+from lstm_tui.core.distributed import Distributed, TrainStep
 from lstm_tui.core.errors import ConfigError
 from lstm_tui.core.metrics import (
     MAX_WINDOWS,
@@ -161,15 +163,24 @@ class Trainer:
         config: TrainConfig | None = None,
         report_interval: float = 0.1,
         control: RunControl | None = None,
+        dist: Distributed | None = None,
+        precision: str = "auto",  # bf16 autocast where the hardware has it (device.py)
     ) -> None:
         self.session = session
         self.config = (config or session.train_config).check()
         self.device = resolve_device(self.config.device)
-        self.train_ids = np.asarray(train_ids)
+        self.autocast = resolve_precision(precision, self.device)
+        # [issue 9] Many processes: each reads its share of the streams, all vote to stop.
+        self.dist = dist
+        if dist is not None and self.config.seed is None:
+            self.config = replace(self.config, seed=dist.shared_seed(None))
+        self.train_ids = np.asarray(train_ids)  # a memory map stays one: batches read slices
         self.val_ids = np.asarray(val_ids) if val_ids is not None and len(val_ids) > 1 else None
         self.batch_size, self.bptt = fit_to_corpus(
             len(self.train_ids), self.config.batch_size, self.config.bptt
         )
+        if dist is not None:
+            dist.check_batch(self.batch_size)
         # None: no epoch limit, the time budget ends the run
         self.epochs: int | None = self.config.epochs
         if self.epochs is None and self.config.max_seconds is None:
@@ -178,9 +189,6 @@ class Trainer:
         self.scheduled = self.config.schedule == "cosine" or (
             self.config.schedule == "auto" and self.val_ids is not None
         )
-        # bf16 autocast where the hardware has it: matrix products in bf16, weights, optimizer
-        # and evaluations in fp32.
-        self.autocast = self.device.type == "cpu" and cpu_has_bf16()
         self.report_interval = report_interval
         self.control = control or RunControl()  # pause/resume/stop, from any thread
 
@@ -235,6 +243,11 @@ class Trainer:
         return optimizer
 
     def _evaluate(self, full: bool = False) -> dict:
+        if self.dist is not None:  # [issue 9] rank 0 scores; all take its metrics, decide alike
+            return self.dist.from_main(lambda: self._score(full))
+        return self._score(full)
+
+    def _score(self, full: bool = False) -> dict:
         """Score the model on validation text; refit the mixture weights on the same text.
 
         Fitting the weights on the text the model is selected by is what a held-out set is
@@ -280,22 +293,47 @@ class Trainer:
         metrics["selection_loss"] = selection_loss
         return metrics
 
-    def _stream_batches(
-        self, rng: np.random.Generator, ids: torch.Tensor
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _stream_batches(self, rng: np.random.Generator) -> StreamBatches:
         """One epoch: the text cut into ``batch_size`` side-by-side streams, ``bptt`` at a time.
 
         The streams start at a random offset each epoch, so on a small text every position
-        is sometimes read from an empty state (as the predictor will be).
+        is sometimes read from an empty state (as the predictor will be). [issue 9] Batches
+        are read from ``train_ids`` step by step (it may be a memory map of a huge corpus);
+        under torchrun each rank reads its own streams of the global batch.
         """
+        ids = self.train_ids
         stream = (len(ids) - 1) // self.batch_size
         offset = int(rng.integers(0, stream)) if stream > 1 else 0
         length = (len(ids) - 1 - offset) // self.batch_size
-        x = ids[offset : offset + self.batch_size * length].view(self.batch_size, length)
-        y = ids[offset + 1 : offset + 1 + self.batch_size * length].view(self.batch_size, length)
-        return [
-            (x[:, t : t + self.bptt], y[:, t : t + self.bptt]) for t in range(0, length, self.bptt)
-        ]
+        rows = np.arange(self.batch_size) if self.dist is None else self.dist.rows(self.batch_size)
+        return StreamBatches(ids, offset, length, self.bptt, rows, self.device)
+
+    def _train_step(self) -> torch.nn.Module:
+        """[issue 9] The forward pass as a module: (x, y, state, count_correct) -> (loss,
+        hits, detached state); wrapped in DDP under torchrun, autocast to bf16 if asked."""
+        step = TrainStep(self.session.model, self.autocast)
+        return step if self.dist is None else self.dist.wrap(step)
+
+    def _stop_vote(
+        self, watch: _Stopwatch, steps: int, reserve: float = 0.0
+    ) -> tuple[StopReason, str] | None:
+        """Why to stop before the next step (agreed by every rank under torchrun).
+
+        ``reserve``: seconds of the budget kept for the evaluations that end a run.
+        """
+        cfg = self.config
+        code = 0
+        if self.control.stop_requested:
+            code = 2
+        elif cfg.max_seconds is not None and watch.seconds + reserve >= cfg.max_seconds:
+            code = 1
+        if self.dist is not None:
+            code = self.dist.vote_stop(code, steps)
+        if code == 2:
+            return StopReason.STOPPED, "stopped by request"
+        if code == 1:
+            return StopReason.TIME, f"reached the {cfg.max_seconds:g} s time limit"
+        return None
 
     def _wait_if_paused(self, watch: _Stopwatch) -> None:
         if self.control.paused:
@@ -313,7 +351,7 @@ class Trainer:
         )
         session.to(self.device)
         optimizer = self._make_optimizer()
-        ids = torch.as_tensor(self.train_ids, dtype=torch.long, device=self.device)
+        forward = self._train_step()
         params = [p for p in model.parameters() if p.requires_grad]
         snapshot = [p.detach().clone() for p in params]  # the last weights known to be good
         full_softmax = model.config.softmax == "full"
@@ -365,24 +403,25 @@ class Trainer:
             while self.epochs is None or epoch < self.epochs:
                 epoch += 1
                 state = None
-                batches = self._stream_batches(rng, ids)
+                batches = self._stream_batches(rng)
                 for i, (x, y) in enumerate(batches):
                     self._wait_if_paused(watch)
-                    if self.control.stop_requested:
-                        reason, message = StopReason.STOPPED, "stopped by request"
-                        break
-                    seconds = watch.seconds
                     # Stop in time to run the last evaluations inside the budget: a quick one,
                     # and a full one of the weights kept (about as much work again).
                     reserve = 2 * eval_seconds if has_val else 0.0
-                    if budget is not None and seconds + reserve >= budget:
-                        reason, message = StopReason.TIME, f"reached the {budget:g} s time limit"
+                    stop = self._stop_vote(watch, run.steps, reserve)
+                    if stop is not None:
+                        reason, message = stop
                         break
+                    seconds = watch.seconds
                     # Evaluations take at most about a fifth of the time, however slow they are.
-                    if has_val and (
+                    due = has_val and (
                         seconds - evaluated_time >= max(eval_every_seconds, 4 * eval_seconds)
                         or run.steps - evaluated_at >= eval_every_steps
-                    ):
+                    )
+                    if self.dist is not None:  # every rank evaluates at the same step
+                        due = self.dist.vote_stop(int(due), 0) > 0
+                    if due:
                         epoch_meter.merge(step_meter)
                         step_meter = _Meter()
                         yield from evaluate()
@@ -398,14 +437,8 @@ class Trainer:
                     report_due = (
                         last_in_epoch or watch.seconds - last_report >= self.report_interval
                     )
-                    with torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast):
-                        features, state = model.features(x, state)
-                        state = (state[0].detach().float(), state[1].detach().float())
-                        # An adaptive softmax makes accuracy costly: count it when reporting.
-                        loss, correct = model.loss(
-                            features, y, count_correct=full_softmax or report_due
-                        )
-                    loss = loss.float()
+                    # An adaptive softmax makes accuracy costly: count it on reporting steps only.
+                    loss, correct, state = forward(x, y, state, full_softmax or report_due)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip or math.inf)
@@ -419,7 +452,7 @@ class Trainer:
                         optimizer.step()
                         session.mark_changed()
 
-                    n = x.numel()
+                    n = x.numel() * (self.dist.world if self.dist else 1)  # [issue 9] global
                     run.steps += 1
                     run.tokens += n
                     session.progress.steps += 1
