@@ -659,7 +659,7 @@ def _load_corpus(args: argparse.Namespace, path: str | Path, **options: object) 
 
     cache = {"auto": None, "on": True, "off": False}[args.token_cache]
     lowercase = bool(options.pop("lowercase", True))
-    kind = str(options.pop("kind", "words"))
+    kind = options.pop("kind", "words")
     quiet = getattr(args, "quiet", False) or not sys.stderr.isatty()
     bar = None if quiet else _progress_bar()
 

@@ -92,7 +92,7 @@ class Tokenizer:
         )
 
     @classmethod
-    def of(cls, kind: str, lowercase: bool = True) -> Tokenizer:
+    def of(cls, kind: str | TokenKind, lowercase: bool = True) -> Tokenizer:
         """``words`` (lowercased unless told not to) or ``whitespace`` (case kept, <eos>)."""
         if TokenKind(kind) == TokenKind.WHITESPACE:
             return cls(
