@@ -39,7 +39,10 @@ def hostile(small, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 READABLE = {"escape-vocab", "corpus-path-dev-zero"}  # well-formed; harmful only if misused
-TENSOR_DATA = {"nan-weight"}  # the header is fine: only loading the tensors finds it
+TENSOR_DATA = {
+    "nan-weight",
+    "nan-optimizer",
+}  # the header is fine: only loading the tensors finds it
 
 
 def test_every_hostile_checkpoint_is_one_line_in_every_reader(hostile) -> None:
@@ -74,6 +77,8 @@ def test_what_the_schema_says_about_each(hostile) -> None:
     assert "train_config.seed" in why("seed-negative")
     assert "not an lstm-tui checkpoint" in why("header-nested-200k")
     assert "metadata cannot be read" in why("meta-nested-200k")
+    with pytest.raises(CheckpointError, match="optimizer state holds NaN"):
+        checkpoint.load(hostile["nan-optimizer"])
 
 
 def test_escape_words_load_unchanged(hostile) -> None:
