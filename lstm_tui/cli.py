@@ -272,12 +272,7 @@ def run_app(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"unknown device {args.device!r}; choose from {', '.join(DEVICE_CHOICES)}"
         )
-    if args.corpus:
-        from lstm_tui.core.files import regular_file_problem
-
-        problem = regular_file_problem(args.corpus)
-        if problem:
-            raise UserError(problem)
+    _refuse_special_file(args.corpus)
     from lstm_tui.ui.app import LstmApp
 
     LstmApp(corpus=args.corpus, checkpoint=args.checkpoint, device=args.device).run()
@@ -287,7 +282,19 @@ def run_app(args: argparse.Namespace) -> int:
 # -- train ------------------------------------------------------------------------------------
 
 
+def _refuse_special_file(path: str | None) -> None:
+    """A FIFO, a device or a folder as the text: said at once, before torch is even imported."""
+    from lstm_tui.core.files import regular_file_problem
+
+    problem = regular_file_problem(path) if path else None
+    if problem:
+        from lstm_tui.core.errors import CorpusError
+
+        raise CorpusError(problem)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    _refuse_special_file(args.corpus)
     from lstm_tui.core import checkpoint
     from lstm_tui.core.config import TrainConfig
     from lstm_tui.core.corpus import Corpus
@@ -610,6 +617,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    _refuse_special_file(args.corpus)
     from lstm_tui.core.corpus import encode_text, read_text
     from lstm_tui.core.errors import CorpusError
     from lstm_tui.core.metrics import score_text, window_accuracy

@@ -167,7 +167,7 @@ def test_train_dev_zero_as_a_process_in_well_under_a_second() -> None:
         done.returncode == 2
         and done.stderr == "lstm-tui: error: /dev/zero: is a device, not a file\n"
     )
-    assert time.monotonic() - started < 5  # interpreter start included; the read is instant
+    assert time.monotonic() - started < 2  # refused before torch is imported: 2 s for a busy CI
 
 
 def test_a_utf16_corpus_trains(capsys, tmp_path: Path, make_text) -> None:

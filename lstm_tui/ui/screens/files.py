@@ -168,7 +168,13 @@ class LoadScreen(ModalScreen[Path | None]):
 
     @work(thread=True, exclusive=True, group="list-checkpoints", exit_on_error=False)
     def _read(self) -> None:
-        found, unreadable = checkpoint.scan_checkpoints()
+        try:
+            found, unreadable = checkpoint.scan_checkpoints()
+        except OSError as e:  # the folder itself cannot be read: say so, list the others
+            self.app.call_from_thread(
+                self.notify, f"cannot list {checkpoints_dir()}: {e}", severity="error"
+            )
+            found, unreadable = [], []
         for path in self.extra:
             try:
                 found.append(checkpoint.info(path))
