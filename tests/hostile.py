@@ -134,7 +134,12 @@ def hostile_checkpoints(src: Path, folder: Path) -> dict[str, Path]:
     put("cutoffs-unsorted", edit_meta=adaptive([50, 10]))
     put("cutoffs-too-big", edit_meta=adaptive([10**9]))
     put("cutoffs-string", edit_meta=adaptive("12"))
-    put("slots-list", edit_meta=lambda m: m["optimizer"].__setitem__("slots", [["exp_avg"]]))
+
+    def slots_list(meta: dict) -> None:
+        optimizer = meta["optimizer"] or {"kind": "adamw", "param_groups": []}
+        meta["optimizer"] = {**optimizer, "slots": [["exp_avg"]]}
+
+    put("slots-list", edit_meta=slots_list)
     put("train-config-list", edit_meta=_set(["train_config"], [1, 2]))
     put("seed-negative", edit_meta=_set(["train_config", "seed"], -1))
     put("corpus-path-dev-zero", edit_meta=_set(["corpus", "path"], "/dev/zero"))
@@ -148,7 +153,8 @@ def hostile_checkpoints(src: Path, folder: Path) -> dict[str, Path]:
 
     put("meta-nested-200k", edit_header=deep_meta)
     out["nan-weight"] = nan_weight(src, folder / "nan-weight.safetensors")
-    out["nan-optimizer"] = nan_weight(src, folder / "nan-optimizer.safetensors", "optim.")
+    if any(k.startswith("optim.") for k in split(src)[0]):  # a file saved with its optimizer
+        out["nan-optimizer"] = nan_weight(src, folder / "nan-optimizer.safetensors", "optim.")
     return out
 
 
