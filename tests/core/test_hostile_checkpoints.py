@@ -188,12 +188,13 @@ def test_stale_temp_files_of_dead_writers_are_removed(small, tmp_path: Path) -> 
     mine = tmp_path / f".lstm-tui-{os.getpid()}.m.safetensors.def456.tmp"  # a live writer
     fresh = tmp_path / f".lstm-tui-{dead_pid}.m.safetensors.ghi789.tmp"  # may be in use
     other = tmp_path / ".someone-else.tmp"
-    for path in (stale, mine, fresh, other):
+    first_release = tmp_path / ".m.safetensors.k2j4h5.tmp"  # lstm-tui 0.1's name: no pid
+    for path in (stale, mine, fresh, other, first_release):
         path.write_bytes(b"x" * 100)
-    for path in (stale, mine, other):
+    for path in (stale, mine, other, first_release):
         os.utime(path, (old, old))
     checkpoint.save(session, tmp_path / "m.safetensors")
-    assert not stale.exists()
+    assert not stale.exists() and not first_release.exists()
     assert mine.exists() and fresh.exists() and other.exists()
 
 
