@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -272,7 +273,7 @@ def run_app(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"unknown device {args.device!r}; choose from {', '.join(DEVICE_CHOICES)}"
         )
-    _refuse_special_file(args.corpus)
+    _refuse_special_file(args.corpus, missing=True)
     from lstm_tui.ui.app import LstmApp
 
     LstmApp(corpus=args.corpus, checkpoint=args.checkpoint, device=args.device).run()
@@ -282,11 +283,13 @@ def run_app(args: argparse.Namespace) -> int:
 # -- train ------------------------------------------------------------------------------------
 
 
-def _refuse_special_file(path: str | None) -> None:
-    """A FIFO, a device or a folder as the text: said at once, before torch is even imported."""
+def _refuse_special_file(path: str | None, missing: bool = False) -> None:
+    """A FIFO, a device or a folder as the text (and with ``missing``, no file at all): said
+    at once, before torch is even imported. Otherwise a missing file is said where it is read,
+    in the order of the other checks."""
     from lstm_tui.core.files import regular_file_problem
 
-    problem = regular_file_problem(path) if path else None
+    problem = regular_file_problem(path) if path and (missing or os.path.exists(path)) else None
     if problem:
         from lstm_tui.core.errors import CorpusError
 
