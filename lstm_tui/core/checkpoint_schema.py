@@ -14,10 +14,11 @@ import json
 import math
 from typing import Any
 
+from lstm_tui.core.config import OPTIMIZERS
+
 MAX_SEED = 2**32 - 1
 MAX_LAYERS = 16
 MAX_WIDTH = 8192
-OPTIMIZERS = ("adamw", "sgd")
 # safetensors dtypes and their sizes in bytes.
 DTYPE_BYTES = {
     "BOOL": 1,
