@@ -179,15 +179,21 @@ class LoadScreen(ModalScreen[Path | None]):
 
     @work(thread=True, exclusive=True, group="list-checkpoints")
     def _read(self) -> None:
-        found = checkpoint.list_checkpoints()
+        try:
+            found, unreadable = checkpoint.scan_checkpoints()
+        except OSError as e:  # the folder itself cannot be read: say so, list the others
+            self.app.call_from_thread(
+                self.notify, f"cannot list {checkpoints_dir()}: {e}", severity="error"
+            )
+            found, unreadable = [], []
         for path in self.extra:
             try:
                 found.append(checkpoint.info(path))
             except CheckpointError:
                 continue
-        self.app.call_from_thread(self._fill, found)
+        self.app.call_from_thread(self._fill, found, len(unreadable))
 
-    def _fill(self, found: list[checkpoint.CheckpointInfo]) -> None:
+    def _fill(self, found: list[checkpoint.CheckpointInfo], unreadable: int = 0) -> None:
         table = self.query_one(DataTable)
         for info in found:
             key = str(info.path)
@@ -213,10 +219,13 @@ class LoadScreen(ModalScreen[Path | None]):
                 key=key,
             )
         status = self.query_one("#load-status", Static)
+        skipped = f" · {unreadable} unreadable file(s) left out" if unreadable else ""
         if table.row_count:
-            status.update(f"{table.row_count} checkpoint(s) · enter loads the highlighted one")
+            status.update(
+                f"{table.row_count} checkpoint(s) · enter loads the highlighted one{skipped}"
+            )
         else:
-            status.update("no saved checkpoints yet: type a path below")
+            status.update(f"no saved checkpoints yet: type a path below{skipped}")
             self.query_one("#load-path", Input).focus()
 
     @on(DataTable.RowSelected, "#load-table")
