@@ -243,7 +243,7 @@ def build_parser() -> Parser:
         "--precision",
         default="auto",
         choices=["auto", "fp32", "bf16"],
-        help="auto (default): bf16 autocast where the GPU or CPU computes in it natively, else fp32",
+        help="auto (default): bf16 autocast where the GPU or CPU computes in it, else fp32",
     )
     _add_token_cache(train)
 
