@@ -32,6 +32,15 @@ def synthetic_text(n_tokens: int, seed: int = 0, extra_words: int = 0) -> str:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """In-process training runs on one thread, as the CLI does on a busy machine: two
+    threads on two shared cores can run many times slower (core/runtime.py)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _session_data_home(tmp_path_factory: pytest.TempPathFactory):
     """Before any fixture of wider scope runs: user data goes to a tmp folder, never home."""
     patch = pytest.MonkeyPatch()

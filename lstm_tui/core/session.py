@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 
 DEFAULT_NGRAM_ORDER = 5
+# The n-gram is counted from at most this many tokens (the last ones): counting takes memory
+# in proportion to the text, and a few million tokens already give most of what it can do.
+MAX_NGRAM_TOKENS = 10_000_000
 
 
 @dataclass
@@ -113,14 +116,19 @@ class Session:
             session.fit_ngram(corpus.train_ids, ngram_order)
         return session
 
-    def fit_ngram(self, train_ids: np.ndarray, order: int = DEFAULT_NGRAM_ORDER) -> None:
-        """Count a Kneser-Ney model from the training text; predict from it alone for now."""
+    def fit_ngram(
+        self, train_ids: np.ndarray, order: int = DEFAULT_NGRAM_ORDER, keep_mix: bool = False
+    ) -> None:
+        """Count a Kneser-Ney model from the text; predict from it alone for now, unless
+        ``keep_mix`` (a recount on more text, with the mixture's weights already fitted)."""
         from lstm_tui.core.ngram import KneserNey
 
-        ngram = KneserNey.fit(np.asarray(train_ids), len(self.vocab), order=order)
+        recent = np.asarray(train_ids[-MAX_NGRAM_TOKENS:])  # counting memory grows with the text
+        ngram = KneserNey.fit(recent, len(self.vocab), order=order)
         with self.lock:
             self.ngram = ngram
-            self.mix = MixWeights.ngram_only()
+            if not keep_mix:
+                self.mix = MixWeights.ngram_only()
             self.mark_changed()
 
     def reshaped(self, config: ModelConfig, train_config: TrainConfig) -> Session:

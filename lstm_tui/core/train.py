@@ -45,7 +45,7 @@ from lstm_tui.core.mixture import (
     parse_mix,
 )
 from lstm_tui.core.optim import SGD, AdamW, FusedOptimizer
-from lstm_tui.core.session import Progress, Session
+from lstm_tui.core.session import MAX_NGRAM_TOKENS, Progress, Session
 
 MIN_STREAM = 8  # shortest stream worth carrying state along, in tokens
 AUTO_EPOCH_TOKENS = 300_000  # epochs=None trains on about this many tokens ...
@@ -510,6 +510,15 @@ class Trainer:
                     message = f"{message}; {kept}" if message else kept
                 # The figures of the weights kept, with top-1/top-3 of the n-gram and mixture.
                 yield from evaluate(full=True, record=False)
+                if session.ngram is not None and self.mix_mode != MixMode.OFF:
+                    # Its weights fitted and figures taken, the n-gram is counted again from
+                    # all the text, the held-out part too: text near what the user writes next
+                    # is worth the most, and counting it takes seconds (the LSTM's weights
+                    # cannot be retrained as cheaply).
+                    val = np.asarray(self.val_ids[-MAX_NGRAM_TOKENS:])
+                    head = MAX_NGRAM_TOKENS - len(val)
+                    everything = np.concatenate([self.train_ids[-head:] if head else [], val])
+                    session.fit_ngram(everything, session.ngram.order, keep_mix=True)
             elif reason == StopReason.TIME and run.steps > evaluated_at:
                 epoch_meter.merge(step_meter)
                 yield from evaluate()
