@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lstm_tui.core import paths
+from lstm_tui.core.auto import auto_choice
 from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.corpus import MAX_CORPUS_BYTES, Corpus
 from lstm_tui.core.errors import ConfigError
@@ -92,7 +93,10 @@ def open_corpus(path: Path, train_config: TrainConfig, device: str) -> Opened:
 
     device, problem = usable_device(device)
     corpus = Corpus.from_file(path)
-    session = Session.new(corpus, "auto", replace(train_config, device=device))
+    # The auto preset's training settings for a text of this size (core/auto.py), as the CLI
+    # uses them; the n-gram is counted at once, so suggestions work before any training.
+    tuned = auto_choice(len(corpus.train_ids)).train
+    session = Session.new(corpus, "auto", replace(train_config, device=device, **tuned))
     session.to(resolve_device(device))
     opened = Opened(session, path, corpus, device, warning=problem is not None, fresh=True)
     opened.notes.append(

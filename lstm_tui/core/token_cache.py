@@ -231,7 +231,7 @@ def _in_memory(
 def _check_file(path: Path, max_bytes: int | None = None) -> int:
     """The size of a regular file within the limit, or one line saying why not (a FIFO or a
     device would never end, a folder is no text)."""
-    problem = regular_file_problem(path, "text file")
+    problem = regular_file_problem(path)
     if problem:
         raise CorpusError(problem)
     try:
