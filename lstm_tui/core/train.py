@@ -73,6 +73,9 @@ class StopReason(str, Enum):
     STOPPED = "stopped"  # stop() was called (Ctrl-C, F7)
     DIVERGED = "diverged"  # a NaN or infinite loss
 
+    def __str__(self) -> str:  # "diverged", not "StopReason.DIVERGED", wherever it is shown
+        return self.value
+
 
 @dataclass(frozen=True)
 class StepEvent:
