@@ -193,6 +193,8 @@ class Trainer:
             self.config.schedule == "auto" and self.val_ids is not None
         )
         self.report_interval = report_interval
+        # Read the loss back after every step: free on a CPU, a wait for the queue on a GPU.
+        self.sync_each_step = self.device.type != "cuda"
         self.control = control or RunControl()  # pause/resume/stop, from any thread
 
     def pause(self) -> None:
@@ -399,6 +401,9 @@ class Trainer:
             eval_total += eval_seconds
             yield self._evaluation_event(metrics, watch, kept)
 
+        sync_each_step = self.sync_each_step
+        pending = _Pending()  # the loss and hits since they were last read
+        pending_bad: torch.Tensor | None = None
         model.train()
         watch.start()
         try:
@@ -425,6 +430,7 @@ class Trainer:
                     if self.dist is not None:  # every rank evaluates at the same step
                         due = self.dist.vote_stop(int(due), 0) > 0
                     if due:
+                        pending.flush_into(step_meter)
                         epoch_meter.merge(step_meter)
                         step_meter = _Meter()
                         yield from evaluate()
@@ -445,10 +451,16 @@ class Trainer:
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip or math.inf)
-                    if not bool(torch.isfinite(loss) & torch.isfinite(norm)):
+                    # On a GPU, reading a number back waits for the queued work: the loss and
+                    # the finite check are read on reporting steps only. A bad step in between
+                    # is caught there, and the last good weights are put back.
+                    bad = ~(torch.isfinite(loss) & torch.isfinite(norm))
+                    pending_bad = bad if pending_bad is None else pending_bad | bad
+                    if (sync_each_step or report_due) and bool(pending_bad):
                         reason = StopReason.DIVERGED
+                        loss_ok = sync_each_step and bool(torch.isfinite(loss))
                         message = self._recover(
-                            params, snapshot, session.progress.steps + 1, bool(torch.isfinite(loss))
+                            params, snapshot, session.progress.steps + 1, loss_ok
                         )
                         break
                     with session.lock:
@@ -461,7 +473,10 @@ class Trainer:
                     session.progress.steps += 1
                     session.progress.tokens += n
                     epoch_at = session.progress.epochs + (i + 1) / len(batches)
-                    step_meter.add(loss.item(), n, None if correct is None else correct.item())
+                    pending.add(loss.detach(), n, correct)
+                    if sync_each_step or report_due:
+                        pending.flush_into(step_meter)
+                        pending_bad = None
                     if report_due:
                         seconds = watch.seconds
                         done = done_share(seconds)
@@ -492,6 +507,7 @@ class Trainer:
                 last_epoch = self.epochs is not None and run.epochs >= self.epochs
                 if has_val or (not last_epoch and run.epochs % eval_every_epochs):
                     continue
+                pending.flush_into(step_meter)
                 epoch_meter.merge(step_meter)
                 step_meter = _Meter()
                 yield from evaluate()
@@ -505,6 +521,7 @@ class Trainer:
                     break
             if has_val and reason != StopReason.DIVERGED and run.steps:
                 if run.steps > evaluated_at:  # where the run stopped is not yet measured
+                    pending.flush_into(step_meter)
                     epoch_meter.merge(step_meter)
                     yield from evaluate()
                 if best.weights is not None and best.stale:
@@ -523,6 +540,7 @@ class Trainer:
                     everything = np.concatenate([self.train_ids[-head:] if head else [], val])
                     session.fit_ngram(everything, session.ngram.order, keep_mix=True)
             elif reason == StopReason.TIME and run.steps > evaluated_at:
+                pending.flush_into(step_meter)
                 epoch_meter.merge(step_meter)
                 yield from evaluate()
         finally:
@@ -689,6 +707,34 @@ class _Stopwatch:
     def seconds(self) -> float:
         running = time.perf_counter() - self._since if self._since is not None else 0.0
         return self._total + running
+
+
+class _Pending:
+    """Loss and hits of steps not yet read back from the device (sums, as tensors)."""
+
+    def __init__(self) -> None:
+        self.loss: torch.Tensor | None = None
+        self.hits: torch.Tensor | None = None
+        self.tokens = 0
+        self.hit_tokens = 0
+
+    def add(self, loss: torch.Tensor, tokens: int, hits: torch.Tensor | None) -> None:
+        weighted = loss.float() * tokens
+        self.loss = weighted if self.loss is None else self.loss + weighted
+        self.tokens += tokens
+        if hits is not None:
+            hits = hits.float()
+            self.hits = hits if self.hits is None else self.hits + hits
+            self.hit_tokens += tokens
+
+    def flush_into(self, meter: _Meter) -> None:
+        if self.loss is not None:
+            meter.loss_sum += float(self.loss)
+            meter.tokens += self.tokens
+        if self.hits is not None:
+            meter.hits += float(self.hits)
+            meter.hit_tokens += self.hit_tokens
+        self.loss, self.hits, self.tokens, self.hit_tokens = None, None, 0, 0
 
 
 @dataclass
