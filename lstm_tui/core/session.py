@@ -32,7 +32,10 @@ if TYPE_CHECKING:
 DEFAULT_NGRAM_ORDER = 5
 # The n-gram is counted from at most this many tokens (the last ones): counting takes memory
 # in proportion to the text, and a few million tokens already give most of what it can do.
-MAX_NGRAM_TOKENS = 10_000_000
+MAX_NGRAM_TOKENS = 4_000_000
+# Past this many tokens the n-gram is counted in a thread while training starts (it takes
+# seconds); the first evaluation waits for it.
+BACKGROUND_NGRAM_TOKENS = 500_000
 
 
 @dataclass
@@ -66,6 +69,7 @@ class Session:
     progress: Progress = field(default_factory=Progress)
     metrics: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)  # one record per evaluation (history.py)
+    counting: threading.Thread | None = field(default=None, repr=False)  # the n-gram, if busy
     optimizer_state: dict | None = None
     # The count-based half of the predictions: fitted on the training text when the session
     # is made, so suggestions work before any LSTM training. None: LSTM only (--mix off, or
@@ -112,9 +116,24 @@ class Session:
         )
         _seed_weights(train_config.seed)
         session = cls(corpus.vocab, LanguageModel(config), info, train_config)
-        if ngram_order:
+        if ngram_order and len(corpus.train_ids) <= BACKGROUND_NGRAM_TOKENS:
             session.fit_ngram(corpus.train_ids, ngram_order)
+        elif ngram_order:  # a big text: training starts while the n-gram is counted
+            session.counting = threading.Thread(
+                target=session.fit_ngram,
+                args=(corpus.train_ids, ngram_order),
+                name="lstm-tui-ngram",
+                daemon=True,
+            )
+            session.counting.start()
         return session
+
+    def wait_for_ngram(self) -> None:
+        """Until an n-gram being counted in the background is ready (evaluations need it)."""
+        counting = self.counting
+        if counting is not None:
+            counting.join()
+            self.counting = None
 
     def fit_ngram(
         self, train_ids: np.ndarray, order: int = DEFAULT_NGRAM_ORDER, keep_mix: bool = False

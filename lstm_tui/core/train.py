@@ -248,6 +248,7 @@ class Trainer:
         return optimizer
 
     def _evaluate(self, full: bool = False) -> dict:
+        self.session.wait_for_ngram()
         if self.dist is not None:  # [issue 9] rank 0 scores; all take its metrics, decide alike
             return self.dist.from_main(lambda: self._score(full))
         return self._score(full)
