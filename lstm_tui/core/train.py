@@ -537,8 +537,9 @@ class Trainer:
                     # is worth the most, and counting it takes seconds (the LSTM's weights
                     # cannot be retrained as cheaply).
                     val = np.asarray(self.val_ids[-MAX_NGRAM_TOKENS:])
-                    head = MAX_NGRAM_TOKENS - len(val)
-                    everything = np.concatenate([self.train_ids[-head:] if head else [], val])
+                    head = MAX_NGRAM_TOKENS - len(val)  # what is left for the training text
+                    train_tail = self.train_ids[len(self.train_ids) - head :] if head else val[:0]
+                    everything = np.concatenate([np.asarray(train_tail), val])
                     session.fit_ngram(everything, session.ngram.order, keep_mix=True)
             elif reason == StopReason.TIME and run.steps > evaluated_at:
                 pending.flush_into(step_meter)

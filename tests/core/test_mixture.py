@@ -276,3 +276,17 @@ def test_a_big_texts_ngram_is_counted_while_training_starts(
     fresh = small_session(story)
     loaded = checkpoint.load(checkpoint.save(fresh, tmp_path / "m.safetensors"))
     assert loaded.ngram is not None  # a save waits for it too
+
+
+def test_the_recount_takes_the_last_tokens_when_validation_alone_fills_it(
+    story: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lstm_tui.core import session as session_module
+
+    # A held-out part longer than the n-gram's limit (as on a 1 GB text): the recount after
+    # training takes the last tokens of it, whole numbers all the same.
+    monkeypatch.setattr(session_module, "MAX_NGRAM_TOKENS", 50)
+    monkeypatch.setattr(train, "MAX_NGRAM_TOKENS", 50)
+    session = small_session(story)
+    run(session, story, epochs=1)
+    assert session.ngram is not None and session.ngram.num_ngrams()[1] <= 50
