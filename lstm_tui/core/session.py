@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 DEFAULT_NGRAM_ORDER = 5
 # The n-gram is counted from at most this many tokens (the last ones): counting takes memory
 # in proportion to the text, and a few million tokens already give most of what it can do.
-MAX_NGRAM_TOKENS = 4_000_000
+MAX_NGRAM_TOKENS = 2_000_000
 # Past this many tokens the n-gram is counted in a thread while training starts (it takes
 # seconds); the first evaluation waits for it.
 BACKGROUND_NGRAM_TOKENS = 500_000
