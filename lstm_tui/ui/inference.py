@@ -42,9 +42,12 @@ from lstm_tui.ui.messages import (
 if TYPE_CHECKING:
     from textual.message_pump import MessagePump
 
+    from lstm_tui.core.mixture import MixWeights
     from lstm_tui.core.model import LanguageModel
+    from lstm_tui.core.ngram import KneserNey
     from lstm_tui.core.predict import Predictor
     from lstm_tui.core.session import Session
+    from lstm_tui.core.tokenize import Tokenizer
     from lstm_tui.core.vocab import Vocabulary
 
 Job = Callable[[], None]
@@ -157,6 +160,18 @@ class LiveView:
     @property
     def lowercase(self) -> bool:
         return self.session.lowercase
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self.session.tokenizer
+
+    @property
+    def ngram(self) -> KneserNey | None:
+        return self.session.ngram
+
+    @property
+    def mix(self) -> MixWeights:
+        return self.session.mix
 
 
 class PredictorPair:

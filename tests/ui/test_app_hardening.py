@@ -95,9 +95,11 @@ def test_every_hostile_checkpoint_through_ctrl_o_keeps_the_app_and_its_training(
 
 
 def test_the_file_tree_refuses_devices_and_fifos(tmp_path: Path) -> None:
-    (tmp_path / "zero.txt").symlink_to("/dev/zero")
-    os.mkfifo(tmp_path / "pipe.txt")
-    real = tmp_path / "real.txt"
+    folder = tmp_path / "texts"  # a folder of its own: the app keeps its state in tmp_path
+    folder.mkdir()
+    (folder / "zero.txt").symlink_to("/dev/zero")
+    os.mkfifo(folder / "pipe.txt")
+    real = folder / "real.txt"
     real.write_text("the cat sat on the mat . " * 10)
 
     async def scenario(pilot: Pilot) -> None:
@@ -111,7 +113,7 @@ def test_the_file_tree_refuses_devices_and_fifos(tmp_path: Path) -> None:
             tree.post_message(DirectoryTree.FileSelected(nodes[name], nodes[name].data.path))
             await wait_for(pilot, lambda w=words: any(w in t for t in toasts(app)), words)
             assert isinstance(app.screen, OpenCorpusScreen)
-        app.screen.query_one("#corpus-path", Input).value = str(tmp_path / "pipe.txt")
+        app.screen.query_one("#corpus-path", Input).value = str(folder / "pipe.txt")
         await pilot.press("enter")
         await wait_for(pilot, lambda: "FIFO" in static_text(app, "#corpus-status"), "status")
         assert isinstance(app.screen, OpenCorpusScreen)

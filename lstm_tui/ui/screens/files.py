@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.actions import SkipAction
 from textual.app import ComposeResult
@@ -14,11 +15,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Button, Checkbox, DataTable, DirectoryTree, Input, Label, Static
+from textual.worker import Worker, WorkerState
 
 from lstm_tui.core import checkpoint
 from lstm_tui.core import format as fmt
 from lstm_tui.core.errors import CheckpointError
+from lstm_tui.core.files import regular_file_problem
 from lstm_tui.core.paths import CHECKPOINT_SUFFIX, checkpoint_path, checkpoints_dir, save_path
+from lstm_tui.core.safe_text import visible
 from lstm_tui.ui.widgets.key_button import key_button
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".text", ".rst", ".csv", ".tsv", ".json", ".tokens", ""})
@@ -73,7 +77,7 @@ class SaveScreen(ModalScreen[tuple[Path, bool] | None]):
 
     def __init__(self, suggested_name: str) -> None:
         super().__init__()
-        self.suggested_name = suggested_name
+        self.suggested_name = visible(suggested_name)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog save"):
@@ -177,17 +181,28 @@ class LoadScreen(ModalScreen[Path | None]):
         self.query_one(DataTable).focus()
         self._read()
 
-    @work(thread=True, exclusive=True, group="list-checkpoints")
+    @work(thread=True, exclusive=True, group="list-checkpoints", exit_on_error=False)
     def _read(self) -> None:
-        found = checkpoint.list_checkpoints()
+        try:
+            found, unreadable = checkpoint.scan_checkpoints()
+        except OSError as e:  # the folder itself cannot be read: say so, list the others
+            self.app.call_from_thread(
+                self.notify, f"cannot list {checkpoints_dir()}: {e}", severity="error"
+            )
+            found, unreadable = [], []
         for path in self.extra:
             try:
                 found.append(checkpoint.info(path))
             except CheckpointError:
                 continue
-        self.app.call_from_thread(self._fill, found)
+        self.app.call_from_thread(self._fill, found, len(unreadable))
 
-    def _fill(self, found: list[checkpoint.CheckpointInfo]) -> None:
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "list-checkpoints" and event.state is WorkerState.ERROR:
+            error = event.worker.error  # a bug: the dialog stays, a path can still be typed
+            self.notify(f"could not list the checkpoints: {error}", severity="error")
+
+    def _fill(self, found: list[checkpoint.CheckpointInfo], unreadable: int = 0) -> None:
         table = self.query_one(DataTable)
         for info in found:
             key = str(info.path)
@@ -202,9 +217,9 @@ class LoadScreen(ModalScreen[Path | None]):
             if self.current is not None and info.path.resolve() == self.current:
                 name = f"● {name} (open)"
             table.add_row(
-                name,
-                fmt.when(info.created),
-                info.corpus,
+                Text(visible(name)),  # file-borne: shown as text, never as markup
+                Text(visible(fmt.when(info.created))),
+                Text(visible(info.corpus)),
                 info.model,
                 f"{info.steps:,}",
                 fmt.percent(window) if isinstance(window, float) else "—",
@@ -213,10 +228,13 @@ class LoadScreen(ModalScreen[Path | None]):
                 key=key,
             )
         status = self.query_one("#load-status", Static)
+        skipped = f" · {unreadable} unreadable file(s) left out" if unreadable else ""
         if table.row_count:
-            status.update(f"{table.row_count} checkpoint(s) · enter loads the highlighted one")
+            status.update(
+                f"{table.row_count} checkpoint(s) · enter loads the highlighted one{skipped}"
+            )
         else:
-            status.update("no saved checkpoints yet: type a path below")
+            status.update(f"no saved checkpoints yet: type a path below{skipped}")
             self.query_one("#load-path", Input).focus()
 
     @on(DataTable.RowSelected, "#load-table")
@@ -258,10 +276,11 @@ class LoadScreen(ModalScreen[Path | None]):
 
 
 def _is_file(path: Path, status: Static) -> bool:
-    """True if ``path`` is a file; otherwise say so in ``status``."""
-    if path.is_file():
+    """True if ``path`` is a regular file; otherwise say what it is in ``status``."""
+    problem = regular_file_problem(path)
+    if problem is None:
         return True
-    status.update(f"✗ {path}: no such file")
+    status.update(f"✗ {visible(problem)}")
     return False
 
 
@@ -286,14 +305,14 @@ class OpenCorpusScreen(ModalScreen[Path | None]):
 
     def __init__(self, title: str, note: str, start: Path | None = None) -> None:
         super().__init__()
-        self.title_text = title
-        self.note = note
+        self.title_text = visible(title)  # a corpus name from a checkpoint may be in either
+        self.note = visible(note)
         self.start = start if start and start.is_dir() else Path.cwd()
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog open-corpus"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.note, classes="dialog-note")
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            yield Static(self.note, classes="dialog-note", markup=False)
             yield PathInput(
                 placeholder="path to a UTF-8 text file (tab completes)",
                 id="corpus-path",
@@ -310,6 +329,10 @@ class OpenCorpusScreen(ModalScreen[Path | None]):
 
     @on(DirectoryTree.FileSelected)
     def _file_selected(self, event: DirectoryTree.FileSelected) -> None:
+        problem = regular_file_problem(event.path)  # a .txt link to /dev/zero, a FIFO
+        if problem:
+            self.notify(visible(problem), severity="error", markup=False)
+            return
         self.dismiss(event.path)
 
     @on(Input.Submitted, "#corpus-path")
