@@ -203,7 +203,7 @@ class TrainingPane(Vertical, can_focus=True):
         elif result is not None:
             style = "bold red" if result.reason == "diverged" else "bold"
             self.log_line(
-                f"{result.reason}: {result.message} · {result.steps:,} steps in "
+                f"{result.reason.value}: {result.message} · {result.steps:,} steps in "
                 f"{fmt.duration(result.seconds)} · {fmt.rate(result.tokens_per_second)} tok/s",
                 style=style,
             )
