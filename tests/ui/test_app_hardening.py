@@ -19,6 +19,7 @@ from lstm_tui.core.train import Trainer
 from lstm_tui.ui.app import LstmApp
 from lstm_tui.ui.screens.confirm import ConfirmScreen
 from lstm_tui.ui.screens.files import LoadScreen, OpenCorpusScreen, TextTree
+from lstm_tui.ui.widgets.line import LogLines
 from lstm_tui.ui.widgets.predictor import PromptInput
 from lstm_tui.ui.widgets.training import TrainingPane
 from lstm_tui.ui.widgets.vocab import VocabPane
@@ -153,5 +154,9 @@ def test_escape_words_in_suggestions_are_visible(hostile_files) -> None:
         assert not any(c in static_text(app, "#suggestions") for c in "\x1b\x07\x08")
         await pilot.press("tab")  # a completion with a control character is never offered
         assert not any(c in prompt.value for c in "\x1b\x07\x08")
+        pane = app.query_one(TrainingPane)  # a run's error may quote a file's name
+        pane.run_ended(None, "cannot read \x1b]0;pwned\x07.txt")
+        log = app.query_one(LogLines).plain
+        assert "␛]0;pwned␇.txt" in log and "\x1b" not in log
 
     drive(LstmApp(checkpoint=str(hostile_files["escape-vocab"])), scenario)

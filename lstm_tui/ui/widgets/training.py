@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar
 
 from lstm_tui.core import format as fmt
+from lstm_tui.core.safe_text import visible
 from lstm_tui.ui.messages import TrainingEnded, TrainingProgress, TrainingStarted
 from lstm_tui.ui.state import TrainState
 from lstm_tui.ui.widgets.chart import ACCURACY_COLOR, LOSS_COLOR, LossChart
@@ -234,7 +235,8 @@ class TrainingPane(Vertical, can_focus=True):
         self._redraw_labels()
 
     def log_line(self, line: str, style: str = "") -> None:
-        self.query_one(LogLines).write(Text(line, style=style))
+        # Errors may quote a file's name or words: shown, never obeyed.
+        self.query_one(LogLines).write(Text(visible(line), style=style))
 
     # -- drawing --------------------------------------------------------------------------
 
