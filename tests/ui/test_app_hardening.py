@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hostile import hostile_checkpoints
+from hostile import hostile_checkpoints, rewrite
 from textual.pilot import Pilot
 from textual.widgets import DataTable, DirectoryTree, Input
 
@@ -91,6 +91,68 @@ def test_every_hostile_checkpoint_through_ctrl_o_keeps_the_app_and_its_training(
             pilot, lambda: any("␛]0;pwned␇corpus" in t for t in toasts(app)), "the note"
         )
         assert not any("\x1b" in t or "\x07" in t for t in toasts(app))
+
+    drive(LstmApp(), scenario)
+
+
+def test_names_like_markup_are_listed_as_they_are(hostile_files, user_data: Path) -> None:
+    folder = paths.checkpoints_dir()
+    folder.mkdir(parents=True)
+
+    def corpus_name(meta: dict) -> None:
+        meta["corpus"]["name"] = "odd[/b]"  # read as markup: a closing tag with no opening
+
+    rewrite(hostile_files["escape-vocab"], folder / "[red]odd.safetensors", edit_meta=corpus_name)
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, LoadScreen), "the load dialog")
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2, "the listing")
+        await pilot.pause(0.2)  # drawn: markup read from a name would have failed here
+        assert app.is_running
+        shown = app.export_screenshot()
+        assert "[red]odd" in shown and "odd[/b]" in shown
+
+    drive(LstmApp(), scenario)
+
+
+def test_typed_names_like_markup_are_shown_as_they_are(user_data: Path) -> None:
+    from lstm_tui.ui.screens.files import SaveScreen
+    from lstm_tui.ui.screens.hyperparams import HyperparamsScreen
+
+    odd = "nope[/b]"  # read as markup: a closing tag with no opening
+
+    async def shows(pilot: Pilot, selector: str) -> None:
+        await wait_for(pilot, lambda: odd in static_text(pilot.app, selector), selector)
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SaveScreen), "the save dialog")
+        app.screen.query_one("#save-name", Input).value = odd
+        await shows(pilot, "#save-target")
+        await pilot.press("escape")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, LoadScreen), "the load dialog")
+        app.screen.query_one("#load-path", Input).value = odd
+        app.screen.query_one("#load-path", Input).focus()
+        await pilot.press("enter")
+        await shows(pilot, "#load-status")
+        await pilot.press("escape")
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: isinstance(app.screen, OpenCorpusScreen), "the dialog")
+        app.screen.query_one("#corpus-path", Input).value = odd
+        await pilot.press("enter")
+        await shows(pilot, "#corpus-status")
+        await pilot.press("escape")
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: isinstance(app.screen, HyperparamsScreen), "the form")
+        app.screen.query_one("#field-hidden", Input).value = odd
+        await pilot.press("ctrl+s")
+        await shows(pilot, "#form-error")
+        assert app.is_running
 
     drive(LstmApp(), scenario)
 

@@ -83,10 +83,12 @@ class SaveScreen(ModalScreen[tuple[Path, bool] | None]):
         with Vertical(classes="dialog save"):
             yield Label("Save checkpoint", classes="dialog-title")
             yield Static(
-                f"A name saves into {checkpoints_dir()}; a path saves there.", classes="dialog-note"
+                f"A name saves into {checkpoints_dir()}; a path saves there.",
+                classes="dialog-note",
+                markup=False,
             )
             yield Input(self.suggested_name, placeholder="name or path", id="save-name")
-            yield Static("", id="save-target")
+            yield Static("", id="save-target", markup=False)  # paths: shown as they are
             yield Checkbox(
                 "include optimizer state (resumes exactly; about 3× larger)",
                 value=True,
@@ -153,7 +155,7 @@ class LoadScreen(ModalScreen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog load"):
             yield Label("Load checkpoint", classes="dialog-title")
-            yield Static(f"Saved in {checkpoints_dir()}", classes="dialog-note")
+            yield Static(f"Saved in {checkpoints_dir()}", classes="dialog-note", markup=False)
             table = DataTable(id="load-table", cursor_type="row", zebra_stripes=True)
             for label, key in (
                 ("name", "name"),
@@ -167,7 +169,7 @@ class LoadScreen(ModalScreen[Path | None]):
             ):
                 table.add_column(label, key=key)
             yield table
-            yield Static("reading checkpoints…", id="load-status")
+            yield Static("reading checkpoints…", id="load-status", markup=False)
             yield PathInput(
                 placeholder="…or a path to a .safetensors file (ctrl+l; tab completes)",
                 id="load-path",
@@ -319,7 +321,7 @@ class OpenCorpusScreen(ModalScreen[Path | None]):
                 suggester=PathSuggester(TEXT_SUFFIXES),
             )
             yield TextTree(self.start, id="corpus-tree")
-            yield Static("", id="corpus-status")
+            yield Static("", id="corpus-status", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield key_button("Open", "enter", variant="primary", id="open")
                 yield key_button("Cancel", "esc", id="cancel")
