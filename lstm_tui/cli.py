@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -336,12 +337,7 @@ def run_app(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"unknown device {args.device!r}; choose from {', '.join(DEVICE_CHOICES)}"
         )
-    if args.corpus:
-        from lstm_tui.core.files import regular_file_problem
-
-        problem = regular_file_problem(args.corpus)
-        if problem:
-            raise UserError(problem)
+    _refuse_special_file(args.corpus, missing=True)
     from lstm_tui.ui.app import LstmApp
 
     LstmApp(
@@ -357,7 +353,21 @@ def run_app(args: argparse.Namespace) -> int:
 # -- train ------------------------------------------------------------------------------------
 
 
+def _refuse_special_file(path: str | None, missing: bool = False) -> None:
+    """A FIFO, a device or a folder as the text (and with ``missing``, no file at all): said
+    at once, before torch is even imported. Otherwise a missing file is said where it is read,
+    in the order of the other checks."""
+    from lstm_tui.core.files import regular_file_problem
+
+    problem = regular_file_problem(path) if path and (missing or os.path.exists(path)) else None
+    if problem:
+        from lstm_tui.core.errors import CorpusError
+
+        raise CorpusError(problem)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    _refuse_special_file(args.corpus)
     from lstm_tui.core import checkpoint
     from lstm_tui.core.auto import auto_choice
     from lstm_tui.core.config import TrainConfig
@@ -694,6 +704,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    _refuse_special_file(args.corpus)
     from lstm_tui.core.corpus import encode_text, read_text
     from lstm_tui.core.errors import CorpusError
     from lstm_tui.core.metrics import evaluate_session

@@ -54,10 +54,13 @@ def with_header_text(src: Path, dst: Path, header_raw: bytes) -> Path:
     return join(dst, header_raw, split(src)[1])
 
 
-def nan_weight(src: Path, dst: Path) -> Path:
-    """A checkpoint whose first float32 weight is NaN (as a diverged run would write)."""
+def nan_weight(src: Path, dst: Path, prefix: str = "model.") -> Path:
+    """A checkpoint whose first float32 weight (or optimizer slot, ``prefix="optim."``) is NaN,
+    as a diverged run would write it."""
     header, body = split(src)
-    name = next(k for k, v in header.items() if k.startswith("model.") and v["dtype"] == "F32")
+    name = next(
+        k for k, v in header.items() if k.startswith(prefix) and v["dtype"] == "F32" and v["shape"]
+    )
     start = header[name]["data_offsets"][0]
     body = body[:start] + struct.pack("<f", float("nan")) + body[start + 4 :]
     data = src.read_bytes()
@@ -121,10 +124,22 @@ def hostile_checkpoints(src: Path, folder: Path) -> dict[str, Path]:
         header[name]["data_offsets"] = [begin + 10**12, end + 10**12]
 
     put("offsets-past-end", edit_header=offsets_past_end)
-    put("cutoffs-unsorted", edit_meta=_set(["model_config", "cutoffs"], [50, 10]))
-    put("cutoffs-too-big", edit_meta=_set(["model_config", "cutoffs"], [10**9]))
-    put("cutoffs-string", edit_meta=_set(["model_config", "cutoffs"], "12"))
-    put("slots-list", edit_meta=lambda m: m["optimizer"].__setitem__("slots", [["exp_avg"]]))
+
+    def adaptive(cutoffs: object) -> Callable[[dict], None]:
+        def edit(meta: dict) -> None:
+            meta["model_config"].update(softmax="adaptive", cutoffs=cutoffs)
+
+        return edit
+
+    put("cutoffs-unsorted", edit_meta=adaptive([50, 10]))
+    put("cutoffs-too-big", edit_meta=adaptive([10**9]))
+    put("cutoffs-string", edit_meta=adaptive("12"))
+
+    def slots_list(meta: dict) -> None:
+        optimizer = meta["optimizer"] or {"kind": "adamw", "param_groups": []}
+        meta["optimizer"] = {**optimizer, "slots": [["exp_avg"]]}
+
+    put("slots-list", edit_meta=slots_list)
     put("train-config-list", edit_meta=_set(["train_config"], [1, 2]))
     put("seed-negative", edit_meta=_set(["train_config", "seed"], -1))
     put("corpus-path-dev-zero", edit_meta=_set(["corpus", "path"], "/dev/zero"))
@@ -138,6 +153,8 @@ def hostile_checkpoints(src: Path, folder: Path) -> dict[str, Path]:
 
     put("meta-nested-200k", edit_header=deep_meta)
     out["nan-weight"] = nan_weight(src, folder / "nan-weight.safetensors")
+    if any(k.startswith("optim.") for k in split(src)[0]):  # a file saved with its optimizer
+        out["nan-optimizer"] = nan_weight(src, folder / "nan-optimizer.safetensors", "optim.")
     return out
 
 

@@ -87,8 +87,9 @@ def test_malformed_checkpoints_in_every_command(capsys, hostile, data_home: Path
     code, out, err = cli(capsys, "list")
     assert code == 0 and "Traceback" not in err
     lines = out.splitlines()
-    assert len(lines) == len(broken)  # nan-weight has a sound header: listed as it is
-    assert sum("\tunreadable: " in line for line in lines) == len(broken) - 1
+    assert len(lines) == len(broken)
+    sound_headers = 2  # nan-weight, nan-optimizer: listed; only loading finds the NaN
+    assert sum("\tunreadable: " in line for line in lines) == len(broken) - sound_headers
     for name in ("version-1e400", "header-nested-200k", "offsets-string", "steps-inf"):
         path = hostile[name]
         assert_one_line_error(*cli(capsys, "predict", "the", "--checkpoint", path))
@@ -166,7 +167,7 @@ def test_train_dev_zero_as_a_process_in_well_under_a_second() -> None:
         done.returncode == 2
         and done.stderr == "lstm-tui: error: /dev/zero: is a device, not a file\n"
     )
-    assert time.monotonic() - started < 5  # interpreter start included; the read is instant
+    assert time.monotonic() - started < 2  # refused before torch is imported: 2 s for a busy CI
 
 
 def test_a_utf16_corpus_trains(capsys, tmp_path: Path, make_text) -> None:

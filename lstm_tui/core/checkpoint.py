@@ -364,16 +364,19 @@ def clean_stale_temp_files(folder: Path, now: float | None = None) -> list[Path]
     now = time.time() if now is None else now
     removed = []
     try:
-        candidates = list(folder.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"))
+        candidates = set(folder.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"))
+        # lstm-tui 0.1 named them .<target>.<random>.tmp, with no pid: age alone decides
+        candidates |= set(folder.glob(f".*{CHECKPOINT_SUFFIX}.*{TEMP_SUFFIX}"))
     except OSError:
         return removed
-    for temp in candidates:
+    for temp in sorted(candidates):
         pid_text = temp.name[len(TEMP_PREFIX) :].partition(".")[0]
         try:
             info = temp.lstat()
             if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < STALE_SECONDS:
                 continue
-            if pid_text.isascii() and pid_text.isdigit() and _alive(int(pid_text)):
+            ours = temp.name.startswith(TEMP_PREFIX)
+            if ours and pid_text.isascii() and pid_text.isdigit() and _alive(int(pid_text)):
                 continue
             temp.unlink()
             removed.append(temp)

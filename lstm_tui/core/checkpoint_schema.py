@@ -14,10 +14,11 @@ import json
 import math
 from typing import Any
 
+from lstm_tui.core.config import OPTIMIZERS
+
 MAX_SEED = 2**32 - 1
 MAX_LAYERS = 16
 MAX_WIDTH = 8192
-OPTIMIZERS = ("adamw", "sgd")
 # safetensors dtypes and their sizes in bytes.
 DTYPE_BYTES = {
     "BOOL": 1,
@@ -74,9 +75,8 @@ def _int(where: str, value: object, low: int = 0, high: int | None = None) -> in
 
 def _number(where: str, value: object, low: float = 0.0, high: float = math.inf) -> float:
     if not _is_number(value) or not low <= value <= high:  # type: ignore[operator]
-        raise SchemaError(
-            f"{where} must be a finite number in [{low:g}, {high:g}], not {_short(value)}"
-        )
+        span = f"in [{low:g}, {high:g}]" if math.isfinite(high) else f"of at least {low:g}"
+        raise SchemaError(f"{where} must be a finite number {span}, not {_short(value)}")
     return float(value)  # type: ignore[arg-type]
 
 

@@ -66,16 +66,22 @@ def _checked(path: Path, text: str) -> str:
 def text_blocks(text: str, size: int = BLOCK_CHARS) -> Iterator[str]:
     """Cut text into pieces of about ``size`` characters, at line ends where there are any.
 
-    A text of one huge line is cut at the first whitespace after ``size`` characters (tokens
-    never hold whitespace, so no token is cut), and a run of ``size`` characters without any
-    whitespace is cut where it stands: tokenizing a piece holds all its tokens at once.
+    A text of one huge line is cut at whitespace near ``size`` characters (tokens never hold
+    whitespace, so no token is cut); only a run of ``size`` characters without any is cut where
+    it stands. Tokenizing a piece holds all its tokens at once: pieces keep that bounded.
     """
     start = 0
     while start < len(text):
+        if len(text) - start <= size:
+            yield text[start:]
+            return
         end = text.find("\n", start + size, start + 2 * size)
         if end < 0:
-            space = _WHITESPACE.search(text, start + size, start + 2 * size)
-            end = space.start() if space else start + size
+            after = _WHITESPACE.search(text, start + size, start + 2 * size)
+            before = max(
+                text.rfind(" ", start, start + size), text.rfind("\t", start, start + size)
+            )
+            end = after.start() if after else before if before >= 0 else start + size - 1
         yield text[start : end + 1]
         start = end + 1
 

@@ -39,7 +39,10 @@ def hostile(small, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 READABLE = {"escape-vocab", "corpus-path-dev-zero"}  # well-formed; harmful only if misused
-TENSOR_DATA = {"nan-weight"}  # the header is fine: only loading the tensors finds it
+TENSOR_DATA = {
+    "nan-weight",
+    "nan-optimizer",
+}  # the header is fine: only loading the tensors finds it
 
 
 def test_every_hostile_checkpoint_is_one_line_in_every_reader(hostile) -> None:
@@ -74,6 +77,8 @@ def test_what_the_schema_says_about_each(hostile) -> None:
     assert "train_config.seed" in why("seed-negative")
     assert "not an lstm-tui checkpoint" in why("header-nested-200k")
     assert "metadata cannot be read" in why("meta-nested-200k")
+    with pytest.raises(CheckpointError, match="optimizer state holds NaN"):
+        checkpoint.load(hostile["nan-optimizer"])
 
 
 def test_escape_words_load_unchanged(hostile) -> None:
@@ -131,13 +136,21 @@ def test_save_never_replaces_a_device_fifo_or_folder(small, tmp_path: Path) -> N
     os.mkfifo(fifo)
     folder = tmp_path / "folder.safetensors"
     folder.mkdir()
-    for target in (fifo, folder, Path("/dev/null")):
+    targets = [fifo, folder]
+    node = tmp_path / "null.safetensors"  # a device node of our own, never the real /dev/null
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        targets.append(node)
+    except PermissionError:  # not root: a FIFO and a folder make the same point
+        pass
+    for target in targets:
         with pytest.raises(CheckpointError, match="replaces only a regular file"):
             checkpoint.save(session, target)
         with pytest.raises(CheckpointError, match="replaces only a regular file"):
             checkpoint.check_target(target)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and folder.is_dir()
-    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    if node.exists():
+        assert stat.S_ISCHR(os.stat(node).st_mode)
 
 
 def test_check_target_refuses_the_corpus_and_an_unwritable_folder(
@@ -175,12 +188,13 @@ def test_stale_temp_files_of_dead_writers_are_removed(small, tmp_path: Path) -> 
     mine = tmp_path / f".lstm-tui-{os.getpid()}.m.safetensors.def456.tmp"  # a live writer
     fresh = tmp_path / f".lstm-tui-{dead_pid}.m.safetensors.ghi789.tmp"  # may be in use
     other = tmp_path / ".someone-else.tmp"
-    for path in (stale, mine, fresh, other):
+    first_release = tmp_path / ".m.safetensors.k2j4h5.tmp"  # lstm-tui 0.1's name: no pid
+    for path in (stale, mine, fresh, other, first_release):
         path.write_bytes(b"x" * 100)
-    for path in (stale, mine, other):
+    for path in (stale, mine, other, first_release):
         os.utime(path, (old, old))
     checkpoint.save(session, tmp_path / "m.safetensors")
-    assert not stale.exists()
+    assert not stale.exists() and not first_release.exists()
     assert mine.exists() and fresh.exists() and other.exists()
 
 

@@ -58,7 +58,12 @@ def test_tokens_are_nonempty_and_hold_no_whitespace(text: str) -> None:
 @PROPERTY
 @given(TEXTS)
 def test_every_non_space_character_is_kept_in_order(text: str) -> None:
-    expected = "".join(ch for ch in SEPARATORS.sub(r"\1", text) if not ch.isspace())
+    """Control characters (C0, DEL, C1) separate tokens like spaces: never part of one."""
+
+    def kept(ch: str) -> bool:
+        return not ch.isspace() and not ("\x00" <= ch <= "\x1f" or "\x7f" <= ch <= "\x9f")
+
+    expected = "".join(ch for ch in SEPARATORS.sub(r"\1", text) if kept(ch))
     assert "".join(tokenize(text, lowercase=False)) == expected
 
 
