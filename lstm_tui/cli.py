@@ -24,12 +24,15 @@ from lstm_tui.core.errors import UserError
 from lstm_tui.core.safe_text import visible
 
 if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torch
+    from lstm_tui.core.corpus import Corpus
+    from lstm_tui.core.distributed import Distributed, StopOnSignals
     from lstm_tui.core.predict import Predictor
     from lstm_tui.core.session import Session
+    from lstm_tui.core.token_cache import Loaded
     from lstm_tui.core.train import Trainer
     from lstm_tui.progress_bar import ProgressBar
 
-SUBCOMMANDS = ("train", "predict", "chat", "eval", "list", "history", "serve")
+SUBCOMMANDS = ("train", "predict", "chat", "eval", "list", "history", "serve", "cache")
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds both take this range
@@ -230,6 +233,19 @@ def build_parser() -> Parser:
     train.add_argument("--json", action="store_true", help="last stdout line: a JSON summary")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_threads(train)
+    train.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=1,
+        help="train on N processes of this machine (one per GPU, or CPU shares) with torchrun",
+    )
+    train.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16"],
+        help="auto (default): bf16 autocast where the GPU or CPU computes in it, else fp32",
+    )
+    _add_token_cache(train)
 
     predict = sub.add_parser("predict", help="next words (and a continuation) for a text")
     predict.add_argument("text")
@@ -267,6 +283,7 @@ def build_parser() -> Parser:
         metavar="N",
         help=f"refuse a text larger than this ({DEFAULT_MAX_CORPUS_BYTES:,} bytes, 2 GiB)",
     )
+    _add_token_cache(evaluate)
     _add_model_source(evaluate)
 
     listing = sub.add_parser("list", help="checkpoints saved in the user data folder")
@@ -284,7 +301,20 @@ def build_parser() -> Parser:
     serve.add_argument(
         "app_args", nargs=argparse.REMAINDER, help="arguments for the app (after --)"
     )
+    cache = sub.add_parser("cache", help="the token cache of big corpora: list or clear it")
+    cache.add_argument("action", choices=["list", "clear"])
+    cache.add_argument("--json", action="store_true")
     return parser
+
+
+def _add_token_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--token-cache",
+        default="auto",
+        choices=["auto", "on", "off"],
+        help="keep the text's token ids in the user cache folder (auto: for files of 4 MiB "
+        "and more)",
+    )
 
 
 def build_app_parser() -> Parser:
@@ -312,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args_list and args_list[0] in SUBCOMMANDS:
             args = build_parser().parse_args(args_list)
+            args.argv = args_list  # `train --processes N` starts itself again under torchrun
             return COMMANDS[args.command](args)
         if args_list[:1] in (["-h"], ["--help"]):
             build_app_parser().print_help()
@@ -367,19 +398,36 @@ def _refuse_special_file(path: str | None, missing: bool = False) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from lstm_tui.core import distributed
+
     _refuse_special_file(args.corpus)
+    if args.processes > 1 and not distributed.launched():
+        return _launch_torchrun(args)
+    if not distributed.launched():
+        return _train(args, None)
+    dist = distributed.Distributed.from_env(args.device)
+    signals = distributed.StopOnSignals()  # before any wait: from now on a signal is a vote
+    try:
+        return _train(args, dist, signals)
+    finally:
+        dist.close()
+
+
+def _train(
+    args: argparse.Namespace, dist: Distributed | None, votes: StopOnSignals | None = None
+) -> int:
     from lstm_tui.core import checkpoint
     from lstm_tui.core.auto import auto_choice
     from lstm_tui.core.config import TrainConfig
-    from lstm_tui.core.corpus import Corpus
     from lstm_tui.core.model import PRESETS
-    from lstm_tui.core.opening import corpus_for
     from lstm_tui.core.paths import checkpoint_path, default_corpus, save_path
     from lstm_tui.core.runtime import training_threads
     from lstm_tui.core.session import Session
     from lstm_tui.core.train import EpochEvent, StepEvent, Trainer
 
     started = time.perf_counter()
+    main_rank = dist is None or dist.is_main  # under torchrun, rank 0 alone prints and saves
+    quiet, device = args.quiet or not main_rank, str(dist.device) if dist else args.device
     if args.preset != "auto" and args.preset not in PRESETS:
         raise UserError(f"unknown preset {args.preset!r}; choose from auto, {', '.join(PRESETS)}")
     overrides = {
@@ -407,7 +455,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         corpus_path = args.corpus or session.corpus.path
         if not corpus_path:
             raise UserError(f"{args.resume}: says no corpus file; name the text to train on")
-        corpus = corpus_for(session, corpus_path, args.val_fraction, args.max_corpus_bytes)
+        corpus = _open_corpus(
+            args,
+            dist,
+            corpus_path,
+            vocab=session.vocab,
+            lowercase=session.lowercase,
+            kind=session.tokenizer,
+        )
         config = TrainConfig.from_dict(
             {
                 **session.train_config.to_dict(),
@@ -416,23 +471,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "target_accuracy": None,
                 **overrides,
                 "seed": args.seed,
-                "device": args.device,
+                "device": device,
             }
         )
         out = save_path(args.out) if args.out else resume
     else:
-        corpus = Corpus.from_file(
-            args.corpus or default_corpus(),
-            max_bytes=args.max_corpus_bytes,
-            lowercase=not args.keep_case,
-            min_count=args.min_count,
-            max_vocab=args.max_vocab,
-            val_fraction=args.val_fraction,
-            tokenizer=args.tokenizer,
-        )
+        corpus = _open_corpus(args, dist, args.corpus or default_corpus(), **_new_vocab(args))
         if args.preset == "auto":  # training settings that fit the corpus, unless given
             overrides = {**auto_choice(len(corpus.train_ids)).train, **overrides}
-        config = TrainConfig(**overrides, seed=args.seed, device=args.device).check()
+        config = TrainConfig(**overrides, seed=args.seed, device=device).check()
         session = Session.new(  # seeded by config.seed: the whole run repeats
             corpus,
             args.preset,
@@ -445,27 +492,34 @@ def cmd_train(args: argparse.Namespace) -> int:
             dropout=args.dropout,
         )
         out = save_path(args.out or Path(corpus.name).stem)
-    # Before any training: a save that cannot succeed is said now, not after the run.
-    checkpoint.check_target(
-        out,
-        protect=tuple(p for p in (corpus.path,) if p is not None),
-        size_hint=_checkpoint_size(session, not args.weights_only),
+    if main_rank:  # before any training: a save that cannot succeed is said now
+        checkpoint.check_target(
+            out,
+            protect=tuple(p for p in (corpus.path,) if p is not None),
+            size_hint=_checkpoint_size(session, not args.weights_only),
+        )
+    trainer = Trainer(
+        session, corpus.train_ids, corpus.val_ids, config, dist=dist, precision=args.precision
     )
-    trainer = Trainer(session, corpus.train_ids, corpus.val_ids, config)
     threads = _use_threads(training_threads(args.threads)) if trainer.device.type == "cpu" else 0
-    if not args.quiet:
+    world = dist.world if dist else 1
+    if not quiet:
+        processes = f" × {world} processes" if dist else ""
         print(
             f"training {session.summary()} on {visible(corpus.name)} ({len(corpus.ids):,} tokens, "
-            f"{len(corpus.vocab):,} words) on {trainer.device}; batch {trainer.batch_size} × "
-            f"bptt {trainer.bptt}, "
+            f"{len(corpus.vocab):,} words) on {trainer.device}{processes}; batch "
+            f"{trainer.batch_size} × bptt {trainer.bptt}, "
             + (f"{trainer.epochs} epochs max" if trainer.epochs else "epochs unbounded")
             + (f", {threads} thread{'s' if threads > 1 else ''}" if threads else ""),
             file=sys.stderr,
         )
-    bar = None if args.quiet else _progress_bar()
+    bar = None if quiet else _progress_bar()
     result = None
+    lost_rank: str | None = None
     run = trainer.run()
-    with _StopOnSignals(trainer) as signals:
+    if votes:  # every rank stops at the same step: Ctrl-C and SIGTERM are votes to stop
+        votes.attach(trainer)
+    with _StopOnSignals(trainer if dist is None else None) as signals:
         try:
             for event in run:
                 if isinstance(event, StepEvent) and bar:
@@ -478,13 +532,25 @@ def cmd_train(args: argparse.Namespace) -> int:
             trainer.stop()
             result = next((e for e in run if not isinstance(e, (StepEvent, EpochEvent))), None)
             interrupted = True
+        except RuntimeError as e:  # under torchrun: another rank died, its collective failed
+            if dist is None:
+                raise
+            lost_rank, interrupted = str(e).strip().splitlines()[0], False
         else:
             interrupted = False
         finally:
             if bar:
                 bar.close()
+        if not main_rank:
+            return 1 if lost_rank else EXIT_INTERRUPTED if interrupted else 0
         # Saved with the handlers still in place: a second signal cannot cut the save short.
         path = checkpoint.save(session, out, include_optimizer=not args.weights_only)
+    if lost_rank is not None:  # the weights of the last step every rank finished
+        _say(
+            f"lstm-tui: error: a training process stopped ({lost_rank}); the model as of "
+            f"step {session.progress.steps} is saved to {visible(str(path))}"
+        )
+        return 1
     if interrupted:  # Ctrl-C inside a step ends the run without a result: that is fine here
         _say(f"lstm-tui: interrupted; the model so far is saved to {visible(str(path))}")
         return EXIT_INTERRUPTED
@@ -493,7 +559,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         _say(f"lstm-tui: stopped by {name}; the model so far is saved to {visible(str(path))}")
         return 128 + signals.received
     assert result is not None
-    if not args.quiet:
+    if votes and votes.received:  # exit 0: a failed rank would make torchrun report a crash
+        _say(f"lstm-tui: interrupted; the model so far is saved to {visible(str(path))}")
+    elif not quiet:
         print(f"{result.message}; saved {visible(str(path))}", file=sys.stderr)
     if args.json:
         summary = {
@@ -513,6 +581,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "components": result.components,
             "device": str(trainer.device),
             "threads": threads or None,
+            "world_size": world,
             "model": session.summary(),
             "params": session.model.num_parameters(),
             "checkpoint": str(path),
@@ -541,17 +610,18 @@ class _StopOnSignals:
 
     SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
 
-    def __init__(self, trainer: Trainer) -> None:
-        self.trainer = trainer
+    def __init__(self, trainer: Trainer | None) -> None:
+        self.trainer = trainer  # None: under torchrun, where signals are votes (distributed)
         self.received: int | None = None
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum: int, frame: object) -> None:
         self.received = signum
-        self.trainer.stop()
+        if self.trainer is not None:
+            self.trainer.stop()
 
     def __enter__(self) -> _StopOnSignals:
-        if threading.current_thread() is threading.main_thread():
+        if self.trainer is not None and threading.current_thread() is threading.main_thread():
             for signum in self.SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
@@ -565,6 +635,111 @@ def _say(line: str) -> None:
     """A line on stderr that may find no terminal left (after SIGHUP): then it goes unsaid."""
     with contextlib.suppress(OSError):
         print(line, file=sys.stderr, flush=True)
+
+
+def _new_vocab(args: argparse.Namespace) -> dict:
+    return {
+        "lowercase": not args.keep_case,
+        "min_count": args.min_count,
+        "max_vocab": args.max_vocab,
+        "kind": args.tokenizer,
+    }
+
+
+def _open_corpus(
+    args: argparse.Namespace, dist: Distributed | None, path: str | Path, **options: object
+) -> Corpus:
+    """The training text, through the token cache when it is big.
+
+    Under torchrun, each machine's first process tokenises while the others wait, then they
+    all map its cache entry.
+    """
+    if dist is not None and dist.local_rank != 0:
+        dist.barrier()
+    try:
+        loaded = _load_corpus(args, path, val_fraction=args.val_fraction, **options)
+    finally:  # also on bad text: the others then read it and say so too, none waits forever
+        if dist is not None and dist.local_rank == 0:
+            dist.barrier()
+    return loaded.corpus
+
+
+def _load_corpus(args: argparse.Namespace, path: str | Path, **options: object) -> Loaded:
+    from lstm_tui.core.token_cache import Phase, Tokenizer, load_corpus
+
+    cache = {"auto": None, "on": True, "off": False}[args.token_cache]
+    lowercase = bool(options.pop("lowercase", True))
+    kind = options.pop("kind", "words")
+    quiet = getattr(args, "quiet", False) or not sys.stderr.isatty()
+    bar = None if quiet else _progress_bar()
+
+    def progress(phase: Phase, done: int, total: int) -> None:
+        if bar is not None:
+            bar.task(f"{phase.value} {Path(path).name}", done / total)
+
+    try:
+        loaded = load_corpus(
+            path,
+            tokenizer=Tokenizer.of(kind, lowercase),
+            cache=cache,
+            progress=progress,
+            max_bytes=getattr(args, "max_corpus_bytes", None),
+            **options,
+        )  # type: ignore[arg-type]
+    finally:
+        if bar is not None:
+            bar.close()
+    if loaded.note:
+        print(f"lstm-tui: note: {loaded.note}", file=sys.stderr)
+    return loaded
+
+
+def _launch_torchrun(args: argparse.Namespace) -> int:
+    """``train --processes N``: the same command on N processes of this machine, by torchrun."""
+    import subprocess
+
+    from lstm_tui.core.checkpoint import read_header
+    from lstm_tui.core.config import TrainConfig
+
+    batch = args.batch_size or TrainConfig().batch_size
+    if args.resume and not args.batch_size:
+        batch = int(read_header(args.resume).get("train_config", {}).get("batch_size", batch))
+    if batch % args.processes:  # said once, here, rather than by every rank
+        raise UserError(
+            f"a batch of {batch} streams cannot be shared equally by {args.processes} "
+            f"processes: use a batch size that is a multiple of {args.processes}"
+        )
+    if not args.resume:  # tokenised once, here: bad text is one line, and the ranks map the cache
+        from lstm_tui.core.paths import default_corpus
+
+        path = args.corpus or default_corpus()
+        _load_corpus(args, path, val_fraction=args.val_fraction, **_new_vocab(args))
+    argv, rest = list(args.argv), []
+    while argv:
+        item = argv.pop(0)
+        if item == "--processes":
+            argv.pop(0)
+        elif not item.startswith("--processes="):
+            rest.append(item)
+    command = [
+        sys.executable,
+        "-m",
+        "lstm_tui.core.distributed",  # torchrun, quiet on Ctrl-C
+        "--standalone",
+        f"--nproc-per-node={args.processes}",
+        "-m",
+        "lstm_tui",
+        *rest,
+    ]
+    process = subprocess.Popen(command)
+    interrupted = False
+    while True:
+        try:
+            code = process.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached torchrun too: wait while the ranks save
+            interrupted = True
+            continue
+        return EXIT_INTERRUPTED if interrupted else code
 
 
 def _progress_bar() -> ProgressBar:
@@ -709,12 +884,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from lstm_tui.core.errors import CorpusError
     from lstm_tui.core.metrics import evaluate_session
     from lstm_tui.core.runtime import training_threads
+    from lstm_tui.core.token_cache import CACHE_FROM_BYTES
 
     _use_threads(training_threads(args.threads))
     session = _load_session(args)
-    text = read_text(args.corpus, args.max_corpus_bytes)
-    ids = encode_text(text, session.vocab, session.lowercase, session.tokenizer)
-    del text
+    path = Path(args.corpus)
+    big = path.is_file() and path.stat().st_size >= CACHE_FROM_BYTES
+    if args.token_cache == "on" or (args.token_cache == "auto" and big):
+        options = {"vocab": session.vocab, "lowercase": session.lowercase, "val_fraction": 0.0}
+        ids = _load_corpus(args, path, kind=session.tokenizer, **options).corpus.ids
+    else:
+        text = read_text(path, args.max_corpus_bytes)
+        ids = encode_text(text, session.vocab, session.lowercase, session.tokenizer)
+        del text
     if len(ids) < 2:
         raise CorpusError(f"{args.corpus}: needs at least 2 tokens to score a prediction")
     started = time.perf_counter()
@@ -809,6 +991,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from lstm_tui.core import token_cache
+
+    if args.action == "clear":
+        entries, size = token_cache.clear()
+        if args.json:
+            print(json.dumps({"removed": entries, "bytes": size}))
+        else:
+            print(
+                f"removed {entries} entries ({size / 1e6:,.1f} MB) from {token_cache.cache_dir()}"
+            )
+        return 0
+    found = token_cache.list_entries()
+    if args.json:
+        rows = [
+            {
+                "key": e.key,
+                "source": e.source,
+                "tokens": e.tokens,
+                "vocab_size": e.vocab_size,
+                "bytes": e.size_bytes,
+                "created": e.created,
+                "settings": e.settings,
+                "stale": e.stale,
+            }
+            for e in found
+        ]
+        print(json.dumps(rows))
+        return 0
+    if not found:
+        print(f"no cached corpora in {token_cache.cache_dir()}", file=sys.stderr)
+    for e in found:
+        stale = "\tstale (the file changed)" if e.stale else ""
+        print(
+            f"{e.source}\t{e.tokens:,} tokens\t{e.vocab_size:,} words\t"
+            f"{e.size_bytes / 1e6:,.1f} MB\t{e.created}{stale}"
+        )
+    return 0
+
+
 COMMANDS = {
     "history": cmd_history,
     "serve": cmd_serve,
@@ -817,4 +1039,5 @@ COMMANDS = {
     "chat": cmd_chat,
     "eval": cmd_eval,
     "list": cmd_list,
+    "cache": cmd_cache,
 }

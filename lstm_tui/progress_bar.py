@@ -54,6 +54,15 @@ class ProgressBar:
             parts.append(f" mix ppl {mixture['perplexity']:.1f} λ {event.mix['lstm']:.2f}")
         self._metrics = "".join(parts)
 
+    def task(self, label: str, fraction: float) -> None:
+        """Progress of work before training (tokenising a big corpus)."""
+        now = time.monotonic()
+        if now - self._last_draw < self.interval and fraction < 1:
+            return
+        self._last_draw = now
+        filled = int(fraction * self.width)
+        self._write(f"{'█' * filled}{'░' * (self.width - filled)} {fraction:4.0%} {label}")
+
     def _write(self, line: str) -> None:
         if self.tty:
             self.stream.write("\r\x1b[2K" + line)

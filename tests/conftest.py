@@ -32,12 +32,22 @@ def synthetic_text(n_tokens: int, seed: int = 0, extra_words: int = 0) -> str:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """In-process training runs on one thread, as the CLI does on a busy machine: two
+    threads on two shared cores can run many times slower (core/runtime.py)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _session_data_home(tmp_path_factory: pytest.TempPathFactory):
     """Before any fixture of wider scope runs: user data goes to a tmp folder, never home."""
     patch = pytest.MonkeyPatch()
     patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-session")))
     patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
     patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
+    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache-session")))
     yield
     patch.undo()
 
@@ -47,6 +57,14 @@ def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test gets its own empty user data folder (``XDG_DATA_HOME``)."""
     home = tmp_path / "xdg-data"
     monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    return home
+
+
+@pytest.fixture(autouse=True)
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own empty user cache folder (``XDG_CACHE_HOME``): the token cache."""
+    home = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
     return home
 
 

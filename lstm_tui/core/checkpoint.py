@@ -178,6 +178,7 @@ def save(session: Session, path: str | Path, include_optimizer: bool = True) -> 
     from safetensors.torch import save as safetensors_bytes
 
     path = Path(path)
+    session.wait_for_ngram()  # a big text's n-gram may still be being counted
     with session.lock:
         version = session.version  # the weights written; training may move on meanwhile
         steps = session.progress.steps

@@ -83,3 +83,25 @@ def cpu_has_bf16() -> bool:
     except OSError:
         pass
     return False
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast type for training, or None for plain fp32.
+
+    ``auto`` is bf16 on a CUDA GPU that has it (the weights and optimizer stay fp32; cuDNN's
+    LSTM runs in bf16) and on a CPU with bf16 units (AMX, AVX-512 BF16); fp32 elsewhere,
+    where bf16 would be emulated and slower.
+    """
+    import torch
+
+    if name not in PRECISIONS:
+        raise ConfigError(f"unknown precision {name!r}; choose from {', '.join(PRECISIONS)}")
+    native = (device.type == "cuda" and torch.cuda.is_bf16_supported()) or (
+        device.type == "cpu" and cpu_has_bf16()
+    )
+    if name == "bf16" and not native:
+        raise ConfigError(f"bf16 training needs a GPU or CPU that computes in it, not {device}")
+    return torch.bfloat16 if name == "bf16" or (name == "auto" and native) else None

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from lstm_tui.core.session import Session
 
 EVAL_CHUNK = 64  # tokens per stream per forward call: bounds the [streams, chunk, vocab] scores
+EVAL_SCORES = 4_000_000  # ... unless more of them fit in this many scores (a small vocabulary)
 SMALL_EVAL_TOKENS = 5_000  # texts up to this long are scored in one stream, exactly
 EVAL_STREAMS = 16  # longer ones in this many pieces side by side (each from an empty state)
 WINDOW_BATCH = 2048
@@ -43,7 +44,8 @@ class TextScore:
 
 
 def _as_tensor(ids: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.as_tensor(np.ascontiguousarray(ids), dtype=torch.long, device=device)
+    # One int64 copy, also of a read-only memory map (torch would warn about sharing it).
+    return torch.from_numpy(np.array(ids, dtype=np.int64)).to(device)
 
 
 @torch.inference_mode()
@@ -179,11 +181,13 @@ def score_components(
     state: State | None = None
     lstm_target = np.empty((streams, length))
     hits = {name: np.zeros(2) for name in ("lstm", "ngram", "mixture")}
-    for t in range(0, length, EVAL_CHUNK):
-        features, state = model.features(x[:, t : t + EVAL_CHUNK], state)  # [S, C, hidden]
-        target = y[:, t : t + EVAL_CHUNK]  # [S, C]
-        lstm_target[:, t : t + EVAL_CHUNK] = model.target_log_probs(features, target).cpu()
-        where = positions[:, t : t + EVAL_CHUNK]
+    # Each call has a fixed cost: a short text over a small vocabulary is read in one.
+    chunk = max(EVAL_CHUNK, EVAL_SCORES // (streams * model.config.vocab_size))
+    for t in range(0, length, chunk):
+        features, state = model.features(x[:, t : t + chunk], state)  # [S, C, hidden]
+        target = y[:, t : t + chunk]  # [S, C]
+        lstm_target[:, t : t + chunk] = model.target_log_probs(features, target).cpu()
+        where = positions[:, t : t + chunk]
         chosen = torch.as_tensor(sampled[where], device=device)
         if not bool(chosen.any()):
             continue

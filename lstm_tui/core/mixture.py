@@ -28,6 +28,9 @@ class MixMode(str, Enum):
     OFF = "off"  # the LSTM alone
     FIXED = "fixed"  # the LSTM's weight given; the rest fitted in what is left
 
+    def __str__(self) -> str:  # "auto", not "MixMode.AUTO", wherever it is shown
+        return self.value
+
 
 def parse_mix(value: str | float | None) -> tuple[MixMode, float | None]:
     """``auto``, ``off`` or the LSTM's weight as a number in [0, 1]."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lstm_tui.core import paths
+from lstm_tui.core.auto import auto_choice
 from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.corpus import MAX_CORPUS_BYTES, Corpus
 from lstm_tui.core.errors import ConfigError
@@ -19,6 +20,7 @@ from lstm_tui.core.session import Session
 
 if TYPE_CHECKING:
     from lstm_tui.core.model import ModelConfig
+    from lstm_tui.core.token_cache import ProgressFn
 
 
 @dataclass
@@ -86,13 +88,24 @@ def open_checkpoint(path: Path, device: str) -> Opened:
     return opened
 
 
-def open_corpus(path: Path, train_config: TrainConfig, device: str) -> Opened:
-    """A new vocabulary and an untrained model sized for the text at ``path``."""
+def open_corpus(
+    path: Path, train_config: TrainConfig, device: str, progress: ProgressFn | None = None
+) -> Opened:
+    """A new vocabulary and an untrained model sized for the text at ``path``.
+
+    A big text goes through the token cache (``core/token_cache.py``): tokenised once on
+    every core, with ``progress(phase, done, total)`` as it goes, and mapped, not read, later.
+    """
     from lstm_tui.core.device import resolve_device
+    from lstm_tui.core.token_cache import load_corpus
 
     device, problem = usable_device(device)
-    corpus = Corpus.from_file(path)
-    session = Session.new(corpus, "auto", replace(train_config, device=device))
+    loaded = load_corpus(path, progress=progress)
+    corpus = loaded.corpus
+    # The auto preset's training settings for a text of this size (core/auto.py), as the CLI
+    # uses them; the n-gram is counted at once, so suggestions work before any training.
+    tuned = auto_choice(len(corpus.train_ids)).train
+    session = Session.new(corpus, "auto", replace(train_config, device=device, **tuned))
     session.to(resolve_device(device))
     opened = Opened(session, path, corpus, device, warning=problem is not None, fresh=True)
     opened.notes.append(
@@ -101,6 +114,8 @@ def open_corpus(path: Path, train_config: TrainConfig, device: str) -> Opened:
     )
     if problem:
         opened.notes.append(problem)
+    if loaded.note:  # the cache folder could not be written: read in memory instead
+        opened.notes.append(loaded.note)
     return opened
 
 

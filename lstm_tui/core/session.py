@@ -30,6 +30,12 @@ if TYPE_CHECKING:
 
 
 DEFAULT_NGRAM_ORDER = 5
+# The n-gram is counted from at most this many tokens (the last ones): counting takes memory
+# in proportion to the text, and a few million tokens already give most of what it can do.
+MAX_NGRAM_TOKENS = 4_000_000
+# Past this many tokens the n-gram is counted in a thread while training starts (it takes
+# seconds); the first evaluation waits for it.
+BACKGROUND_NGRAM_TOKENS = 500_000
 
 
 @dataclass
@@ -63,6 +69,7 @@ class Session:
     progress: Progress = field(default_factory=Progress)
     metrics: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)  # one record per evaluation (history.py)
+    counting: threading.Thread | None = field(default=None, repr=False)  # the n-gram, if busy
     optimizer_state: dict | None = None
     # The count-based half of the predictions: fitted on the training text when the session
     # is made, so suggestions work before any LSTM training. None: LSTM only (--mix off, or
@@ -109,18 +116,38 @@ class Session:
         )
         _seed_weights(train_config.seed)
         session = cls(corpus.vocab, LanguageModel(config), info, train_config)
-        if ngram_order:
+        if ngram_order and len(corpus.train_ids) <= BACKGROUND_NGRAM_TOKENS:
             session.fit_ngram(corpus.train_ids, ngram_order)
+        elif ngram_order:  # a big text: training starts while the n-gram is counted
+            session.counting = threading.Thread(
+                target=session.fit_ngram,
+                args=(corpus.train_ids, ngram_order),
+                name="lstm-tui-ngram",
+                daemon=True,
+            )
+            session.counting.start()
         return session
 
-    def fit_ngram(self, train_ids: np.ndarray, order: int = DEFAULT_NGRAM_ORDER) -> None:
-        """Count a Kneser-Ney model from the training text; predict from it alone for now."""
+    def wait_for_ngram(self) -> None:
+        """Until an n-gram being counted in the background is ready (evaluations need it)."""
+        counting = self.counting
+        if counting is not None:
+            counting.join()
+            self.counting = None
+
+    def fit_ngram(
+        self, train_ids: np.ndarray, order: int = DEFAULT_NGRAM_ORDER, keep_mix: bool = False
+    ) -> None:
+        """Count a Kneser-Ney model from the text; predict from it alone for now, unless
+        ``keep_mix`` (a recount on more text, with the mixture's weights already fitted)."""
         from lstm_tui.core.ngram import KneserNey
 
-        ngram = KneserNey.fit(np.asarray(train_ids), len(self.vocab), order=order)
+        recent = np.asarray(train_ids[-MAX_NGRAM_TOKENS:])  # counting memory grows with the text
+        ngram = KneserNey.fit(recent, len(self.vocab), order=order)
         with self.lock:
             self.ngram = ngram
-            self.mix = MixWeights.ngram_only()
+            if not keep_mix:
+                self.mix = MixWeights.ngram_only()
             self.mark_changed()
 
     def reshaped(self, config: ModelConfig, train_config: TrainConfig) -> Session:

@@ -25,6 +25,9 @@ class Tokenizer(str, Enum):
     WORDS = "words"  # words and punctuation apart, lowercased unless asked not to
     WHITESPACE = "whitespace"  # split on whitespace only, case kept, <eos> at each line end
 
+    def __str__(self) -> str:  # "words", not "Tokenizer.WORDS", wherever it is shown
+        return self.value
+
 
 _WIKITEXT_SEPARATORS = {"@-@": "-", "@,@": ",", "@.@": "."}
 _TOKEN = re.compile(

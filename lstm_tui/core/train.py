@@ -23,10 +23,12 @@ from enum import Enum
 import numpy as np
 import torch
 
+from lstm_tui.core.batches import StreamBatches
 from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.control import RunControl
 from lstm_tui.core.corpus import MIN_TOKENS, WINDOW
-from lstm_tui.core.device import cpu_has_bf16, resolve_device
+from lstm_tui.core.device import resolve_device, resolve_precision
+from lstm_tui.core.distributed import Distributed, TrainStep
 from lstm_tui.core.errors import ConfigError
 from lstm_tui.core.metrics import (
     MAX_WINDOWS,
@@ -43,7 +45,7 @@ from lstm_tui.core.mixture import (
     parse_mix,
 )
 from lstm_tui.core.optim import SGD, AdamW, FusedOptimizer
-from lstm_tui.core.session import Progress, Session
+from lstm_tui.core.session import MAX_NGRAM_TOKENS, Progress, Session
 
 MIN_STREAM = 8  # shortest stream worth carrying state along, in tokens
 AUTO_EPOCH_TOKENS = 300_000  # epochs=None trains on about this many tokens ...
@@ -70,6 +72,9 @@ class StopReason(str, Enum):
     PLATEAU = "plateau"  # validation loss stopped improving
     STOPPED = "stopped"  # stop() was called (Ctrl-C, F7)
     DIVERGED = "diverged"  # a NaN or infinite loss
+
+    def __str__(self) -> str:  # "diverged", not "StopReason.DIVERGED", wherever it is shown
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -161,15 +166,24 @@ class Trainer:
         config: TrainConfig | None = None,
         report_interval: float = 0.1,
         control: RunControl | None = None,
+        dist: Distributed | None = None,
+        precision: str = "auto",  # bf16 autocast where the hardware has it (device.py)
     ) -> None:
         self.session = session
         self.config = (config or session.train_config).check()
         self.device = resolve_device(self.config.device)
-        self.train_ids = np.asarray(train_ids)
+        self.autocast = resolve_precision(precision, self.device)
+        # [issue 9] Many processes: each reads its share of the streams, all vote to stop.
+        self.dist = dist
+        if dist is not None and self.config.seed is None:
+            self.config = replace(self.config, seed=dist.shared_seed(None))
+        self.train_ids = np.asarray(train_ids)  # a memory map stays one: batches read slices
         self.val_ids = np.asarray(val_ids) if val_ids is not None and len(val_ids) > 1 else None
         self.batch_size, self.bptt = fit_to_corpus(
             len(self.train_ids), self.config.batch_size, self.config.bptt
         )
+        if dist is not None:
+            dist.check_batch(self.batch_size)
         # None: no epoch limit, the time budget ends the run
         self.epochs: int | None = self.config.epochs
         if self.epochs is None and self.config.max_seconds is None:
@@ -178,10 +192,9 @@ class Trainer:
         self.scheduled = self.config.schedule == "cosine" or (
             self.config.schedule == "auto" and self.val_ids is not None
         )
-        # bf16 autocast where the hardware has it: matrix products in bf16, weights, optimizer
-        # and evaluations in fp32.
-        self.autocast = self.device.type == "cpu" and cpu_has_bf16()
         self.report_interval = report_interval
+        # Read the loss back after every step: free on a CPU, a wait for the queue on a GPU.
+        self.sync_each_step = self.device.type != "cuda"
         self.control = control or RunControl()  # pause/resume/stop, from any thread
 
     def pause(self) -> None:
@@ -235,6 +248,12 @@ class Trainer:
         return optimizer
 
     def _evaluate(self, full: bool = False) -> dict:
+        self.session.wait_for_ngram()
+        if self.dist is not None:  # [issue 9] rank 0 scores; all take its metrics, decide alike
+            return self.dist.from_main(lambda: self._score(full))
+        return self._score(full)
+
+    def _score(self, full: bool = False) -> dict:
         """Score the model on validation text; refit the mixture weights on the same text.
 
         Fitting the weights on the text the model is selected by is what a held-out set is
@@ -280,22 +299,47 @@ class Trainer:
         metrics["selection_loss"] = selection_loss
         return metrics
 
-    def _stream_batches(
-        self, rng: np.random.Generator, ids: torch.Tensor
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _stream_batches(self, rng: np.random.Generator) -> StreamBatches:
         """One epoch: the text cut into ``batch_size`` side-by-side streams, ``bptt`` at a time.
 
         The streams start at a random offset each epoch, so on a small text every position
-        is sometimes read from an empty state (as the predictor will be).
+        is sometimes read from an empty state (as the predictor will be). [issue 9] Batches
+        are read from ``train_ids`` step by step (it may be a memory map of a huge corpus);
+        under torchrun each rank reads its own streams of the global batch.
         """
+        ids = self.train_ids
         stream = (len(ids) - 1) // self.batch_size
         offset = int(rng.integers(0, stream)) if stream > 1 else 0
         length = (len(ids) - 1 - offset) // self.batch_size
-        x = ids[offset : offset + self.batch_size * length].view(self.batch_size, length)
-        y = ids[offset + 1 : offset + 1 + self.batch_size * length].view(self.batch_size, length)
-        return [
-            (x[:, t : t + self.bptt], y[:, t : t + self.bptt]) for t in range(0, length, self.bptt)
-        ]
+        rows = np.arange(self.batch_size) if self.dist is None else self.dist.rows(self.batch_size)
+        return StreamBatches(ids, offset, length, self.bptt, rows, self.device)
+
+    def _train_step(self) -> torch.nn.Module:
+        """[issue 9] The forward pass as a module: (x, y, state, count_correct) -> (loss,
+        hits, detached state); wrapped in DDP under torchrun, autocast to bf16 if asked."""
+        step = TrainStep(self.session.model, self.autocast)
+        return step if self.dist is None else self.dist.wrap(step)
+
+    def _stop_vote(
+        self, watch: _Stopwatch, steps: int, reserve: float = 0.0
+    ) -> tuple[StopReason, str] | None:
+        """Why to stop before the next step (agreed by every rank under torchrun).
+
+        ``reserve``: seconds of the budget kept for the evaluations that end a run.
+        """
+        cfg = self.config
+        code = 0
+        if self.control.stop_requested:
+            code = 2
+        elif cfg.max_seconds is not None and watch.seconds + reserve >= cfg.max_seconds:
+            code = 1
+        if self.dist is not None:
+            code = self.dist.vote_stop(code, steps)
+        if code == 2:
+            return StopReason.STOPPED, "stopped by request"
+        if code == 1:
+            return StopReason.TIME, f"reached the {cfg.max_seconds:g} s time limit"
+        return None
 
     def _wait_if_paused(self, watch: _Stopwatch) -> None:
         if self.control.paused:
@@ -313,7 +357,7 @@ class Trainer:
         )
         session.to(self.device)
         optimizer = self._make_optimizer()
-        ids = torch.as_tensor(self.train_ids, dtype=torch.long, device=self.device)
+        forward = self._train_step()
         params = [p for p in model.parameters() if p.requires_grad]
         snapshot = [p.detach().clone() for p in params]  # the last weights known to be good
         full_softmax = model.config.softmax == "full"
@@ -358,6 +402,9 @@ class Trainer:
             eval_total += eval_seconds
             yield self._evaluation_event(metrics, watch, kept)
 
+        sync_each_step = self.sync_each_step
+        pending = _Pending()  # the loss and hits since they were last read
+        pending_bad: torch.Tensor | None = None
         model.train()
         watch.start()
         try:
@@ -365,24 +412,26 @@ class Trainer:
             while self.epochs is None or epoch < self.epochs:
                 epoch += 1
                 state = None
-                batches = self._stream_batches(rng, ids)
+                batches = self._stream_batches(rng)
                 for i, (x, y) in enumerate(batches):
                     self._wait_if_paused(watch)
-                    if self.control.stop_requested:
-                        reason, message = StopReason.STOPPED, "stopped by request"
-                        break
-                    seconds = watch.seconds
                     # Stop in time to run the last evaluations inside the budget: a quick one,
                     # and a full one of the weights kept (about as much work again).
                     reserve = 2 * eval_seconds if has_val else 0.0
-                    if budget is not None and seconds + reserve >= budget:
-                        reason, message = StopReason.TIME, f"reached the {budget:g} s time limit"
+                    stop = self._stop_vote(watch, run.steps, reserve)
+                    if stop is not None:
+                        reason, message = stop
                         break
+                    seconds = watch.seconds
                     # Evaluations take at most about a fifth of the time, however slow they are.
-                    if has_val and (
+                    due = has_val and (
                         seconds - evaluated_time >= max(eval_every_seconds, 4 * eval_seconds)
                         or run.steps - evaluated_at >= eval_every_steps
-                    ):
+                    )
+                    if self.dist is not None:  # every rank evaluates at the same step
+                        due = self.dist.vote_stop(int(due), 0) > 0
+                    if due:
+                        pending.flush_into(step_meter)
                         epoch_meter.merge(step_meter)
                         step_meter = _Meter()
                         yield from evaluate()
@@ -398,34 +447,37 @@ class Trainer:
                     report_due = (
                         last_in_epoch or watch.seconds - last_report >= self.report_interval
                     )
-                    with torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast):
-                        features, state = model.features(x, state)
-                        state = (state[0].detach().float(), state[1].detach().float())
-                        # An adaptive softmax makes accuracy costly: count it when reporting.
-                        loss, correct = model.loss(
-                            features, y, count_correct=full_softmax or report_due
-                        )
-                    loss = loss.float()
+                    # An adaptive softmax makes accuracy costly: count it on reporting steps only.
+                    loss, correct, state = forward(x, y, state, full_softmax or report_due)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip or math.inf)
-                    if not bool(torch.isfinite(loss) & torch.isfinite(norm)):
+                    # On a GPU, reading a number back waits for the queued work: the loss and
+                    # the finite check are read on reporting steps only. A bad step in between
+                    # is caught there, and the last good weights are put back.
+                    bad = ~(torch.isfinite(loss) & torch.isfinite(norm))
+                    pending_bad = bad if pending_bad is None else pending_bad | bad
+                    if (sync_each_step or report_due) and bool(pending_bad):
                         reason = StopReason.DIVERGED
+                        loss_ok = sync_each_step and bool(torch.isfinite(loss))
                         message = self._recover(
-                            params, snapshot, session.progress.steps + 1, bool(torch.isfinite(loss))
+                            params, snapshot, session.progress.steps + 1, loss_ok
                         )
                         break
                     with session.lock:
                         optimizer.step()
                         session.mark_changed()
 
-                    n = x.numel()
+                    n = x.numel() * (self.dist.world if self.dist else 1)  # [issue 9] global
                     run.steps += 1
                     run.tokens += n
                     session.progress.steps += 1
                     session.progress.tokens += n
                     epoch_at = session.progress.epochs + (i + 1) / len(batches)
-                    step_meter.add(loss.item(), n, None if correct is None else correct.item())
+                    pending.add(loss.detach(), n, correct)
+                    if sync_each_step or report_due:
+                        pending.flush_into(step_meter)
+                        pending_bad = None
                     if report_due:
                         seconds = watch.seconds
                         done = done_share(seconds)
@@ -456,6 +508,7 @@ class Trainer:
                 last_epoch = self.epochs is not None and run.epochs >= self.epochs
                 if has_val or (not last_epoch and run.epochs % eval_every_epochs):
                     continue
+                pending.flush_into(step_meter)
                 epoch_meter.merge(step_meter)
                 step_meter = _Meter()
                 yield from evaluate()
@@ -469,6 +522,7 @@ class Trainer:
                     break
             if has_val and reason != StopReason.DIVERGED and run.steps:
                 if run.steps > evaluated_at:  # where the run stopped is not yet measured
+                    pending.flush_into(step_meter)
                     epoch_meter.merge(step_meter)
                     yield from evaluate()
                 if best.weights is not None and best.stale:
@@ -477,7 +531,17 @@ class Trainer:
                     message = f"{message}; {kept}" if message else kept
                 # The figures of the weights kept, with top-1/top-3 of the n-gram and mixture.
                 yield from evaluate(full=True, record=False)
+                if session.ngram is not None and self.mix_mode != MixMode.OFF:
+                    # Its weights fitted and figures taken, the n-gram is counted again from
+                    # all the text, the held-out part too: text near what the user writes next
+                    # is worth the most, and counting it takes seconds (the LSTM's weights
+                    # cannot be retrained as cheaply).
+                    val = np.asarray(self.val_ids[-MAX_NGRAM_TOKENS:])
+                    head = MAX_NGRAM_TOKENS - len(val)
+                    everything = np.concatenate([self.train_ids[-head:] if head else [], val])
+                    session.fit_ngram(everything, session.ngram.order, keep_mix=True)
             elif reason == StopReason.TIME and run.steps > evaluated_at:
+                pending.flush_into(step_meter)
                 epoch_meter.merge(step_meter)
                 yield from evaluate()
         finally:
@@ -644,6 +708,34 @@ class _Stopwatch:
     def seconds(self) -> float:
         running = time.perf_counter() - self._since if self._since is not None else 0.0
         return self._total + running
+
+
+class _Pending:
+    """Loss and hits of steps not yet read back from the device (sums, as tensors)."""
+
+    def __init__(self) -> None:
+        self.loss: torch.Tensor | None = None
+        self.hits: torch.Tensor | None = None
+        self.tokens = 0
+        self.hit_tokens = 0
+
+    def add(self, loss: torch.Tensor, tokens: int, hits: torch.Tensor | None) -> None:
+        weighted = loss.float() * tokens
+        self.loss = weighted if self.loss is None else self.loss + weighted
+        self.tokens += tokens
+        if hits is not None:
+            hits = hits.float()
+            self.hits = hits if self.hits is None else self.hits + hits
+            self.hit_tokens += tokens
+
+    def flush_into(self, meter: _Meter) -> None:
+        if self.loss is not None:
+            meter.loss_sum += float(self.loss)
+            meter.tokens += self.tokens
+        if self.hits is not None:
+            meter.hits += float(self.hits)
+            meter.hit_tokens += self.hit_tokens
+        self.loss, self.hits, self.tokens, self.hit_tokens = None, None, 0, 0
 
 
 @dataclass

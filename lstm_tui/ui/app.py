@@ -41,6 +41,7 @@ from lstm_tui.ui.keys import APP_BINDINGS
 from lstm_tui.ui.loader import LoadRequest, SessionLoader
 from lstm_tui.ui.memory import Memory
 from lstm_tui.ui.messages import (
+    CorpusProgress,
     InferenceFailed,
     Saved,
     SessionFailed,
@@ -271,6 +272,11 @@ class LstmApp(SafeNotifyApp):
         if self.is_running:  # else shutting down: the widgets are going
             self.flows.opened(message)
             self._state_changed()
+
+    def on_corpus_progress(self, message: CorpusProgress) -> None:
+        meter = "█" * round(message.fraction * 10)
+        activity = f"{message.label} {meter:░<10} {message.fraction:.0%}"
+        self.query_one(StatusBar).update_status(activity=activity)
 
     def on_session_failed(self, message: SessionFailed) -> None:
         if self.is_running:  # else shutting down: the widgets are going

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from lstm_tui.core import paths
 from lstm_tui.core.errors import UserError
-from lstm_tui.ui.messages import SessionFailed, SessionReady, WeightsReset
+from lstm_tui.ui.messages import CorpusProgress, SessionFailed, SessionReady, WeightsReset
 from lstm_tui.ui.state import LoadKind
 
 if TYPE_CHECKING:
@@ -71,9 +71,19 @@ class SessionLoader:
         self.busy = True
         threading.Thread(target=work, name="lstm-tui-load", daemon=True).start()
 
+    def _progress_of(self, request: LoadRequest) -> Callable[..., None]:
+        """Tokenising a big text: progress for the status line."""
+        name = request.path.name if request.path else "text"
+
+        def progress(phase: object, done: int, total: int) -> None:
+            label = f"{getattr(phase, 'value', phase)} {name}"
+            self.reply_to.post_message(CorpusProgress(label, done / max(total, 1)))
+
+        return progress
+
     def _load(self, request: LoadRequest) -> None:
         try:
-            ready = warmed_up(build(request))
+            ready = warmed_up(build(request, self._progress_of(request)))
         except Exception as e:  # a bad file or a bug: say so, keep the app and what it had
             self.reply_to.post_message(SessionFailed(self._failure(e), final=not request.fallback))
             if not request.fallback:
@@ -100,7 +110,7 @@ class SessionLoader:
         return f"could not load: {type(error).__name__}: {error}"
 
 
-def build(request: LoadRequest) -> Opened:
+def build(request: LoadRequest, progress: Callable[..., None] | None = None) -> Opened:
     """In the load thread: everything that needs torch."""
     from lstm_tui.core import opening
 
@@ -109,7 +119,7 @@ def build(request: LoadRequest) -> Opened:
         return opening.open_checkpoint(path or paths.default_checkpoint(), request.device)
     if kind is LoadKind.CORPUS:
         assert path is not None
-        return opening.open_corpus(path, request.train_config, request.device)
+        return opening.open_corpus(path, request.train_config, request.device, progress)
     current, hp = request.current, request.hyperparams
     assert current is not None and hp is not None
     shape = {"layers": hp.layers, "hidden": hp.hidden, "embed": hp.embed, "dropout": hp.dropout}

@@ -37,6 +37,14 @@ class SessionReady(Message):
 
 
 @dataclass
+class CorpusProgress(Message):
+    """A big corpus is being tokenised into the token cache (issue 9)."""
+
+    label: str  # "tokenising book.txt"
+    fraction: float  # 0..1
+
+
+@dataclass
 class SessionFailed(Message):
     """Loading or building a model failed; the app keeps what it had."""
 

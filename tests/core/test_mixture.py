@@ -260,3 +260,19 @@ def test_whitespace_tokens_keep_case_and_end_lines() -> None:
     assert corpus.tokenizer == Tokenizer.WHITESPACE and not corpus.lowercase
     assert "Valkyria" in corpus.vocab and corpus.vocab.id("<unk>") == 0
     assert len(corpus.ids) == 14 * 200
+
+
+def test_a_big_texts_ngram_is_counted_while_training_starts(
+    story: Corpus, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    from lstm_tui.core import session as session_module
+
+    monkeypatch.setattr(session_module, "BACKGROUND_NGRAM_TOKENS", 100)  # the story is "big"
+    session = small_session(story)
+    assert session.counting is not None  # counting in a thread: training need not wait
+    events = run(session, story, epochs=1)
+    assert session.counting is None and session.ngram is not None  # evaluations waited for it
+    assert events[-1].mix is not None and events[-1].mix["ngram"] > 0
+    fresh = small_session(story)
+    loaded = checkpoint.load(checkpoint.save(fresh, tmp_path / "m.safetensors"))
+    assert loaded.ngram is not None  # a save waits for it too

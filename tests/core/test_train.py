@@ -220,6 +220,33 @@ def test_a_nan_loss_stops_with_a_clear_message_and_the_last_good_weights(
     _assert_still_predicts(session, fable)
 
 
+def test_the_loss_read_back_only_when_reporting_is_the_same(fable: Corpus, make_session) -> None:
+    """On a GPU the loss is read back on reporting steps only (no wait on every step): the
+    reported figures are the same as reading it after every step, as on a CPU."""
+    reported = []
+    for sync_each_step in (True, False):
+        session = make_session(fable)
+        trainer = Trainer(session, fable.train_ids, config=TrainConfig(epochs=6))
+        trainer.report_interval = 1e9  # report at each epoch's end only
+        trainer.sync_each_step = sync_each_step
+        reported.append([e.loss for e in trainer.run() if isinstance(e, StepEvent)])
+    assert len(reported[0]) == 6 and reported[0] == pytest.approx(reported[1], rel=1e-6)
+
+
+def test_a_nan_between_reports_is_caught_at_the_next_one(
+    fable: Corpus, make_session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(train, "EVAL_BUDGET", 1e-9)
+    session = make_session(fable)
+    config = TrainConfig(lr=1e6, clip=0, optimizer="sgd", epochs=200)
+    trainer = Trainer(session, fable.train_ids, config=config, report_interval=1e9)
+    trainer.sync_each_step = False  # as on a GPU
+    result, good = _train_keeping_evaluated_weights(trainer)
+    assert result.reason == "diverged" and "NaN or infinite" in result.message
+    assert all(torch.equal(a, b) for a, b in zip(good, params_of(session), strict=True))
+    _assert_still_predicts(session, fable)
+
+
 def test_divergence_puts_back_the_last_good_weights(
     fable: Corpus, make_session, monkeypatch: pytest.MonkeyPatch
 ) -> None:

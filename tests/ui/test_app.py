@@ -641,3 +641,34 @@ def test_the_guard_catches_a_thread_writing_an_app_attribute(app_writes_off_the_
         app_writes_off_the_ui_thread.found.clear()  # seen: the test itself passes
 
     drive(LstmApp(), scenario)
+
+
+def test_a_big_corpus_opens_through_the_token_cache_with_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from lstm_tui.core import token_cache
+
+    monkeypatch.setattr(token_cache, "CACHE_FROM_BYTES", 0)  # every file counts as big
+    text = tmp_path / "story.txt"
+    text.write_text("the owl sang to the moon and the moon sang back to the owl .\n" * 50)
+    shown: list[str] = []
+    original = LstmApp.on_corpus_progress
+
+    def record(app: LstmApp, message) -> None:
+        original(app, message)
+        shown.append(status(app))
+
+    monkeypatch.setattr(LstmApp, "on_corpus_progress", record)
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        await wait_for(pilot, lambda: app.corpus is not None, "the corpus")
+        assert isinstance(app.corpus.ids, np.memmap)  # mapped from the cache, not read whole
+        assert [e.source for e in token_cache.list_entries()] == [str(text.resolve())]
+        assert any("tokenising story.txt" in line and "100%" in line for line in shown)
+        assert app.session is not None and app.session.ngram is not None  # n-gram at once
+        assert app.session.mix.ngram == 1.0  # it predicts alone until the LSTM is evaluated
+
+    drive(LstmApp(corpus=str(text)), scenario)

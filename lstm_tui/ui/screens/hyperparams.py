@@ -26,7 +26,13 @@ if TYPE_CHECKING:
 PRESET_NAMES = ("seed", "seed-1layer", "default", "large")
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
 # The form's field for a ``TrainConfig`` field a ``ConfigError`` names (others are the same).
-FORM_FIELDS = {"batch_size": "batch", "bptt": "bptt", "epochs": "epochs", "lr": "lr"}
+FORM_FIELDS = {
+    "batch_size": "batch",
+    "bptt": "bptt",
+    "epochs": "epochs",
+    "lr": "lr",
+    "max_seconds": "seconds",
+}
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,17 @@ def _real(field: str, text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float | None:
+    """A time budget in seconds, or None (blank: no budget)."""
+    text = text.strip().replace(",", "").replace("_", "")
+    if not text:
+        return None
+    value = _real("seconds", text)
+    if value <= 0:
+        raise FieldError("seconds", "seconds: a time budget must be more than 0")
+    return value
+
+
 def parse_form(
     values: dict[str, str], preset: str, device: str, base: TrainConfig | None = None
 ) -> Hyperparams:
@@ -97,6 +114,7 @@ def parse_form(
         batch_size=_whole("batch", values["batch"]),  # type: ignore[arg-type]
         bptt=_whole("bptt", values["bptt"]),  # type: ignore[arg-type]
         epochs=_whole("epochs", values["epochs"], allow_blank=True),
+        max_seconds=_seconds(values.get("seconds", "")),
         seed=_whole("seed", values["seed"], allow_blank=True),
         device=device,
     )
@@ -127,6 +145,7 @@ class HyperparamsScreen(ModalScreen[Hyperparams | None]):
         ("batch", "batch (parallel streams)"),
         ("bptt", "bptt (tokens per chunk)"),
         ("epochs", "epochs (blank: auto)"),
+        ("seconds", "time budget, s (blank: none)"),
         ("seed", "seed (blank: random)"),
     )
 
@@ -156,6 +175,7 @@ class HyperparamsScreen(ModalScreen[Hyperparams | None]):
             "batch": str(t.batch_size),
             "bptt": str(t.bptt),
             "epochs": "" if t.epochs is None else str(t.epochs),
+            "seconds": "" if t.max_seconds is None else f"{t.max_seconds:g}",
             "seed": "" if t.seed is None else str(t.seed),
         }
 
