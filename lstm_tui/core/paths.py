@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import platformdirs
@@ -51,11 +52,14 @@ def save_path(name_or_path: str | Path) -> Path:
 
     A bare name (``book``) goes into the checkpoints folder, where ``lstm-tui list`` and the
     load dialog find it and ``--checkpoint book`` loads it back; a path (``./book``,
-    ``book.safetensors``) is where it says. Either way the file ends in ``.safetensors``.
+    ``book.safetensors``) is where it says, and a new one ends in ``.safetensors``. A path to
+    something that exists is taken as it is, so that the save refuses it if it must (a
+    device, a FIFO, a folder, the corpus: ``checkpoint.check_target``) rather than write
+    next to it under another name.
     """
     path = Path(name_or_path).expanduser()
     if path.parent == Path(".") and path.suffix != CHECKPOINT_SUFFIX:
         return checkpoints_dir() / (path.name + CHECKPOINT_SUFFIX)
-    if path.suffix != CHECKPOINT_SUFFIX and not path.is_dir():
+    if path.suffix != CHECKPOINT_SUFFIX and not os.path.lexists(path):
         path = path.with_name(path.name + CHECKPOINT_SUFFIX)
     return path

@@ -51,6 +51,7 @@ from lstm_tui.ui.messages import (
     WeightsReset,
 )
 from lstm_tui.ui.model_flows import ModelFlows
+from lstm_tui.ui.safe_notify import SafeNotifyApp
 from lstm_tui.ui.screens.confirm import Choice, ConfirmScreen
 from lstm_tui.ui.screens.help import HelpScreen, help_sections
 from lstm_tui.ui.screens.hyperparams import Hyperparams
@@ -77,7 +78,7 @@ class PaneTabs(Tabs, can_focus=False):
     """The pane switcher shown on small terminals (F2, F3, F4 switch too)."""
 
 
-class LstmApp(App[None]):
+class LstmApp(SafeNotifyApp):
     """Train a word-level LSTM on your text and type with it."""
 
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses elsewhere find it
@@ -138,7 +139,7 @@ class LstmApp(App[None]):
     @property
     def training_state(self) -> TrainState:
         if self.session is None:
-            return TrainState.LOADING
+            return TrainState.LOADING if self.busy else TrainState.NONE
         return self.runs.state
 
     @property
@@ -265,10 +266,7 @@ class LstmApp(App[None]):
                 self.corpus_path, self.corpus, fallback,
             )
         )  # fmt: skip
-        if self.session is None:
-            self.query_one(TrainingPane).set_state(TrainState.LOADING)
-        self._refresh_status()
-        self.refresh_bindings()
+        self._state_changed()
 
     def on_session_ready(self, message: SessionReady) -> None:
         if self.is_running:  # else shutting down: the widgets are going
@@ -281,11 +279,9 @@ class LstmApp(App[None]):
         self.query_one(StatusBar).update_status(activity=activity)
 
     def on_session_failed(self, message: SessionFailed) -> None:
-        if not self.is_running:  # shutting down: the widgets are going
-            return
-        self.loader.done()
-        self.notify(message.error, title="Could not open", severity="error", timeout=10)
-        self._state_changed()
+        if self.is_running:  # else shutting down: the widgets are going
+            self.flows.failed(message)
+            self._state_changed()
 
     def on_inference_failed(self, message: InferenceFailed) -> None:
         if self.is_running:

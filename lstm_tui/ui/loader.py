@@ -8,6 +8,7 @@ fallback on the bundled model at launch, and the thread. Results go to the app a
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,9 +83,9 @@ class SessionLoader:
 
     def _load(self, request: LoadRequest) -> None:
         try:
-            opened = build(request, self._progress_of(request))
-        except UserError as e:
-            self.reply_to.post_message(SessionFailed(str(e)))
+            ready = warmed_up(build(request, self._progress_of(request)))
+        except Exception as e:  # a bad file or a bug: say so, keep the app and what it had
+            self.reply_to.post_message(SessionFailed(self._failure(e), final=not request.fallback))
             if not request.fallback:
                 return
             try:  # fall back on the bundled model, so that the app is usable
@@ -94,15 +95,19 @@ class SessionLoader:
                     request.train_config,
                     paths.default_checkpoint(),
                 )
-                opened = build(fallback)
-            except UserError as e2:
-                self.reply_to.post_message(SessionFailed(str(e2)))
+                ready = warmed_up(build(fallback))
+            except Exception as e2:  # nothing to show: the app says "no model"
+                self.reply_to.post_message(SessionFailed(self._failure(e2)))
                 return
-            opened.notes.insert(0, "Opened the bundled fable model instead.")
-        except Exception as e:  # a bug: say so, keep the app and what it had
-            self.reply_to.post_message(SessionFailed(f"could not load: {type(e).__name__}: {e}"))
-            return
-        self.reply_to.post_message(warmed_up(opened))
+            ready.opened.notes.insert(0, "Opened the bundled fable model instead.")
+        self.reply_to.post_message(ready)
+
+    def _failure(self, error: Exception) -> str:
+        """One line for the user; the traceback, for an error that is not theirs, to the log."""
+        if isinstance(error, UserError):
+            return str(error)
+        self.reply_to.log.error(traceback.format_exc())
+        return f"could not load: {type(error).__name__}: {error}"
 
 
 def build(request: LoadRequest, progress: Callable[..., None] | None = None) -> Opened:

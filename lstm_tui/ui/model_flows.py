@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from lstm_tui.core import paths, runtime
 from lstm_tui.core.errors import UserError
-from lstm_tui.ui.messages import Saved, SessionReady, WeightsReset
+from lstm_tui.ui.messages import Saved, SessionFailed, SessionReady, WeightsReset
 from lstm_tui.ui.screens.confirm import Choice, ConfirmScreen
 from lstm_tui.ui.screens.files import LoadScreen, OpenCorpusScreen, SaveScreen
 from lstm_tui.ui.screens.hyperparams import Hyperparams, HyperparamsScreen
@@ -95,6 +95,17 @@ class ModelFlows:
         app.memory.opened(session.source, opened.corpus_path if opened.fresh else None)
         severity = "warning" if opened.warning else "information"
         app.notify(opened.note, severity=severity, timeout=10)
+
+    def failed(self, message: SessionFailed) -> None:
+        """A load failed: the app keeps what it had. With nothing at all (the launch's load
+        and the bundled model both failed), say so rather than "loading model…"."""
+        app = self.app
+        if message.final:
+            app.loader.done()
+        app.notify(message.error, title="Could not open", severity="error", timeout=10)
+        if message.final and app.session is None:
+            no_model = "no model: ctrl+o loads one, ctrl+n opens a text"
+            app.query_one(PredictorPane).set_ready(False, no_model)
 
     # -- opening --------------------------------------------------------------------------------
 

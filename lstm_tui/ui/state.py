@@ -8,7 +8,8 @@ from enum import Enum
 class TrainState(str, Enum):
     """What the training side of the app is doing (a str, so it reads as its name)."""
 
-    LOADING = "loading"  # no model yet
+    LOADING = "loading"  # no model yet, one is being loaded
+    NONE = "none"  # no model, none coming: every load failed (the bundled one too)
     IDLE = "idle"
     STARTING = "starting"  # the run's thread reads the corpus and builds its trainer
     TRAINING = "training"

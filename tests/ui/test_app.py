@@ -341,7 +341,7 @@ def test_save_then_load_gives_identical_suggestions(user_data: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, LoadScreen), "the load dialog")
         table = app.screen.query_one("#load-table", DataTable)
         await wait_for(pilot, lambda: table.row_count == 2, "the checkpoint list")
-        first = table.get_row_at(0)
+        first = [str(cell) for cell in table.get_row_at(0)]
         assert (
             first[0] == "● mine (open)"
             and first[2] == "belling_the_cat.txt"

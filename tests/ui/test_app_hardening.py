@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hostile import hostile_checkpoints
+from hostile import hostile_checkpoints, rewrite
 from textual.pilot import Pilot
 from textual.widgets import DataTable, DirectoryTree, Input
 
@@ -19,6 +19,7 @@ from lstm_tui.core.train import Trainer
 from lstm_tui.ui.app import LstmApp
 from lstm_tui.ui.screens.confirm import ConfirmScreen
 from lstm_tui.ui.screens.files import LoadScreen, OpenCorpusScreen, TextTree
+from lstm_tui.ui.widgets.line import LogLines
 from lstm_tui.ui.widgets.predictor import PromptInput
 from lstm_tui.ui.widgets.training import TrainingPane
 from lstm_tui.ui.widgets.vocab import VocabPane
@@ -94,10 +95,74 @@ def test_every_hostile_checkpoint_through_ctrl_o_keeps_the_app_and_its_training(
     drive(LstmApp(), scenario)
 
 
+def test_names_like_markup_are_listed_as_they_are(hostile_files, user_data: Path) -> None:
+    folder = paths.checkpoints_dir()
+    folder.mkdir(parents=True)
+
+    def corpus_name(meta: dict) -> None:
+        meta["corpus"]["name"] = "odd[/b]"  # read as markup: a closing tag with no opening
+
+    rewrite(hostile_files["escape-vocab"], folder / "[red]odd.safetensors", edit_meta=corpus_name)
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, LoadScreen), "the load dialog")
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2, "the listing")
+        await pilot.pause(0.2)  # drawn: markup read from a name would have failed here
+        assert app.is_running
+        shown = app.export_screenshot()
+        assert "[red]odd" in shown and "odd[/b]" in shown
+
+    drive(LstmApp(), scenario)
+
+
+def test_typed_names_like_markup_are_shown_as_they_are(user_data: Path) -> None:
+    from lstm_tui.ui.screens.files import SaveScreen
+    from lstm_tui.ui.screens.hyperparams import HyperparamsScreen
+
+    odd = "nope[/b]"  # read as markup: a closing tag with no opening
+
+    async def shows(pilot: Pilot, selector: str) -> None:
+        await wait_for(pilot, lambda: odd in static_text(pilot.app, selector), selector)
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SaveScreen), "the save dialog")
+        app.screen.query_one("#save-name", Input).value = odd
+        await shows(pilot, "#save-target")
+        await pilot.press("escape")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, LoadScreen), "the load dialog")
+        app.screen.query_one("#load-path", Input).value = odd
+        app.screen.query_one("#load-path", Input).focus()
+        await pilot.press("enter")
+        await shows(pilot, "#load-status")
+        await pilot.press("escape")
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: isinstance(app.screen, OpenCorpusScreen), "the dialog")
+        app.screen.query_one("#corpus-path", Input).value = odd
+        await pilot.press("enter")
+        await shows(pilot, "#corpus-status")
+        await pilot.press("escape")
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: isinstance(app.screen, HyperparamsScreen), "the form")
+        app.screen.query_one("#field-hidden", Input).value = odd
+        await pilot.press("ctrl+s")
+        await shows(pilot, "#form-error")
+        assert app.is_running
+
+    drive(LstmApp(), scenario)
+
+
 def test_the_file_tree_refuses_devices_and_fifos(tmp_path: Path) -> None:
-    (tmp_path / "zero.txt").symlink_to("/dev/zero")
-    os.mkfifo(tmp_path / "pipe.txt")
-    real = tmp_path / "real.txt"
+    folder = tmp_path / "texts"  # a folder of its own: the app keeps its state in tmp_path
+    folder.mkdir()
+    (folder / "zero.txt").symlink_to("/dev/zero")
+    os.mkfifo(folder / "pipe.txt")
+    real = folder / "real.txt"
     real.write_text("the cat sat on the mat . " * 10)
 
     async def scenario(pilot: Pilot) -> None:
@@ -111,7 +176,7 @@ def test_the_file_tree_refuses_devices_and_fifos(tmp_path: Path) -> None:
             tree.post_message(DirectoryTree.FileSelected(nodes[name], nodes[name].data.path))
             await wait_for(pilot, lambda w=words: any(w in t for t in toasts(app)), words)
             assert isinstance(app.screen, OpenCorpusScreen)
-        app.screen.query_one("#corpus-path", Input).value = str(tmp_path / "pipe.txt")
+        app.screen.query_one("#corpus-path", Input).value = str(folder / "pipe.txt")
         await pilot.press("enter")
         await wait_for(pilot, lambda: "FIFO" in static_text(app, "#corpus-status"), "status")
         assert isinstance(app.screen, OpenCorpusScreen)
@@ -151,5 +216,9 @@ def test_escape_words_in_suggestions_are_visible(hostile_files) -> None:
         assert not any(c in static_text(app, "#suggestions") for c in "\x1b\x07\x08")
         await pilot.press("tab")  # a completion with a control character is never offered
         assert not any(c in prompt.value for c in "\x1b\x07\x08")
+        pane = app.query_one(TrainingPane)  # a run's error may quote a file's name
+        pane.run_ended(None, "cannot read \x1b]0;pwned\x07.txt")
+        log = app.query_one(LogLines).plain
+        assert "␛]0;pwned␇.txt" in log and "\x1b" not in log
 
     drive(LstmApp(checkpoint=str(hostile_files["escape-vocab"])), scenario)

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from lstm_tui.core.safe_text import visible
 from lstm_tui.ui.widgets.key_button import key_button
 
 
@@ -28,14 +29,14 @@ class ConfirmScreen(ModalScreen[str | None]):
 
     def __init__(self, title: str, message: str, choices: list[Choice]) -> None:
         super().__init__()
-        self.title_text = title
-        self.message = message
+        self.title_text = visible(title)  # file names in either: shown, never obeyed
+        self.message = visible(message, keep_newlines=True)
         self.choices = choices
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog confirm"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.message, classes="dialog-message")
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            yield Static(self.message, classes="dialog-message", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 for choice in self.choices:
                     yield key_button(

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.actions import SkipAction
 from textual.app import ComposeResult
@@ -14,11 +15,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Button, Checkbox, DataTable, DirectoryTree, Input, Label, Static
+from textual.worker import Worker, WorkerState
 
 from lstm_tui.core import checkpoint
 from lstm_tui.core import format as fmt
 from lstm_tui.core.errors import CheckpointError
+from lstm_tui.core.files import regular_file_problem
 from lstm_tui.core.paths import CHECKPOINT_SUFFIX, checkpoint_path, checkpoints_dir, save_path
+from lstm_tui.core.safe_text import visible
 from lstm_tui.ui.widgets.key_button import key_button
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".text", ".rst", ".csv", ".tsv", ".json", ".tokens", ""})
@@ -73,16 +77,18 @@ class SaveScreen(ModalScreen[tuple[Path, bool] | None]):
 
     def __init__(self, suggested_name: str) -> None:
         super().__init__()
-        self.suggested_name = suggested_name
+        self.suggested_name = visible(suggested_name)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog save"):
             yield Label("Save checkpoint", classes="dialog-title")
             yield Static(
-                f"A name saves into {checkpoints_dir()}; a path saves there.", classes="dialog-note"
+                f"A name saves into {checkpoints_dir()}; a path saves there.",
+                classes="dialog-note",
+                markup=False,
             )
             yield Input(self.suggested_name, placeholder="name or path", id="save-name")
-            yield Static("", id="save-target")
+            yield Static("", id="save-target", markup=False)  # paths: shown as they are
             yield Checkbox(
                 "include optimizer state (resumes exactly; about 3× larger)",
                 value=True,
@@ -149,7 +155,7 @@ class LoadScreen(ModalScreen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog load"):
             yield Label("Load checkpoint", classes="dialog-title")
-            yield Static(f"Saved in {checkpoints_dir()}", classes="dialog-note")
+            yield Static(f"Saved in {checkpoints_dir()}", classes="dialog-note", markup=False)
             table = DataTable(id="load-table", cursor_type="row", zebra_stripes=True)
             for label, key in (
                 ("name", "name"),
@@ -163,7 +169,7 @@ class LoadScreen(ModalScreen[Path | None]):
             ):
                 table.add_column(label, key=key)
             yield table
-            yield Static("reading checkpoints…", id="load-status")
+            yield Static("reading checkpoints…", id="load-status", markup=False)
             yield PathInput(
                 placeholder="…or a path to a .safetensors file (ctrl+l; tab completes)",
                 id="load-path",
@@ -177,7 +183,7 @@ class LoadScreen(ModalScreen[Path | None]):
         self.query_one(DataTable).focus()
         self._read()
 
-    @work(thread=True, exclusive=True, group="list-checkpoints")
+    @work(thread=True, exclusive=True, group="list-checkpoints", exit_on_error=False)
     def _read(self) -> None:
         try:
             found, unreadable = checkpoint.scan_checkpoints()
@@ -192,6 +198,11 @@ class LoadScreen(ModalScreen[Path | None]):
             except CheckpointError:
                 continue
         self.app.call_from_thread(self._fill, found, len(unreadable))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "list-checkpoints" and event.state is WorkerState.ERROR:
+            error = event.worker.error  # a bug: the dialog stays, a path can still be typed
+            self.notify(f"could not list the checkpoints: {error}", severity="error")
 
     def _fill(self, found: list[checkpoint.CheckpointInfo], unreadable: int = 0) -> None:
         table = self.query_one(DataTable)
@@ -208,9 +219,9 @@ class LoadScreen(ModalScreen[Path | None]):
             if self.current is not None and info.path.resolve() == self.current:
                 name = f"● {name} (open)"
             table.add_row(
-                name,
-                fmt.when(info.created),
-                info.corpus,
+                Text(visible(name)),  # file-borne: shown as text, never as markup
+                Text(visible(fmt.when(info.created))),
+                Text(visible(info.corpus)),
                 info.model,
                 f"{info.steps:,}",
                 fmt.percent(window) if isinstance(window, float) else "—",
@@ -267,10 +278,11 @@ class LoadScreen(ModalScreen[Path | None]):
 
 
 def _is_file(path: Path, status: Static) -> bool:
-    """True if ``path`` is a file; otherwise say so in ``status``."""
-    if path.is_file():
+    """True if ``path`` is a regular file; otherwise say what it is in ``status``."""
+    problem = regular_file_problem(path)
+    if problem is None:
         return True
-    status.update(f"✗ {path}: no such file")
+    status.update(f"✗ {visible(problem)}")
     return False
 
 
@@ -295,21 +307,21 @@ class OpenCorpusScreen(ModalScreen[Path | None]):
 
     def __init__(self, title: str, note: str, start: Path | None = None) -> None:
         super().__init__()
-        self.title_text = title
-        self.note = note
+        self.title_text = visible(title)  # a corpus name from a checkpoint may be in either
+        self.note = visible(note)
         self.start = start if start and start.is_dir() else Path.cwd()
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog open-corpus"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.note, classes="dialog-note")
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            yield Static(self.note, classes="dialog-note", markup=False)
             yield PathInput(
                 placeholder="path to a UTF-8 text file (tab completes)",
                 id="corpus-path",
                 suggester=PathSuggester(TEXT_SUFFIXES),
             )
             yield TextTree(self.start, id="corpus-tree")
-            yield Static("", id="corpus-status")
+            yield Static("", id="corpus-status", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield key_button("Open", "enter", variant="primary", id="open")
                 yield key_button("Cancel", "esc", id="cancel")
@@ -319,6 +331,10 @@ class OpenCorpusScreen(ModalScreen[Path | None]):
 
     @on(DirectoryTree.FileSelected)
     def _file_selected(self, event: DirectoryTree.FileSelected) -> None:
+        problem = regular_file_problem(event.path)  # a .txt link to /dev/zero, a FIFO
+        if problem:
+            self.notify(visible(problem), severity="error", markup=False)
+            return
         self.dismiss(event.path)
 
     @on(Input.Submitted, "#corpus-path")

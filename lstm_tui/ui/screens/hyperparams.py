@@ -214,7 +214,7 @@ class HyperparamsScreen(ModalScreen[Hyperparams | None]):
                 classes="dialog-note",
             )
             yield Static("", id="form-effective", classes="dialog-note")
-            yield Static("", id="form-error")
+            yield Static("", id="form-error", markup=False)  # it quotes what was typed
             with Horizontal(classes="dialog-buttons"):
                 yield key_button("Apply", "ctrl+s", variant="primary", id="apply")
                 yield key_button("Cancel", "esc", id="cancel")

@@ -24,6 +24,7 @@ from textual.suggester import SuggestionReady
 from textual.widgets import Input, Static
 
 from lstm_tui.core import format as fmt
+from lstm_tui.core.safe_text import has_control, visible
 from lstm_tui.ui.inference import TOP_K, InferenceService
 from lstm_tui.ui.messages import ContinuationReady, PredictorRefreshed, SuggestionsReady
 from lstm_tui.ui.widgets.line import Line
@@ -58,6 +59,7 @@ def insert_word(text: str, partial: str, word: str) -> str:
 
 def mark_unknown(line: str, unknown: list[str]) -> Text:
     """The user's line with words the vocabulary lacks underlined in red and flagged ``?``."""
+    line, unknown = visible(line), [visible(w) for w in unknown]
     text = Text(line)
     for word in set(unknown):
         pattern = r"(?<![\w'’])" + re.escape(word) + r"(?![\w'’])"
@@ -93,15 +95,17 @@ def surprise_style(bits: float) -> str:
 def tint_surprise(line: str, surprise: list[WordSurprise] | None, unknown: list[str]) -> Text:
     """The sent line, each word tinted by how surprising the model found it, with a legend;
     words the vocabulary lacks underlined in red (``mark_unknown``)."""
+    line = visible(line)  # typed or pasted: shown, never obeyed
     text = mark_unknown(line, unknown) if unknown else Text(line)
     if not surprise:
         return text
     at, lowered = 0, line.lower()
     for item in surprise:
-        start = lowered.find(item.word.lower(), at)
+        word = visible(item.word).lower()
+        start = lowered.find(word, at)
         if start < 0:
             continue
-        at = start + len(item.word)
+        at = start + len(word)
         if item.bits is not None:
             text.stylize(surprise_style(item.bits), start, at)
     text.append("\n")
@@ -246,11 +250,11 @@ class PredictorPane(Vertical):
 
     # -- called by the app ----------------------------------------------------------------
 
-    def set_ready(self, ready: bool) -> None:
+    def set_ready(self, ready: bool, waiting_for: str = "loading model…") -> None:
         self.ready = ready
         prompt = self.query_one(PromptInput)
         prompt.disabled = not ready
-        prompt.placeholder = "type here…" if ready else "loading model…"
+        prompt.placeholder = "type here…" if ready else waiting_for
         if ready:
             self.suggestions = None
             self.suggestions_for = None
@@ -313,11 +317,11 @@ class PredictorPane(Vertical):
             user, line = entry
             user.update(tint_surprise(line, surprise, continuation.unknown))
         if continuation is None:
-            bubble.update(Text(f"(no answer: {error})", style="red"))
+            bubble.update(Text(f"(no answer: {visible(str(error))})", style="red"))
             return
         text = Text()
         text.append("… ", style="dim")
-        text.append(continuation.text)
+        text.append(visible(continuation.text))
         bubble.update(text)
         bubble.remove_class("pending")
         self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
@@ -326,6 +330,11 @@ class PredictorPane(Vertical):
 
     @staticmethod
     def _ghost_for(text: str, suggestions: Suggestions) -> str | None:
+        ghost = PredictorPane._raw_ghost(text, suggestions)
+        return None if ghost is None or has_control(ghost) else ghost  # no ESC into the input
+
+    @staticmethod
+    def _raw_ghost(text: str, suggestions: Suggestions) -> str | None:
         if suggestions.completion is not None:
             return text + suggestions.completion.suffix
         if text and text[-1].isspace() and suggestions.next_words and not suggestions.partial:
@@ -339,18 +348,19 @@ class PredictorPane(Vertical):
     def _suggestion_row(suggestions: Suggestions, chosen: int | None = None) -> Text:
         row = Text(overflow="ellipsis")  # two lines: five words with their odds fit in 56
         if not suggestions.next_words:
-            what = f"no word starts with “{suggestions.partial}”" if suggestions.partial else ""
+            partial = visible(suggestions.partial)
+            what = f"no word starts with “{partial}”" if partial else ""
             row.append(what or "no suggestions", style="dim")
         for n, item in enumerate(suggestions.next_words, start=1):
             chip = Style(meta={"chip": n - 1})  # a click on any part of it picks it
             word = Style(bold=True, underline=n - 1 == chosen, reverse=n - 1 == chosen)
             row.append(f" {n} ", style=Style(reverse=True, bold=True) + chip)
-            row.append(f" {item.word} ", style=word + chip)
+            row.append(f" {visible(item.word)} ", style=word + chip)
             row.append(fmt.prob(item.prob), style=Style(dim=True) + chip)
             row.append("  ")
         if suggestions.unknown:
             row.append("  unknown: ", style="dim red")
-            row.append(", ".join(dict.fromkeys(suggestions.unknown)), style="red")
+            row.append(visible(", ".join(dict.fromkeys(suggestions.unknown))), style="red")
         return row
 
     def choose(self, step: int) -> None:
@@ -386,7 +396,8 @@ class PredictorPane(Vertical):
         if self.suggestions is None or self.suggestions_for != prompt.value or index >= len(words):
             self.app.bell()
             return False
-        prompt.value = insert_word(prompt.value, self.suggestions.partial, words[index].word)
+        word = visible(words[index].word)  # a control character is never typed for the user
+        prompt.value = insert_word(prompt.value, self.suggestions.partial, word)
         prompt.cursor_position = len(prompt.value)
         prompt.focus()
         return True
@@ -411,7 +422,9 @@ class PredictorPane(Vertical):
         for hint in transcript.query(".hint"):
             hint.remove()
         user = Static(
-            Text(line) if line else Text("(nothing: the model starts from scratch)", "dim"),
+            Text(visible(line))
+            if line
+            else Text("(nothing: the model starts from scratch)", "dim"),
             classes="bubble user",
         )
         user.border_title = "you"

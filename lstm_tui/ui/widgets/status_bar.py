@@ -11,6 +11,7 @@ from textual.widget import Widget
 
 from lstm_tui.core import format as fmt
 from lstm_tui.core.paths import CHECKPOINT_SUFFIX
+from lstm_tui.core.safe_text import visible
 from lstm_tui.ui.state import TrainState
 
 if TYPE_CHECKING:
@@ -74,7 +75,11 @@ class StatusBar(Widget):
 
 
 def status_line(s: Status, wide: bool) -> Text:
-    """The segments that have something to say, one separator between each two."""
+    """The segments that have something to say, one separator between each two.
+
+    Names come from files (a corpus or checkpoint name recorded in a checkpoint): shown,
+    never obeyed."""
+    s = replace(s, corpus=visible(s.corpus), saved_as=visible(s.saved_as))
     segments: list[Text] = []
     if s.corpus:
         corpus = Text.assemble(("corpus ", "dim"), (s.corpus, "bold"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar
 
 from lstm_tui.core import format as fmt
+from lstm_tui.core.safe_text import visible
 from lstm_tui.ui.messages import TrainingEnded, TrainingProgress, TrainingStarted
 from lstm_tui.ui.state import TrainState
 from lstm_tui.ui.widgets.chart import ACCURACY_COLOR, LOSS_COLOR, LossChart
@@ -20,8 +22,8 @@ if TYPE_CHECKING:
     from lstm_tui.core.session import Session
     from lstm_tui.core.train import EpochEvent, StepEvent, TrainResult
 
-# One plain-language line per metric: the metrics line's tooltip, and F1's "Metrics" section.
-METRIC_HINTS = (
+# One plain-language line per metric: the metrics lines' tooltips, and F1's "Metrics" section.
+RUN_HINTS = (
     ("loss", "how wrong the next-word guesses are on the training text (lower is better)"),
     ("acc", "how often the top guess is the next word, on the training text"),
     ("val ppl", "perplexity on held-out text: the model is as unsure as picking from this many "
@@ -29,11 +31,22 @@ METRIC_HINTS = (
     ("window", "the tutorial's score: the next word from exactly the three words before it"),
     ("tok/s", "training speed: tokens read per second"),
 )  # fmt: skip
+MIX_HINTS = (
+    ("λ · n-gram · cache", "each part's share of every suggestion: λ the LSTM's, then word "
+     "counts of your text (the n-gram) and the words you just used (the cache); refitted on "
+     "held-out text at each evaluation"),
+    ("ppl mix · LSTM · n-gram", "held-out perplexity of what the predictor uses (the mix) "
+     "and of each part alone (lower is better); 'without': the mix with no cache"),
+    ("top-3", "how often the next word is among the first three suggestions, on held-out text"),
+)  # fmt: skip
+METRIC_HINTS = RUN_HINTS + MIX_HINTS
+PARTS = (("mixture", "mix"), ("lstm", "LSTM"), ("ngram", "n-gram"))
 REDRAW_INTERVAL = 0.25  # labels and progress bar, seconds
 CHART_INTERVAL = 0.5  # seconds: the chart is redrawn at most twice a second
 
 STATE_LABELS = {
     TrainState.LOADING: ("◌", "loading model…", "muted"),
+    TrainState.NONE: ("○", "no model · ctrl+o loads one, ctrl+n opens a text", "warn"),
     TrainState.IDLE: ("●", "idle · F5 to train", "muted"),
     TrainState.STARTING: ("◌", "starting…", "muted"),
     TrainState.TRAINING: ("▶", "training", "ok"),
@@ -71,13 +84,15 @@ class TrainingPane(Vertical, can_focus=True):
             yield Line("", id="train-eta")
         yield Line(id="train-position")
         yield Line(id="train-metrics")
+        yield Line(id="train-mix")
         yield Line(self._legend(), id="chart-legend")
         yield LossChart(id="train-chart")
         yield LogLines(id="epoch-log")
 
     def on_mount(self) -> None:
         self.border_subtitle = "F5 train · F6 pause · F7 stop · F8 reset · F9 settings"
-        self.query_one("#train-metrics").tooltip = "\n".join(f"{k}: {v}" for k, v in METRIC_HINTS)
+        for selector, hints in (("#train-metrics", RUN_HINTS), ("#train-mix", MIX_HINTS)):
+            self.query_one(selector).tooltip = "\n".join(f"{k}: {v}" for k, v in hints)
         self._redraw_labels()
         self.set_interval(REDRAW_INTERVAL, self._tick)
 
@@ -158,6 +173,7 @@ class TrainingPane(Vertical, can_focus=True):
         parts.append(fmt.duration(event.elapsed))
         self.log_line("  ".join(parts))
         self._labels_dirty = True
+        self._show_mixture()
         accuracy = event.val_accuracy if event.val_accuracy is not None else event.full_accuracy
         self._accuracy.append((event.step, accuracy))
         note = self._usefulness(event)
@@ -188,7 +204,7 @@ class TrainingPane(Vertical, can_focus=True):
         elif result is not None:
             style = "bold red" if result.reason == "diverged" else "bold"
             self.log_line(
-                f"{result.reason}: {result.message} · {result.steps:,} steps in "
+                f"{result.reason.value}: {result.message} · {result.steps:,} steps in "
                 f"{fmt.duration(result.seconds)} · {fmt.rate(result.tokens_per_second)} tok/s",
                 style=style,
             )
@@ -200,6 +216,7 @@ class TrainingPane(Vertical, can_focus=True):
         """Metrics a loaded checkpoint came with, until training reports new ones."""
         self._loaded_metrics = metrics
         self._labels_dirty = True
+        self._show_mixture()
 
     def reset_history(self, note: str | None = None) -> None:
         self._accuracy = []
@@ -211,13 +228,15 @@ class TrainingPane(Vertical, can_focus=True):
         self.query_one(LossChart).clear_points()
         self._redraw_chart()
         self.query_one(LogLines).clear()
+        self._show_mixture()
         if note:
             self.log_line(note, style="dim")
         self._labels_dirty = True
         self._redraw_labels()
 
     def log_line(self, line: str, style: str = "") -> None:
-        self.query_one(LogLines).write(Text(line, style=style))
+        # Errors may quote a file's name or words: shown, never obeyed.
+        self.query_one(LogLines).write(Text(visible(line), style=style))
 
     # -- drawing --------------------------------------------------------------------------
 
@@ -268,6 +287,19 @@ class TrainingPane(Vertical, can_focus=True):
         metrics = self._metrics_text()
         self.query_one("#train-metrics", Line).update(metrics)
 
+    def _show_mixture(self) -> None:
+        """The mixture's weights and each part's figures, from the last evaluation (or the
+        checkpoint's); hidden where there are none (no n-gram, or no held-out text)."""
+        epoch, loaded = self.last_epoch, self._loaded_metrics
+        mix = epoch.mix if epoch else loaded.get("mix")
+        components = epoch.components if epoch else loaded.get("components")
+        text = mixture_text(mix, components)
+        line = self.query_one("#train-mix", Line)
+        line.display = text is not None
+        if text is not None:
+            line.styles.height = len(text.split())
+            line.update(text)
+
     def _metrics_text(self) -> Text:
         step, epoch = self.last_step, self.last_epoch
         loaded = self._loaded_metrics
@@ -291,3 +323,58 @@ class TrainingPane(Vertical, can_focus=True):
             text.append(value, style="bold")
             text.append("  ")
         return text
+
+
+def mixture_text(mix: dict | None, components: dict | None) -> Text | None:
+    """Up to three lines: the mixture's weights (``λ 0.62 · n-gram 0.38``), the held-out
+    perplexity of the mixture and of each part, and their top-3 accuracy where it was counted.
+    None without mixture figures (an LSTM-only model, or a text too small to hold any out)."""
+    if not isinstance(mix, dict) or not isinstance(components, dict):
+        return None
+    parts = [
+        (label, components[key]) for key, label in PARTS if isinstance(components.get(key), dict)
+    ]
+    mixture = components.get("mixture")
+    without = (
+        _number(mixture.get("perplexity_without_cache")) if isinstance(mixture, dict) else None
+    )
+    weights = [("λ", f"{_number(mix.get('lstm')) or 0.0:.2f}")]
+    weights.append(("n-gram", f"{_number(mix.get('ngram')) or 0.0:.2f}"))
+    cache = _number(mix.get("cache"))
+    if cache or without is not None:
+        weights.append(("cache", f"{cache or 0.0:.2f}"))
+    text = Text(no_wrap=True, overflow="ellipsis")
+    _append_parts(text, weights)
+    if without is not None:
+        text.append(f" (ppl {_short_ppl(without)} without)", style="dim")
+    text.append("\nppl ", style="dim")
+    _append_parts(
+        text, [(label, _short_ppl(_number(part.get("perplexity")))) for label, part in parts]
+    )
+    top3 = [(label, _number(part.get("top3"))) for label, part in parts]
+    shown = [(label, fmt.percent(value)) for label, value in top3 if value is not None]
+    if shown:
+        text.append("\ntop-3 ", style="dim")
+        _append_parts(text, shown)
+    return text
+
+
+def _short_ppl(value: float | None) -> str:
+    """A perplexity in few columns: ``123``, ``45.6``."""
+    if value is not None and math.isfinite(value) and value >= 100:
+        return f"{value:,.0f}"
+    return fmt.perplexity(value)
+
+
+def _number(value: object) -> float | None:
+    """A figure as a float; None for a missing one (or anything else a file may hold)."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if is_number else None  # type: ignore[arg-type]
+
+
+def _append_parts(text: Text, parts: list[tuple[str, str]]) -> None:
+    for n, (label, value) in enumerate(parts):
+        if n:
+            text.append(" · ", style="dim")
+        text.append(f"{label} ", style="dim")
+        text.append(value, style="bold")

@@ -17,6 +17,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label
 
 from lstm_tui.core import format as fmt
+from lstm_tui.core.safe_text import visible
 from lstm_tui.ui.inference import InferenceService
 from lstm_tui.ui.messages import PredictorRefreshed, WordDetailsReady
 from lstm_tui.ui.widgets.line import Line
@@ -84,18 +85,18 @@ class VocabPane(Vertical):
             return
         row = self.vocab.row(self.vocab.id(word))
         text = Text()
-        text.append(f"“{word}”\n", style="bold")
+        text.append(f"“{visible(word)}”\n", style="bold")
         text.append(f"id {row.id} · {row.count:,}× · {fmt.share(row.share)}\n\n", style="dim")
         # As many of each list as fit: six lines are headings and gaps.
         fit = max(1, (self.query_one("#vocab-details").size.height - 6) // 2)
         next_words, neighbours = next_words[:fit], neighbours[:fit]
         text.append("next words\n", style="bold underline")
         for item in next_words:
-            text.append(f"{item.word:<13.13}", style="")
+            text.append(fmt.fit(visible(item.word), 13), style="")
             text.append(f"{fmt.prob(item.prob):>6}\n", style="cyan")
         text.append("\nnearest (cosine)\n", style="bold underline")
         for item in neighbours:
-            text.append(f"{item.word:<14.14}", style="")
+            text.append(fmt.fit(visible(item.word), 14), style="")
             text.append(f"{item.prob:+.2f}\n", style="magenta")
         self.query_one("#vocab-details", Line).update(text)
 
@@ -129,7 +130,7 @@ class VocabPane(Vertical):
         for row in rows:
             table.add_row(
                 Text(str(row.id), justify="right", style="dim"),
-                Text(row.word, no_wrap=True, overflow="ellipsis"),
+                Text(visible(row.word), no_wrap=True, overflow="ellipsis"),
                 Text(f"{row.count:,}", justify="right"),
                 Text(fmt.share(row.share), justify="right"),
                 key=str(row.id),
