@@ -145,7 +145,7 @@ class HyperparamsScreen(ModalScreen[Hyperparams | None]):
         ("batch", "batch (parallel streams)"),
         ("bptt", "bptt (tokens per chunk)"),
         ("epochs", "epochs (blank: auto)"),
-        ("seconds", "time budget, s (blank: none)"),
+        ("seconds", "seconds (blank: no limit)"),
         ("seed", "seed (blank: random)"),
     )
 
