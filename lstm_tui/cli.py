@@ -398,9 +398,9 @@ def _refuse_special_file(path: str | None, missing: bool = False) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    _refuse_special_file(args.corpus)  # before torch is imported: a FIFO is one line at once
     from lstm_tui.core import distributed
 
-    _refuse_special_file(args.corpus)
     if args.processes > 1 and not distributed.launched():
         return _launch_torchrun(args)
     if not distributed.launched():
