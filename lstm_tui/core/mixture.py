@@ -68,6 +68,8 @@ class MixWeights:
 
     @classmethod
     def from_dict(cls, data: dict) -> MixWeights:
+        if not isinstance(data, dict):
+            raise ValueError(f"mixture weights must be a mapping, not {type(data).__name__}")
         values = [float(data.get(k, 0.0)) for k in ("lstm", "ngram", "cache")]
         if not all(math.isfinite(v) and v >= 0 for v in values) or not sum(values) > 0:
             raise ValueError(f"mixture weights must be finite, non-negative, not all 0: {data}")

@@ -228,18 +228,31 @@ def test_an_old_checkpoint_loads_as_the_lstm_alone(default_session: Session) -> 
     assert words and sum(w.prob for w in words) <= 1.0
 
 
-def test_a_newer_format_is_refused_in_one_line(mixed: Session, tmp_path) -> None:
-    path = checkpoint.save(mixed, tmp_path / "m.safetensors")
+def _rewrite_metadata(path, change) -> None:
     data = path.read_bytes()
     (n,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8 : 8 + n])
     meta = json.loads(header["__metadata__"]["lstm_tui"])
-    meta["format_version"] = 99
+    change(meta)
     header["__metadata__"]["lstm_tui"] = json.dumps(meta)
     raw = json.dumps(header).encode()
     raw += b" " * (-len(raw) % 8)
     path.write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n :])
+
+
+def test_a_newer_format_is_refused_in_one_line(mixed: Session, tmp_path) -> None:
+    path = checkpoint.save(mixed, tmp_path / "m.safetensors")
+    _rewrite_metadata(path, lambda meta: meta.update(format_version=99))
     with pytest.raises(CheckpointError, match="newer lstm-tui"):
+        checkpoint.load(path)
+
+
+@pytest.mark.parametrize("mix", [None, [0.5, 0.5], {"lstm": "x"}, {"lstm": -1, "ngram": 2}])
+def test_bad_mixture_weights_are_one_line(mixed: Session, tmp_path, mix) -> None:
+    # Found by the fuzz test: an n-gram with "mix": null escaped as an AttributeError.
+    path = checkpoint.save(mixed, tmp_path / "m.safetensors")
+    _rewrite_metadata(path, lambda meta: meta.update(mix=mix))
+    with pytest.raises(CheckpointError):
         checkpoint.load(path)
 
 
