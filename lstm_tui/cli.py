@@ -108,6 +108,14 @@ def _mix(text: str) -> str:
     return text
 
 
+def _add_prediction(p: argparse.ArgumentParser, words: int, words_help: str) -> None:
+    """What predict and chat share: how many suggestions, and how to continue the text."""
+    p.add_argument("--top-k", type=_top_k, default=5, help=f"1..{MAX_TOP_K:,} (5)")
+    p.add_argument("--words", type=_words, default=words, help=words_help)
+    p.add_argument("--temperature", type=_temperature, default=0.0, help=TEMPERATURE_HELP)
+    p.add_argument("--seed", type=_seed, help=f"seed for sampled continuations, 0..{MAX_SEED}")
+
+
 def _add_model_source(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint",
@@ -249,29 +257,11 @@ def build_parser() -> Parser:
 
     predict = sub.add_parser("predict", help="next words (and a continuation) for a text")
     predict.add_argument("text")
-    predict.add_argument("--top-k", type=_top_k, default=5, help=f"1..{MAX_TOP_K:,} (5)")
-    predict.add_argument(
-        "--words",
-        type=_words,
-        default=0,
-        help=f"also continue the text by N words (≤ {MAX_WORDS:,})",
-    )
-    predict.add_argument("--temperature", type=_temperature, default=0.0, help=TEMPERATURE_HELP)
-    predict.add_argument(
-        "--seed", type=_seed, help=f"seed for sampled continuations, 0..{MAX_SEED}"
-    )
+    _add_prediction(predict, 0, f"also continue the text by N words (≤ {MAX_WORDS:,})")
     _add_model_source(predict)
 
     chat = sub.add_parser("chat", help="one prompt per stdin line, one answer per stdout line")
-    chat.add_argument("--top-k", type=_top_k, default=5, help=f"1..{MAX_TOP_K:,} (5)")
-    chat.add_argument(
-        "--words",
-        type=_words,
-        default=32,
-        help=f"words of continuation per answer (32, ≤ {MAX_WORDS:,})",
-    )
-    chat.add_argument("--temperature", type=_temperature, default=0.0, help=TEMPERATURE_HELP)
-    chat.add_argument("--seed", type=_seed, help=f"seed for sampled continuations, 0..{MAX_SEED}")
+    _add_prediction(chat, 32, f"words of continuation per answer (32, ≤ {MAX_WORDS:,})")
     _add_model_source(chat)
 
     evaluate = sub.add_parser("eval", help="perplexity and next-word accuracy on a text")
