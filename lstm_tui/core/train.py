@@ -748,13 +748,6 @@ class _Meter:
     hits: float = 0.0
     hit_tokens: int = 0
 
-    def add(self, loss: float, tokens: int, hits: float | None) -> None:
-        self.loss_sum += loss * tokens
-        self.tokens += tokens
-        if hits is not None:
-            self.hits += hits
-            self.hit_tokens += tokens
-
     def merge(self, other: _Meter) -> None:
         self.loss_sum += other.loss_sum
         self.tokens += other.tokens
