@@ -36,9 +36,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from lstm_tui.core.checkpoint import load
 from lstm_tui.core.corpus import Corpus, encode_text
 from lstm_tui.core.ngram import KneserNey
-from lstm_tui.core.tokenize import Tokenizer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TOPK_POSITIONS = 20_000  # as lstm-tui eval: top-k on an even sample of a long text
@@ -100,6 +100,7 @@ def ngram_figures(ngram: KneserNey, ids: np.ndarray) -> dict:
         at = positions[lo : lo + 512]
         contexts = ids[np.maximum(at[:, None] + np.arange(-k, 0)[None, :], 0)]
         rows = ngram.log_probs_batch(contexts, np.minimum(at, k))
+        rows[:, 0] = -np.inf  # as lstm-tui eval: <unk> is never a suggestion, nor a hit
         best = np.argsort(-rows, axis=1)[:, :3]
         hits += [(best[:, 0] == ids[at]).sum(), (best == ids[at][:, None]).any(1).sum()]
     return {
@@ -118,25 +119,29 @@ def lstm_tui(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(name: str, train: Path, test: Path, tokenizer: str, seconds: float, out: Path):
-    corpus = Corpus.from_file(train, tokenizer=tokenizer)
-    test_ids = encode_text(
-        test.read_text(encoding="utf-8"), corpus.vocab, corpus.lowercase, Tokenizer(tokenizer)
-    ).astype(np.int64)
-    row: dict = {"corpus": name, "train_tokens": len(corpus.ids), "test_tokens": len(test_ids)}
-    row["vocab"] = len(corpus.vocab)
-    for order in (3, 5):
-        started = time.perf_counter()
-        ngram = KneserNey.fit(corpus.ids.astype(np.int64), len(corpus.vocab), order=order)
-        row[f"kn{order}_seconds"] = round(time.perf_counter() - started, 2)
-        row[f"kn{order}"] = ngram_figures(ngram, test_ids)
+def measure(
+    name: str, train: Path, test: Path, tokenizer: str, seconds: float, out: Path,
+    extra: list[str] = (),  # type: ignore[assignment]
+):  # fmt: skip
     checkpoint = out / f"{name}.safetensors"
     flags = ["--tokenizer", tokenizer] if tokenizer != "words" else []
     trained = lstm_tui(
         "train", str(train), "--max-seconds", str(seconds), "--json", "--quiet",
-        "--out", str(checkpoint), *flags,
+        "--out", str(checkpoint), *flags, *extra,
     )  # fmt: skip
     evaluated = lstm_tui("eval", str(test), "--checkpoint", str(checkpoint), "--json")
+    # The n-grams count the same text in the vocabulary the model chose (its min count).
+    vocab = load(checkpoint).vocab
+    corpus = Corpus.from_file(train, tokenizer=tokenizer, vocab=vocab)
+    test_ids = corpus.encode_text(test.read_text(encoding="utf-8")).astype(np.int64)
+    row: dict = {"corpus": name, "train_tokens": len(corpus.ids), "test_tokens": len(test_ids)}
+    row["vocab"] = len(vocab)
+    row["test_unknown"] = round(float((test_ids == 0).mean()), 4)
+    for order in (3, 5):
+        started = time.perf_counter()
+        ngram = KneserNey.fit(corpus.ids.astype(np.int64), len(vocab), order=order)
+        row[f"kn{order}_seconds"] = round(time.perf_counter() - started, 2)
+        row[f"kn{order}"] = ngram_figures(ngram, test_ids)
     parts = evaluated["components"]
     row.update(
         model=trained["model"],
@@ -154,9 +159,9 @@ def measure(name: str, train: Path, test: Path, tokenizer: str, seconds: float, 
     row["checks"] = {
         "lstm_beats_kn3": lstm["perplexity"] < kn3["perplexity"],
         "mixture_ppl_vs_kn5": round(mixture["perplexity"] / kn5["perplexity"], 3),
-        "mixture_top3_minus_kn5": round(100 * (mixture["top3"] - kn5["top3"]), 2),
+        "mixture_top3_minus_kn5": round(float(100 * (mixture["top3"] - kn5["top3"])), 2),
     }
-    row["checks"]["met"] = (
+    row["checks"]["met"] = bool(
         row["checks"]["lstm_beats_kn3"]
         and row["checks"]["mixture_ppl_vs_kn5"] <= 0.85
         and row["checks"]["mixture_top3_minus_kn5"] >= 2.0
@@ -265,6 +270,9 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, help="torch threads for every model (default: as the CLI picks)"
     )
+    parser.add_argument(
+        "--train-args", default="", help="more flags for lstm-tui train, e.g. '--min-count 1'"
+    )
     args = parser.parse_args()
     if args.threads:  # the CLI runs in child processes: they read it from the environment
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -278,7 +286,8 @@ def main() -> None:
         for name, (train, test, tokenizer) in corpora(out).items():
             if args.corpora and name not in args.corpora:
                 continue
-            print(json.dumps(measure(name, train, test, tokenizer, args.seconds, out)), flush=True)
+            row = measure(name, train, test, tokenizer, args.seconds, out, args.train_args.split())
+            print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -168,11 +168,13 @@ def build_parser() -> Parser:
         default="auto",
         choices=["auto", "full", "adaptive"],
         help="adaptive: much faster for large vocabularies on a CPU "
-        "(auto: adaptive above 10k words, except on cuda)",
+        "(auto: adaptive above 4,000 words, except on cuda)",
     )
     train.add_argument("--bptt", type=_positive_int, help="tokens per backprop chunk (35)")
     train.add_argument("--batch-size", type=_positive_int, help="parallel streams (32)")
-    train.add_argument("--lr", type=_number, help="learning rate (6e-3)")
+    train.add_argument(
+        "--lr", type=_number, help="learning rate (auto preset: from the text's size; else 6e-3)"
+    )
     train.add_argument("--weight-decay", type=_number)
     train.add_argument("--clip", type=_number, help="max gradient norm, 0 for none (1.0)")
     train.add_argument("--lr-decay", type=_number, help="lr multiplier after each epoch (1.0)")
@@ -198,7 +200,9 @@ def build_parser() -> Parser:
     )
     train.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda or mps")
     train.add_argument(
-        "--min-count", type=_positive_int, default=1, help="words seen fewer times become <unk>"
+        "--min-count",
+        type=_positive_int,
+        help="words seen fewer times become <unk> (default: 2, or 1 for a text under 1,000 words)",
     )
     train.add_argument("--max-vocab", type=_positive_int, help="keep only the most common words")
     train.add_argument("--keep-case", action="store_true", help="do not lowercase the text")

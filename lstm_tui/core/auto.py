@@ -49,6 +49,19 @@ AUTO_TABLE: tuple[AutoChoice, ...] = (
 )  # fmt: skip
 
 
+def auto_min_count(tokens: int) -> int:
+    """Fewest times a word must occur to get its own id; rarer words become ``<unk>``.
+
+    On a text big enough to train on, words seen once become ``<unk>``, as in the usual
+    preparation of PTB and WikiText (Mikolov et al. 2010; Merity et al. 2016). Without it,
+    ``<unk>`` never occurs in training: the LSTM learns to give it no probability and never
+    trains its embedding, so every word of held-out text (or of what the user types) that the
+    vocabulary lacks costs it dearly and leaves a meaningless state behind. A tiny text (the
+    fable) is learnt by heart and keeps every word.
+    """
+    return 1 if tokens < SMALL_CORPUS_TOKENS else 2
+
+
 def auto_choice(train_tokens: int) -> AutoChoice:
     """The row of ``AUTO_TABLE`` for a corpus with this many training tokens."""
     return next(row for row in AUTO_TABLE if train_tokens < row.up_to_tokens)

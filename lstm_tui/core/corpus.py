@@ -116,7 +116,7 @@ class Corpus:
         text: str,
         name: str = "text",
         lowercase: bool = True,
-        min_count: int = 1,
+        min_count: int | None = None,
         max_vocab: int | None = None,
         val_fraction: float = 0.1,
         path: Path | None = None,

@@ -71,9 +71,8 @@ def score_text(model: LanguageModel, ids: np.ndarray, streams: int = 1) -> TextS
         logp = torch.log_softmax(model.scores(features).float(), dim=-1)
         target = y[:, t : t + EVAL_CHUNK]
         total_loss -= logp.gather(-1, target.unsqueeze(-1)).sum().item()
-        best = logp.topk(min(3, logp.shape[-1]), dim=-1).indices
-        top1 += (best[..., 0] == target).sum().item()
-        top3 += (best == target.unsqueeze(-1)).any(-1).sum().item()
+        hit1, hit3 = _top_hits(logp, target)
+        top1, top3 = top1 + hit1, top3 + hit3
     n = streams * length
     model.train(was_training)
     return TextScore(n, total_loss / n, top1 / n, top3 / n)
@@ -231,10 +230,18 @@ def score_components(
 
 
 def _top_hits(logp: torch.Tensor, target: torch.Tensor) -> np.ndarray:
-    """[top-1 hits, top-3 hits] of scores [..., V] (any increasing function of probability)."""
-    best = logp.topk(min(3, logp.shape[-1]), dim=-1).indices
-    top1 = (best[..., 0] == target).sum().item()
-    top3 = (best == target.unsqueeze(-1)).any(-1).sum().item()
+    """[top-1 hits, top-3 hits] of scores [..., V] (any increasing function of probability).
+
+    Top-k counts the k words the app would suggest, and it never suggests ``<unk>`` (id 0):
+    a ``<unk>`` ranked in the top 3 gives its place to the next word, and a ``<unk>`` target
+    is never a hit. Perplexity still scores ``<unk>`` like any word.
+    """
+    best = logp.topk(min(4, logp.shape[-1]), dim=-1).indices  # [..., 4]
+    unk_last = torch.argsort((best == 0).to(torch.int8), dim=-1, stable=True)
+    best = best.gather(-1, unk_last)[..., :3]
+    known = target != 0  # (a vocabulary of three words or fewer may still rank <unk>)
+    top1 = ((best[..., 0] == target) & known).sum().item()
+    top3 = ((best == target.unsqueeze(-1)).any(-1) & known).sum().item()
     return np.array([top1, top3], dtype=np.float64)
 
 

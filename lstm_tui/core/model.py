@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -163,6 +164,20 @@ class LanguageModel(nn.Module):
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
         if isinstance(self.decoder, nn.Linear):
             nn.init.zeros_(self.decoder.bias)
+
+    @torch.no_grad()
+    def start_from_frequencies(self, counts: np.ndarray) -> None:
+        """Set the output bias to the words' log frequencies (add-one smoothed).
+
+        An untrained model then predicts the unigram distribution rather than a uniform one,
+        so the first steps are not spent learning how common each word is ("init well" in
+        Karpathy's "A Recipe for Training Neural Networks", 2019). The adaptive softmax's
+        head has no bias: it starts as before.
+        """
+        if isinstance(self.decoder, nn.Linear) and self.decoder.bias is not None:
+            smoothed = torch.as_tensor(np.asarray(counts, dtype=np.float64) + 1.0)
+            logp = torch.log(smoothed / smoothed.sum())
+            self.decoder.bias.copy_((logp - logp.mean()).to(self.decoder.bias.dtype))
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -8,22 +8,31 @@ keystroke costs at most one LSTM step, and usually none.
 Next-word distributions are the session's mixture (``core.mixture``): the LSTM, the
 Kneser-Ney n-gram and a unigram cache over the text typed so far, weighted as fitted on
 validation text. Before the LSTM has been evaluated the n-gram alone predicts.
+
+``suggest`` also says how surprising the same mixture found each word already typed
+(-log2 P(word | the words before it)), so the app can tint the line as it is typed. Typing
+word by word, each score is read from the distribution the previous keystroke computed
+anyway; pasted text, or a line after the weights changed, is scored in one pass.
 """
 
 from __future__ import annotations
 
+import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
-from lstm_tui.core.mixture import CACHE_WINDOW, MixWeights
+from lstm_tui.core.mixture import CACHE_WINDOW, MixWeights, cache_target_probs
 from lstm_tui.core.model import LanguageModel, State
 from lstm_tui.core.session import Session
+from lstm_tui.core.surprisal import WordSurprise
 from lstm_tui.core.tokenize import UNK, detokenize, split_partial, tokenize
 
 MAX_CACHED_STATES = 2048
 STEPWISE_TAIL = 32  # when catching up on pasted text, the last this-many tokens go one by one
+SURPRISE_TOKENS = 128  # a pasted text's words are scored up to this many from its end
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,9 @@ class Suggestions:
     next_words: list[WordProb]  # most likely next words (starting with ``partial``, if any)
     completion: Completion | None
     unknown: list[str]  # context words the vocabulary does not have
+    # -log2 P(token | the tokens before it) for each of ``tokens``, under the mixture; None
+    # for a word the vocabulary lacks (or too far back in a long pasted text to score)
+    surprise: list[float | None] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,9 @@ class Predictor:
         self._states: list[State | None] = []  # _states[i]: state after _ids[: i + 1]
         self._last: tuple[int, torch.Tensor] | None = None  # (position, LSTM log-probs) memo
         self._mix = MixWeights.lstm_only()  # the session's, read with the weights
+        self._scored: list[int] = []  # the context ids whose surprise is known …
+        self._bits: list[float | None] = []  # … and that surprise, in bits
+        self._previous: tuple[list[int], torch.Tensor] | None = None  # last context, log-probs
         counts = torch.as_tensor(session.vocab.counts, dtype=torch.float32)
         counts[0] = 0  # never suggest <unk>
         self._unigram = torch.log(counts / counts.sum())  # the guess before any word is typed
@@ -92,6 +107,7 @@ class Predictor:
             self._step = None  # laid out from the old weights
         self._model.eval()
         self._ids, self._states, self._last = [], [], None
+        self._scored, self._bits, self._previous = [], [], None  # scored by the old weights
         return self._model
 
     def _encode(self, tokens: list[str]) -> tuple[list[int], list[str]]:
@@ -218,10 +234,74 @@ class Predictor:
             tokens, partial = split_partial(text, self.session.lowercase, self.session.tokenizer)
             ids, unknown = self._encode(tokens)
             logp = self._log_probs(model, ids)
-            return self._rank(tokens, partial, logp, k, unknown)
+            surprise = self._surprise(model, ids)
+            self._previous = (ids, logp)
+            return self._rank(tokens, partial, logp, k, unknown, surprise)
+
+    @torch.inference_mode()
+    def surprisal(self, text: str) -> list[WordSurprise]:
+        """Each word of a text (read as complete words), as written, with its bits of surprise."""
+        with self._lock:
+            model = self._synced()
+            kind = self.session.tokenizer
+            shown = tokenize(text, False, kind)
+            ids, _ = self._encode(tokenize(text, self.session.lowercase, kind))
+            bits = self._score_tokens(model, ids, 0) if ids else []
+            return [WordSurprise(w, b) for w, b in zip(shown, bits, strict=True)]
+
+    def _surprise(self, model: LanguageModel, ids: list[int]) -> list[float | None]:
+        """Bits of surprise for each of ``ids``, reusing what earlier keystrokes scored."""
+        keep = _shared_prefix(self._scored, ids)
+        del self._scored[keep:], self._bits[keep:]
+        if keep < len(ids):
+            previous = self._previous
+            if keep == len(ids) - 1 and previous is not None and previous[0] == ids[:-1]:
+                new = [_bits(previous[1], ids[-1])]  # one word more: the common case
+            else:
+                new = self._score_tokens(model, ids, keep)
+            self._scored.extend(ids[keep:])
+            self._bits.extend(new)
+        return list(self._bits)
+
+    def _score_tokens(self, model: LanguageModel, ids: list[int], start: int):
+        """Bits for ``ids[start:]`` under the mixture in one pass (pasted text, new weights)."""
+        first = max(start, len(ids) - SURPRISE_TOKENS)
+        bits: list[float | None] = [None] * (first - start)
+        if first == 0:
+            bits.append(_bits(self._unigram, ids[0]))
+            first = 1
+        if first >= len(ids):
+            return bits
+        targets = torch.tensor(ids[first:])
+        parts: list[torch.Tensor] = []  # log P(target) per part: [len(ids) - first]
+        weights: list[float] = []
+        mix, ngram = self._mix, self.session.ngram
+        if self._needs_lstm():  # as ``mixture``: the LSTM answers alone without an n-gram
+            device = model.embedding.weight.device
+            features, _ = model.features(torch.tensor([ids[:-1]], device=device))  # [1, T-1, H]
+            lstm = model.target_log_probs(features[:, first - 1 :], targets[None].to(device))
+            parts.append(lstm[0].float().cpu())
+            weights.append(mix.lstm)
+        if ngram is not None and mix.ngram > 0:
+            parts.append(torch.from_numpy(ngram.target_log_probs(np.asarray(ids))[first - 1 :]))
+            weights.append(mix.ngram)
+        if mix.cache > 0:
+            cached = cache_target_probs(np.asarray(ids))[first - 1 :]
+            parts.append(torch.log(torch.from_numpy(cached)))
+            weights.append(mix.cache)
+        log_w = torch.log(torch.tensor(weights, dtype=torch.float64) / sum(weights))
+        logp = torch.logsumexp(torch.stack([p.double() for p in parts]) + log_w[:, None], dim=0)
+        scored = (-logp / math.log(2)).tolist()
+        return bits + [b if i else None for i, b in zip(ids[first:], scored, strict=True)]
 
     def _rank(
-        self, tokens: list[str], partial: str, logp: torch.Tensor, k: int, unknown: list[str]
+        self,
+        tokens: list[str],
+        partial: str,
+        logp: torch.Tensor,
+        k: int,
+        unknown: list[str],
+        surprise: list[float | None],
     ) -> Suggestions:
         vocab = self.session.vocab
         completion = None
@@ -229,7 +309,7 @@ class Predictor:
             key = partial.lower() if self.session.lowercase else partial
             candidates = torch.as_tensor(vocab.prefix_ids(key))
             if len(candidates) == 0:
-                return Suggestions(tokens, partial, [], None, unknown)
+                return Suggestions(tokens, partial, [], None, unknown, surprise)
             scores = logp[candidates]
             order = torch.argsort(scores, descending=True)[:k]
             top = candidates[order]
@@ -246,7 +326,7 @@ class Predictor:
             values, chosen_t = logp.topk(min(k, len(vocab) - 1))
             chosen, probs = chosen_t.tolist(), values.exp().tolist()
         next_words = [WordProb(vocab.words[i], p) for i, p in zip(chosen, probs, strict=True)]
-        return Suggestions(tokens, partial, next_words, completion, unknown)
+        return Suggestions(tokens, partial, next_words, completion, unknown, surprise)
 
     def unknown_words(self, text: str) -> list[str]:
         """Words of a text (read as complete words) that the vocabulary does not have."""
@@ -375,3 +455,17 @@ def _pick(
         scores = scores.masked_fill(scores < cutoff, -float("inf"))
     probs = torch.softmax(scores, dim=-1)
     return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _shared_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _bits(logp: torch.Tensor, token: int) -> float | None:
+    """-log2 P(token) from log-probabilities; None for ``<unk>`` (a word the vocabulary lacks)."""
+    return float(-logp[token]) / math.log(2) if token else None

@@ -115,7 +115,7 @@ class Session:
             Tokenizer(corpus.tokenizer).value,
         )
         _seed_weights(train_config.seed)
-        session = cls(corpus.vocab, LanguageModel(config), info, train_config)
+        session = cls(corpus.vocab, _fresh_model(config, corpus.vocab), info, train_config)
         if ngram_order and len(corpus.train_ids) <= BACKGROUND_NGRAM_TOKENS:
             session.fit_ngram(corpus.train_ids, ngram_order)
         elif ngram_order:  # a big text: training starts while the n-gram is counted
@@ -153,7 +153,7 @@ class Session:
     def reshaped(self, config: ModelConfig, train_config: TrainConfig) -> Session:
         """A fresh, untrained model of another shape for the same vocabulary and corpus."""
         _seed_weights(train_config.seed)
-        model = LanguageModel(config).to(self.device)
+        model = _fresh_model(config, self.vocab).to(self.device)
         mix = MixWeights.ngram_only() if self.ngram is not None else MixWeights.lstm_only()
         return Session(
             self.vocab, model, replace(self.corpus), train_config, ngram=self.ngram, mix=mix
@@ -194,7 +194,7 @@ class Session:
         _seed_weights(seed)
         with self.lock:
             device = self.device
-            self.model = LanguageModel(self.config).to(device)
+            self.model = _fresh_model(self.config, self.vocab).to(device)
             self.optimizer_state = None
             self.progress = Progress()
             self.metrics = {}
@@ -223,3 +223,10 @@ class Session:
 def _seed_weights(seed: int | None) -> None:
     if seed is not None:
         torch.manual_seed(seed)
+
+
+def _fresh_model(config: ModelConfig, vocab: Vocabulary) -> LanguageModel:
+    """Untrained weights, the output starting from the words' frequencies."""
+    model = LanguageModel(config)
+    model.start_from_frequencies(vocab.counts)
+    return model

@@ -144,7 +144,7 @@ def load_corpus(
     path: str | Path,
     *,
     tokenizer: Tokenizer | None = None,
-    min_count: int = 1,
+    min_count: int | None = None,
     max_vocab: int | None = None,
     val_fraction: float = 0.1,
     vocab: Vocabulary | None = None,
@@ -207,7 +207,7 @@ def load_corpus(
 def _in_memory(
     path: Path,
     tokenizer: Tokenizer,
-    min_count: int,
+    min_count: int | None,
     max_vocab: int | None,
     val_fraction: float,
     vocab: Vocabulary | None,
@@ -269,7 +269,7 @@ def entry_key(path: Path, settings: dict) -> str:
 
 
 def _settings(
-    tokenizer: Tokenizer, min_count: int, max_vocab: int | None, vocab: Vocabulary | None
+    tokenizer: Tokenizer, min_count: int | None, max_vocab: int | None, vocab: Vocabulary | None
 ) -> dict:
     fixed = None
     if vocab is not None:
@@ -306,7 +306,7 @@ def build_entry(
     folder: Path,
     tokenizer: Tokenizer,
     settings: dict,
-    min_count: int = 1,
+    min_count: int | None = None,
     max_vocab: int | None = None,
     vocab: Vocabulary | None = None,
     workers: int | None = None,
@@ -494,7 +494,7 @@ def _tokenise(
     path: Path,
     scratch: Path | None,
     tokenizer: Tokenizer,
-    min_count: int,
+    min_count: int | None,
     max_vocab: int | None,
     vocab: Vocabulary | None,
     workers: int | None,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lstm_tui.core.auto import auto_min_count
 from lstm_tui.core.tokenize import UNK
 
 SORT_KEYS = ("id", "word", "count")
@@ -51,15 +52,18 @@ class Vocabulary:
         cls,
         words_in_order: Sequence[str],
         counts: Sequence[int] | np.ndarray,
-        min_count: int = 1,
+        min_count: int | None = None,
         max_vocab: int | None = None,
     ) -> tuple[Vocabulary, np.ndarray]:
         """Rank words seen in first-appearance order by count.
 
         Returns the vocabulary and ``remap``: ``remap[i]`` is the new id of the i-th word
-        in ``words_in_order`` (0 for words cut to ``<unk>``).
+        in ``words_in_order`` (0 for words cut to ``<unk>``). ``min_count`` None: as
+        ``auto_min_count`` picks for a text of this many tokens.
         """
         counts = np.asarray(counts, dtype=np.int64)
+        if min_count is None:
+            min_count = auto_min_count(int(counts.sum()))
         # A stable sort on -count keeps first appearance among ties (as Counter.most_common).
         ranked = np.argsort(-counts, kind="stable")
         is_unk = np.fromiter((w == UNK for w in words_in_order), bool, len(words_in_order))
@@ -74,7 +78,7 @@ class Vocabulary:
 
     @classmethod
     def build(
-        cls, tokens: Iterable[str], min_count: int = 1, max_vocab: int | None = None
+        cls, tokens: Iterable[str], min_count: int | None = None, max_vocab: int | None = None
     ) -> Vocabulary:
         """A vocabulary of these tokens (a convenience for small texts)."""
         first_seen: dict[str, int] = {}

@@ -290,10 +290,7 @@ class InferenceService:
             except Exception as e:  # the line still gets its answer: the error
                 reply_to.post_message(ContinuationReady(generation, request, None, str(e)))
                 raise
-            from lstm_tui.core.surprisal import surprisal
-
-            session = pair.session
-            surprise = surprisal(pair.active.model, session.vocab, text, session.lowercase)
+            surprise = pair.active.surprisal(text)
             reply_to.post_message(ContinuationReady(generation, request, answer, None, surprise))
 
         self.queue.submit(JobKind.CONTINUE, job)

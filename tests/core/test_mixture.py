@@ -140,6 +140,38 @@ def test_the_mixture_sums_to_one(mixed: Session, words: list[str], a: float, b: 
         mixed.mark_changed()
 
 
+@given(
+    st.lists(st.sampled_from(["the", "cat", "mouse", "bell", ".", "said", "zzz"]), min_size=1,
+             max_size=10),
+)  # fmt: skip
+@settings(max_examples=25, deadline=None)
+def test_live_surprise_is_the_mixtures_typed_or_pasted(mixed: Session, words: list[str]) -> None:
+    """The bits shown while typing are -log2 of the mixture's probability of each word,
+    whether the line was typed key by key or pasted in one go; an unknown word has none."""
+    text = " ".join(words) + " "
+    typed = Predictor(mixed)
+    for i in range(1, len(text) + 1):
+        got = typed.suggest(text[:i])
+    pasted = Predictor(mixed).suggest(text)
+    assert len(got.surprise) == len(pasted.surprise) == len(words)
+    reference = Predictor(mixed)
+    model = reference.model
+    ids = [mixed.vocab.id(w) for w in words]
+    for i, (word_id, a, b) in enumerate(zip(ids, got.surprise, pasted.surprise, strict=True)):
+        if word_id == 0:
+            assert a is None and b is None
+            continue
+        with torch.inference_mode():
+            if i == 0:
+                logp = reference._unigram
+            else:
+                state = reference._fresh_state(model, ids[:i])
+                logp = reference.mixture(reference._lstm_log_probs(model, state), ids[:i])
+        expected = -float(logp[word_id]) / math.log(2)
+        assert a == pytest.approx(expected, rel=1e-4, abs=1e-4)
+        assert b == pytest.approx(expected, rel=1e-4, abs=1e-4)
+
+
 def test_evaluation_components_and_top_k(mixed: Session, story: Corpus) -> None:
     result = evaluate_session(mixed, story.val_ids)
     parts = result["components"]
@@ -152,6 +184,46 @@ def test_evaluation_components_and_top_k(mixed: Session, story: Corpus) -> None:
     mix = mixed.mix.as_array()
     expected = math.exp(-np.log(mix @ scores.probs).mean())
     assert parts["mixture"]["perplexity"] == pytest.approx(expected, rel=1e-6)
+
+
+# -- words the vocabulary lacks ----------------------------------------------------------------
+
+
+def test_words_seen_once_become_unk_on_a_text_worth_training_on(make_text, fable) -> None:
+    """So that the LSTM learns what an unseen word is worth (auto_min_count); the fable,
+    learnt by heart, keeps every word, and --min-count 1 keeps them anywhere."""
+    from collections import Counter
+
+    assert fable.vocab.counts[0] == 0
+    assert len(fable.vocab) - 1 == len(set(tokenize(fable.path.read_text(encoding="utf-8"))))
+    text = make_text(3_000, seed=5) + " ".join(f"once{i}" for i in range(40)) + " .\n"
+    counts = Counter(tokenize(text))
+    singletons = sum(1 for c in counts.values() if c == 1)
+    corpus = Corpus.from_text(text)
+    assert "once0" not in corpus.vocab.index and singletons >= 40
+    assert int(corpus.vocab.counts[0]) == singletons == int((corpus.ids == 0).sum())
+    assert min(corpus.vocab.counts[1:]) >= 2
+    assert "once0" in Corpus.from_text(text, min_count=1).vocab.index
+
+
+def test_top_k_is_what_the_app_would_suggest_never_unk() -> None:
+    from lstm_tui.core.metrics import _top_hits
+
+    scores = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0]] * 3)  # <unk> (id 0) ranks first
+    # Targets: 3 is the third suggestion once <unk> steps aside; <unk> itself never hits.
+    assert _top_hits(scores, torch.tensor([1, 3, 0])).tolist() == [1.0, 2.0]
+
+
+def test_an_untrained_model_predicts_word_frequencies(fable) -> None:
+    from lstm_tui.core.model import LanguageModel, make_config
+
+    model = LanguageModel(make_config(len(fable.vocab), "seed-1layer", embed=16, hidden=16))
+    model.start_from_frequencies(fable.vocab.counts)
+    with torch.no_grad():
+        model.decoder.weight.zero_()  # the bias alone: what the model knows before any context
+        logp = torch.log_softmax(model(torch.tensor([[1, 2]]))[0][0, -1], -1)
+    smoothed = fable.vocab.counts + 1.0
+    assert logp.exp().numpy() == pytest.approx(smoothed / smoothed.sum(), rel=1e-5)
 
 
 # -- the time budget and the weights kept ------------------------------------------------------

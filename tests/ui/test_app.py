@@ -141,6 +141,46 @@ def test_typing_shows_completion_and_suggestions() -> None:
     drive(LstmApp(), scenario)
 
 
+def test_typed_words_are_tinted_by_surprise_as_they_are_typed() -> None:
+    """Issue 8: the words in the input take the surprise colours live, each word's the same
+    as the sent line shows; the word being typed and unknown words stay plain."""
+    from lstm_tui.ui.widgets.predictor import SURPRISE_STYLES
+
+    def tints(prompt: PromptInput) -> dict[str, str]:
+        shown = prompt._value  # the input's text as it renders it
+        return {shown.plain[s.start : s.end]: str(s.style) for s in shown.spans}
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        prompt = app.query_one(PromptInput)
+        await type_text(pilot, "the mice had a general coun")
+        got = tints(prompt)
+        assert set(got) == {"the", "mice", "had", "a", "general"}  # not "coun": being typed
+        assert set(got.values()) <= set(SURPRISE_STYLES)
+        assert got["general"] == SURPRISE_STYLES[0]  # the fable model expects it here
+        pane = app.query_one(PredictorPane)
+        live = pane.suggestions.surprise
+        await pilot.press("ctrl+u")
+        await type_text(pilot, "the zorblax mice ")
+        assert set(tints(prompt)) == {"the", "mice"}  # no score for a word it does not know
+        # Once sent, the line keeps the tints it had while typed.
+        await pilot.press("ctrl+u")
+        await type_text(pilot, "the mice had a general ")
+        assert pane.suggestions.surprise == live
+        typed = tints(prompt)
+        await pilot.press("enter")
+        transcript = app.query_one("#transcript")
+        await wait_for(pilot, lambda: not transcript.query(".pending"), "the model's answer")
+        sent = transcript.query(".bubble.user").last().render()
+        sent_tints = {
+            sent.plain[s.start : s.end]: str(s.style).removeprefix("ansi_") for s in sent.spans
+        }  # (the bubble holds Textual Content, which names the colours ansi_green, …)
+        assert {w: sent_tints[w] for w in typed} == typed
+        assert "surprise: ■ expected  ■ so-so  ■ surprising" in static_text(app, "#predictor-info")
+
+    drive(LstmApp(), scenario)
+
+
 def test_tab_and_right_accept_the_completion_keeping_case() -> None:
     async def scenario(pilot: Pilot) -> None:
         app = await wait_ready(pilot)

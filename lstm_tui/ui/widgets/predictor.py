@@ -2,15 +2,18 @@
 
 Every keystroke asks the app (which asks a worker) for suggestions; what comes back is shown
 as ghost text in the input (Tab or → accepts it, keeping the user's case) and as a row of
-the top next words, each insertable with alt+1 … alt+5. Enter sends the line: the
-transcript shows it, unknown words marked, and the model's continuation under it.
+the top next words, each insertable with alt+1 … alt+5. The same answer scores the words
+already typed, and the input tints them by surprise. Enter sends the line: the transcript
+shows it, tinted the same way, unknown words marked, and the model's continuation under it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from rich.highlighter import Highlighter
 from rich.style import Style
 from rich.text import Text
 from textual import on
@@ -92,6 +95,27 @@ def surprise_style(bits: float) -> str:
     return SURPRISE_STYLES[band]
 
 
+def stylize_surprise(text: Text, words: Sequence[str], bits: Sequence[float | None]) -> None:
+    """Tint each of ``words`` where it next occurs in ``text`` by its bits of surprise."""
+    at, lowered = 0, text.plain.lower()
+    for word, value in zip(words, bits, strict=False):
+        word = visible(word).lower()
+        start = lowered.find(word, at)
+        if start < 0:
+            continue
+        at = start + len(word)
+        if value is not None:
+            text.stylize(surprise_style(value), start, at)
+
+
+def surprise_legend(text: Text) -> Text:
+    text.append("surprise: ", style="dim")
+    for style, name in zip(SURPRISE_STYLES, ("expected", "so-so", "surprising"), strict=True):
+        text.append("■ ", style=style)
+        text.append(f"{name}  ", style="dim")
+    return text
+
+
 def tint_surprise(line: str, surprise: list[WordSurprise] | None, unknown: list[str]) -> Text:
     """The sent line, each word tinted by how surprising the model found it, with a legend;
     words the vocabulary lacks underlined in red (``mark_unknown``)."""
@@ -99,21 +123,30 @@ def tint_surprise(line: str, surprise: list[WordSurprise] | None, unknown: list[
     text = mark_unknown(line, unknown) if unknown else Text(line)
     if not surprise:
         return text
-    at, lowered = 0, line.lower()
-    for item in surprise:
-        word = visible(item.word).lower()
-        start = lowered.find(word, at)
-        if start < 0:
-            continue
-        at = start + len(word)
-        if item.bits is not None:
-            text.stylize(surprise_style(item.bits), start, at)
+    stylize_surprise(text, [item.word for item in surprise], [item.bits for item in surprise])
     text.append("\n")
-    text.append("surprise: ", style="dim")
-    for style, name in zip(SURPRISE_STYLES, ("expected", "so-so", "surprising"), strict=True):
-        text.append("■ ", style=style)
-        text.append(f"{name}  ", style="dim")
-    return text
+    return surprise_legend(text)
+
+
+class SurpriseHighlighter(Highlighter):
+    """Tints the words typed so far, live, by how surprising the model found each one.
+
+    The scores come with each keystroke's suggestions (``Suggestions.surprise``): the words
+    are matched in order, so a word being typed (not yet scored) stays plain.
+    """
+
+    def __init__(self) -> None:
+        self.words: list[str] = []
+        self.bits: list[float | None] = []
+
+    def update(self, words: Sequence[str], bits: Sequence[float | None]) -> bool:
+        """Take new scores; True if they differ from the ones shown."""
+        changed = (list(words), list(bits)) != (self.words, self.bits)
+        self.words, self.bits = list(words), list(bits)
+        return changed
+
+    def highlight(self, text: Text) -> None:
+        stylize_surprise(text, self.words, self.bits)
 
 
 class PromptInput(Input):
@@ -165,7 +198,17 @@ class PromptInput(Input):
 
     def __init__(self, **kwargs: object) -> None:
         # Focus must not select the line: the next key would replace what was typed (F4).
-        super().__init__(select_on_focus=False, **kwargs)  # type: ignore[arg-type]
+        super().__init__(
+            select_on_focus=False,
+            highlighter=SurpriseHighlighter(),
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def show_surprise(self, words: Sequence[str], bits: Sequence[float | None]) -> None:
+        """Tint the typed words by these scores (``SurpriseHighlighter``)."""
+        assert isinstance(self.highlighter, SurpriseHighlighter)
+        if self.highlighter.update(words, bits):
+            self.refresh()
 
     @property
     def pane(self) -> PredictorPane:
@@ -292,6 +335,7 @@ class PredictorPane(Vertical):
         self.suggestions_for = text
         self.chosen = None
         self.ghost = self._ghost_for(text, suggestions)
+        prompt.show_surprise(suggestions.tokens, suggestions.surprise)
         # Always: no ghost for these suggestions clears the one shown for older ones.
         prompt.post_message(SuggestionReady(text, self.ghost or ""))
         self._show_row()
@@ -449,6 +493,8 @@ class PredictorPane(Vertical):
         ):
             info.append(key, style="bold")
             info.append(f" {what}  ", style="dim")
+        info.append("  ")
+        surprise_legend(info)  # for the typed words' tints
         self.query_one("#predictor-info", Line).update(info)
 
     def action_cycle_mode(self) -> None:
