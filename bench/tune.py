@@ -61,6 +61,13 @@ GRIDS: dict[str, dict[str, tuple[dict, dict]]] = {
         "h256-2l-b64": (_awd(256, 2, 0.3), {"batch_size": 64, **_TRAIN}),
         "old-default": ({"embed": 256, "hidden": 256, "layers": 2, "dropout": 0.2}, {}),
     },
+    # The auto preset's learning rate, once words seen once became <unk> (auto_min_count).
+    "lr": {
+        "auto": ({}, {}),
+        "auto-lr5e-3": ({}, {"lr": 5e-3}),
+        "auto-lr8e-3": ({}, {"lr": 8e-3}),
+        "auto-lr1.2e-2": ({}, {"lr": 1.2e-2}),
+    },
 }
 
 
@@ -71,7 +78,8 @@ def corpus_pair(name: str) -> tuple[Corpus, np.ndarray] | None:
         if not wt.is_dir():
             return None
         lines = (wt / "train.txt").read_text(encoding="utf-8").splitlines(keepends=True)
-        size = {"wt20k": 20_000, "wt50k": 50_000, "wt200k": 200_000}.get(name, 10**9)
+        sizes = {"wt20k": 20_000, "wt50k": 50_000, "wt200k": 200_000, "wt500k": 500_000}
+        size = sizes.get(name, 10**9)
         kept, n = [], 0
         for line in lines:
             kept.append(line)
