@@ -253,15 +253,34 @@ class Predictor:
         """Bits of surprise for each of ``ids``, reusing what earlier keystrokes scored."""
         keep = _shared_prefix(self._scored, ids)
         del self._scored[keep:], self._bits[keep:]
-        if keep < len(ids):
-            previous = self._previous
-            if keep == len(ids) - 1 and previous is not None and previous[0] == ids[:-1]:
-                new = [_bits(previous[1], ids[-1])]  # one word more: the common case
-            else:
-                new = self._score_tokens(model, ids, keep)
-            self._scored.extend(ids[keep:])
-            self._bits.extend(new)
+        new: list[float | None] = []
+        for at in range(keep, len(ids)):
+            logp = self._known_log_probs(model, ids, at)
+            if logp is None:  # pasted text, read in bulk: the rest in one pass
+                new += self._score_tokens(model, ids, at)
+                break
+            new.append(_bits(logp, ids[at]))
+        self._scored.extend(ids[keep:])
+        self._bits.extend(new)
         return list(self._bits)
+
+    def _known_log_probs(self, model: LanguageModel, ids: list[int], at: int):
+        """log P(next word | ids[:at]) from what typing has computed already, else None.
+
+        Call after ``_log_probs(model, ids)``: the cache then holds a state for every
+        position typed (not for the inside of pasted text).
+        """
+        if at == 0:
+            return self._unigram
+        previous = self._previous
+        if previous is not None and len(previous[0]) == at and previous[0] == ids[:at]:
+            return previous[1]  # one word more than last time: the common case, free
+        if not self._needs_lstm():
+            return self._mixed(None, ids[:at])
+        state = self._states[at - 1] if at <= len(self._states) else None
+        if state is None:
+            return None
+        return self._mixed(self._lstm_log_probs(model, state), ids[:at])
 
     def _score_tokens(self, model: LanguageModel, ids: list[int], start: int):
         """Bits for ``ids[start:]`` under the mixture in one pass (pasted text, new weights)."""
