@@ -254,9 +254,11 @@ class Predictor:
         keep = _shared_prefix(self._scored, ids)
         del self._scored[keep:], self._bits[keep:]
         new: list[float | None] = []
+        # Typing adds a word or two at a time, each scored from what the keystroke computed
+        # anyway; more (pasted text, a line after new weights) is cheaper in one pass.
         for at in range(keep, len(ids)):
-            logp = self._known_log_probs(model, ids, at)
-            if logp is None:  # pasted text, read in bulk: the rest in one pass
+            logp = self._known_log_probs(model, ids, at) if len(ids) - keep <= 2 else None
+            if logp is None:
                 new += self._score_tokens(model, ids, at)
                 break
             new.append(_bits(logp, ids[at]))
@@ -297,15 +299,26 @@ class Predictor:
         mix, ngram = self._mix, self.session.ngram
         if self._needs_lstm():  # as ``mixture``: the LSTM answers alone without an n-gram
             device = model.embedding.weight.device
-            features, _ = model.features(torch.tensor([ids[:-1]], device=device))  # [1, T-1, H]
-            lstm = model.target_log_probs(features[:, first - 1 :], targets[None].to(device))
+            wanted = range(first - 1, len(ids) - 1)  # the states after ids[: i + 1]
+            if self._ids == ids and all(self._states[i] is not None for i in wanted):
+                # Typed: the keystroke's own states hold the LSTM's outputs, no re-read.
+                tops = [self._states[i][0][-1, 0] for i in wanted]  # type: ignore[index]
+                features = torch.stack(tops)[None]  # [1, T - first, H]
+            else:
+                features, _ = model.features(torch.tensor([ids[:-1]], device=device))
+                features = features[:, first - 1 :]  # [1, T - first, H]
+            lstm = model.target_log_probs(features, targets[None].to(device))
             parts.append(lstm[0].float().cpu())
             weights.append(mix.lstm)
-        if ngram is not None and mix.ngram > 0:
-            parts.append(torch.from_numpy(ngram.target_log_probs(np.asarray(ids))[first - 1 :]))
+        if ngram is not None and mix.ngram > 0:  # from just the context each position needs
+            lo = max(0, first - (ngram.order - 1))
+            parts.append(
+                torch.from_numpy(ngram.target_log_probs(np.asarray(ids[lo:]))[first - lo - 1 :])
+            )
             weights.append(mix.ngram)
         if mix.cache > 0:
-            cached = cache_target_probs(np.asarray(ids))[first - 1 :]
+            lo = max(0, first - CACHE_WINDOW)
+            cached = cache_target_probs(np.asarray(ids[lo:]))[first - lo - 1 :]
             parts.append(torch.log(torch.from_numpy(cached)))
             weights.append(mix.cache)
         log_w = torch.log(torch.tensor(weights, dtype=torch.float64) / sum(weights))
