@@ -59,8 +59,14 @@ def _utf16_text(path: Path, data: bytes) -> str:
 
 def _checked(path: Path, text: str) -> str:
     if not text.strip():
-        raise CorpusError(f"{path}: is empty" if not text else f"{path}: holds only whitespace")
+        raise CorpusError(f"{path}: is empty") if not text else no_words(path)
     return text
+
+
+def no_words(path: Path | None) -> CorpusError:
+    """The error for a text that has characters but no words (the token cache says it too)."""
+    where = f"{path}: " if path else ""
+    return CorpusError(f"{where}holds no words (only whitespace or control characters)")
 
 
 def text_blocks(text: str, size: int = BLOCK_CHARS) -> Iterator[str]:
@@ -176,6 +182,8 @@ def encode_text(
 
 
 def _check_length(n_tokens: int, path: Path | None) -> None:
+    if n_tokens == 0:
+        raise no_words(path)
     if n_tokens < MIN_TOKENS:
         where = f"{path}: " if path else ""
         raise CorpusError(

@@ -36,7 +36,14 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from lstm_tui.core.corpus import BLOCK_CHARS, Corpus, _check_length, split_point, text_blocks
+from lstm_tui.core.corpus import (
+    BLOCK_CHARS,
+    Corpus,
+    _check_length,
+    no_words,
+    split_point,
+    text_blocks,
+)
 from lstm_tui.core.errors import CorpusError, UserError
 from lstm_tui.core.files import regular_file_problem, too_big
 from lstm_tui.core.paths import APP_NAME
@@ -530,7 +537,7 @@ def _tokenise(
                 progress(Phase.TOKENISING, job.end, size)
     total = sum(sizes)
     if total == 0:
-        raise CorpusError(f"{path}: is empty" if chars == 0 else f"{path}: holds only whitespace")
+        raise CorpusError(f"{path}: is empty") if chars == 0 else no_words(path)
     _check_length(total, path)
     if vocab is None:
         vocab, remap = Vocabulary.from_counts(list(first_seen), counts, min_count, max_vocab)
