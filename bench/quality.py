@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,7 @@ def lstm_tui(*args: str) -> dict:
 
 def measure(
     name: str, train: Path, test: Path, tokenizer: str, seconds: float, out: Path,
-    extra: list[str] = (),  # type: ignore[assignment]
+    extra: Sequence[str] = (),
 ):  # fmt: skip
     checkpoint = out / f"{name}.safetensors"
     flags = ["--tokenizer", tokenizer] if tokenizer != "words" else []

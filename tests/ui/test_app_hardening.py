@@ -133,25 +133,20 @@ def test_typed_names_like_markup_are_shown_as_they_are(user_data: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, SaveScreen), "the save dialog")
         app.screen.query_one("#save-name", Input).value = odd
         await shows(pilot, "#save-target")
-        await pilot.press("escape")
-        await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: isinstance(app.screen, LoadScreen), "the load dialog")
-        app.screen.query_one("#load-path", Input).value = odd
-        app.screen.query_one("#load-path", Input).focus()
-        await pilot.press("enter")
-        await shows(pilot, "#load-status")
-        await pilot.press("escape")
-        await pilot.press("ctrl+n")
-        await wait_for(pilot, lambda: isinstance(app.screen, OpenCorpusScreen), "the dialog")
-        app.screen.query_one("#corpus-path", Input).value = odd
-        await pilot.press("enter")
-        await shows(pilot, "#corpus-status")
-        await pilot.press("escape")
-        await pilot.press("f9")
-        await wait_for(pilot, lambda: isinstance(app.screen, HyperparamsScreen), "the form")
-        app.screen.query_one("#field-hidden", Input).value = odd
-        await pilot.press("ctrl+s")
-        await shows(pilot, "#form-error")
+        # Each dialog that takes a typed name or value: submitted, its message shows it.
+        dialogs = (
+            ("ctrl+o", LoadScreen, "#load-path", "enter", "#load-status"),
+            ("ctrl+n", OpenCorpusScreen, "#corpus-path", "enter", "#corpus-status"),
+            ("f9", HyperparamsScreen, "#field-hidden", "ctrl+s", "#form-error"),
+        )
+        for key, screen, field, submit, message in dialogs:
+            await pilot.press("escape")  # the dialog before
+            await pilot.press(key)
+            await wait_for(pilot, lambda screen=screen: isinstance(app.screen, screen), key)
+            app.screen.query_one(field, Input).value = odd
+            app.screen.query_one(field, Input).focus()
+            await pilot.press(submit)
+            await shows(pilot, message)
         assert app.is_running
 
     drive(LstmApp(), scenario)

@@ -141,8 +141,9 @@ class SurpriseHighlighter(Highlighter):
 
     def update(self, words: Sequence[str], bits: Sequence[float | None]) -> bool:
         """Take new scores; True if they differ from the ones shown."""
-        changed = (list(words), list(bits)) != (self.words, self.bits)
-        self.words, self.bits = list(words), list(bits)
+        new = (list(words), list(bits))
+        changed = new != (self.words, self.bits)
+        self.words, self.bits = new
         return changed
 
     def highlight(self, text: Text) -> None:
