@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from lstm_tui import __version__
 from lstm_tui.core import format as fmt
+from lstm_tui.core import runtime  # noqa: F401  first, so that its CPU window spans torch's import
 from lstm_tui.core.errors import UserError
 from lstm_tui.core.safe_text import visible
 

@@ -48,8 +48,7 @@ class TrainingFlow:
     def _start(self) -> None:
         app = self.app
         assert app.session is not None
-        threads = runtime.training_threads(app.threads, reserve=1)
-        plan = RunPlan(app.session, app.corpus, app.corpus_path, app.train_config, threads)
+        plan = RunPlan(app.session, app.corpus, app.corpus_path, app.train_config, app.threads)
         self.run = TrainingRun(plan, app.query_one(TrainingPane))
         self.run.start()
 

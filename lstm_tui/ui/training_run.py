@@ -55,7 +55,9 @@ class RunPlan:
     corpus: Corpus | None  # already encoded in the session's vocabulary, or None:
     corpus_path: Path | None  # read this text (with the session's vocabulary) first
     config: TrainConfig
-    threads: int  # torch threads for a CPU run
+    # torch threads for a CPU run; None: the free cores less one for typing, measured in
+    # the run's thread (it may wait a moment to see what the other processes use)
+    threads: int | None
 
 
 class TrainingRun:
@@ -152,6 +154,7 @@ class TrainingRun:
         import torch
 
         from lstm_tui.core.device import describe_device
+        from lstm_tui.core.runtime import training_threads
         from lstm_tui.core.train import Trainer, TrainResult
 
         plan = self.plan
@@ -159,8 +162,9 @@ class TrainingRun:
         trainer = Trainer(plan.session, corpus.train_ids, val, plan.config, control=self.control)
         where = describe_device(trainer.device)
         if trainer.device.type == "cpu":
-            torch.set_num_threads(plan.threads)
-            where += f" ×{plan.threads}"
+            threads = training_threads(plan.threads, reserve=1)
+            torch.set_num_threads(threads)
+            where += f" ×{threads}"
         with self._lock:
             self._trainer_built = True
         self._move(S.TRAINING)  # unless paused or stopping meanwhile

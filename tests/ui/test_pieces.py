@@ -4,7 +4,11 @@ the header, settings and the thread policy."""
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +18,14 @@ from hypothesis import strategies as st
 from lstm_tui.core import format as fmt
 from lstm_tui.core import settings
 from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.runtime import busy_cores, free_cores, training_threads
+from lstm_tui.core.runtime import (
+    CpuSample,
+    busy_cores,
+    free_cores,
+    read_cpu_sample,
+    running_elsewhere,
+    training_threads,
+)
 from lstm_tui.ui.inference import InferenceQueue, JobKind
 from lstm_tui.ui.screens.hyperparams import FieldError, parse_form
 from lstm_tui.ui.state import TrainState, action_allowed
@@ -204,15 +215,38 @@ def test_state_remembers_the_newest_first(tmp_path: Path) -> None:
 # -- threads -----------------------------------------------------------------------------------
 
 
-def test_threads_come_from_the_cores_no_one_else_keeps_busy() -> None:
-    assert busy_cores("0.10 0.2 0.3 1/300 42") == 0  # only the reader runs
-    assert busy_cores("1.90 1.5 1.2 3/300 42") == 2  # two others, now and on average
-    assert busy_cores("0.00 0.0 0.0 3/300 42") == 2  # two just started
-    assert busy_cores("garbage") == 0
-    assert free_cores(2, "2.00 2.0 2.0 3/300 42") == 1  # never zero
-    assert free_cores(16, "1.00 1.0 1.0 2/300 42") == 15
+def test_threads_come_from_the_cores_other_processes_keep_busy() -> None:
+    sample = read_cpu_sample("cpu  300 0 100 5000 100 0 0 0 0 0\ncpu0 1 2 3 4\n")
+    assert sample is not None and sample.busy == pytest.approx(400 / os.sysconf("SC_CLK_TCK"))
+    assert read_cpu_sample("garbage") is None
+    assert busy_cores(CpuSample(0.0, 10.0, 1.0), CpuSample(2.0, 13.0, 2.0)) == 1.0  # 3 - own 1
+    assert running_elsewhere("0.9 0.9 0.9 1/80 42") == 0  # the reader itself: this process
+    assert running_elsewhere("garbage") == 0
     assert training_threads(3) == 3
-    assert training_threads(None, reserve=1) >= 1
+    if read_cpu_sample() is None:
+        pytest.skip("no /proc/stat: the cores are assumed free")
+    # Our own work is not someone else's: a busy loop here leaves the others' share alone.
+    before, spin_until = read_cpu_sample(), time.monotonic() + 0.4
+    while time.monotonic() < spin_until:
+        pass
+    after = read_cpu_sample()
+    assert before is not None and after is not None
+    everyone = (after.busy - before.busy) / (after.wall - before.wall)
+    assert busy_cores(before, after) <= everyone - 0.7
+    # Another process's busy loop is seen, and leaves one thread of two.
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        before = read_cpu_sample()
+        time.sleep(0.5)
+        after = read_cpu_sample()
+        assert before is not None and after is not None
+        assert busy_cores(before, after) >= 0.7
+        assert running_elsewhere() >= 1
+        assert free_cores(2) == 1
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def test_the_usefulness_estimate_follows_the_accuracy_trend() -> None:
