@@ -199,14 +199,17 @@ class LanguageModel(nn.Module):
         """Embeddings [B, T, embed]; in training, whole words are dropped (AWD-LSTM's dropoute).
 
         Dropping a row of the table drops every occurrence of that word in the batch, and the
-        kept rows are scaled up so that the expected embedding stays the same.
+        kept rows are scaled up so that the expected embedding stays the same. The mask is
+        applied to the rows looked up, not to the table: the same result, without a copy of a
+        big vocabulary's table (and its gradient) at every step.
         """
-        weight = self.embedding.weight
+        embedded = self.embedding(tokens)  # [B, T, embed]
         p = self.config.dropout_embed
         if not (self.training and p > 0):
-            return self.embedding(tokens)
-        keep = weight.new_empty((weight.shape[0], 1)).bernoulli_(1 - p) / (1 - p)
-        return F.embedding(tokens, weight * keep)
+            return embedded
+        weight = self.embedding.weight
+        keep = weight.new_empty((weight.shape[0], 1)).bernoulli_(1 - p) / (1 - p)  # [V, 1]
+        return embedded * keep[tokens]  # [B, T, 1] broadcast over the embedding
 
     def scores(self, features: torch.Tensor) -> torch.Tensor:
         """Features [..., hidden] -> next-word scores [..., vocab] (argmax/top-k ready).

@@ -62,7 +62,7 @@ FINAL_LR = 0.02  # the cosine ends at this share of the peak learning rate
 # Evaluation may cost at most this fraction of the training work between two evaluations: a
 # tiny corpus (an epoch is a step) is evaluated every few epochs, counted, not timed, so that
 # a seeded run stops at the same step however busy the machine is.
-EVAL_BUDGET = 0.5
+EVAL_BUDGET = 0.25
 
 
 class StopReason(str, Enum):

@@ -120,6 +120,27 @@ def test_dropout_only_in_training() -> None:
     assert not torch.equal(model(tokens)[0], model(tokens)[0])
 
 
+def test_embedding_dropout_drops_whole_words_and_keeps_the_expectation() -> None:
+    """AWD-LSTM's dropoute: a dropped word is zero at every place it occurs in the batch, a
+    kept one is scaled by 1/(1-p); the gradient reaches only the kept rows."""
+    model = small(50, dropout_embed=0.5).train()
+    tokens = torch.tensor([[3, 7, 3, 9, 7, 3], [9, 3, 7, 7, 9, 1]])
+    plain = model.embedding(tokens)
+    torch.manual_seed(4)
+    dropped = model._embed(tokens)
+    ratio = (dropped / plain)[..., 0]  # [B, T]: 0 or 2 at each place
+    for word in (1, 3, 7, 9):
+        at = ratio[tokens == word]
+        assert torch.allclose(at, at[0].expand_as(at)) and at[0].item() in (0.0, 2.0)
+    assert {0.0, 2.0} <= set(ratio.flatten().tolist())  # this seed drops some and keeps some
+    dropped.sum().backward()
+    grad_rows = model.embedding.weight.grad.abs().sum(-1)
+    for word in (1, 3, 7, 9):
+        kept = ratio[tokens == word][0].item() > 0
+        assert (grad_rows[word] > 0) == kept
+    assert torch.equal(model.eval()._embed(tokens), plain)
+
+
 def test_presets() -> None:
     assert set(PRESETS) >= {"seed", "seed-1layer", "default", "large"}
     seed = make_config(113, "seed")
