@@ -6,8 +6,8 @@ mixture for each. The table in ``lstm_tui/core/auto.py`` comes from runs of this
 
 Corpora are read from ../shared/data (WikiText-2 slices, whitespace tokens, tested on the
 first 30k tokens of valid.txt; Shakespeare, words tokens, last 10% held out) and skipped when
-missing. One JSON line per run on stdout. Run it with one torch thread per process
-(``OMP_NUM_THREADS=1``), as the CLI trains on a busy 2-core machine.
+missing. One JSON line per run on stdout. ``--threads`` sets torch's threads (1 by default,
+as the CLI trains on a busy 2-core machine; 2 as it does on an idle one).
 """
 
 from __future__ import annotations
@@ -68,6 +68,13 @@ GRIDS: dict[str, dict[str, tuple[dict, dict]]] = {
         "auto-lr8e-3": ({}, {"lr": 8e-3}),
         "auto-lr1.2e-2": ({}, {"lr": 1.2e-2}),
     },
+    # Above 4,000 words the auto preset took an adaptive softmax (untied, rare words in a
+    # 64-wide tail) for its throughput; once training ran on both cores, is a tied full
+    # softmax worth its cost?
+    "softmax": {
+        "auto": ({}, {}),
+        "auto-full": ({"preset": "auto", "softmax": "full"}, {}),
+    },
 }
 
 
@@ -109,8 +116,10 @@ def corpus_pair(name: str) -> tuple[Corpus, np.ndarray] | None:
 def run(corpus: Corpus, test: np.ndarray, model: dict, train: dict, seconds: float) -> dict:
     from lstm_tui.core.auto import auto_choice
 
-    preset = "auto" if not model else "default"
-    if not model:
+    auto = not model or model.get("preset") == "auto"  # the auto preset, these changed
+    model = {k: v for k, v in model.items() if k != "preset"}
+    preset = "auto" if auto else "default"
+    if auto:
         train = {**auto_choice(len(corpus.train_ids)).train, **train}
     config = TrainConfig(**{**train, "max_seconds": seconds, "seed": 1})
     started = time.perf_counter()
@@ -150,8 +159,9 @@ def main() -> None:
     parser.add_argument("--corpora", nargs="+", default=["wt20k", "wt50k", "shakespeare"])
     parser.add_argument("--grid", default="small", choices=sorted(GRIDS))
     parser.add_argument("--only", nargs="*", help="names from the grid")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the CLI's choice)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     for name in args.corpora:
         pair = corpus_pair(name)
         if pair is None:

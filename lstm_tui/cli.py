@@ -169,7 +169,7 @@ def build_parser() -> Parser:
         default="auto",
         choices=["auto", "full", "adaptive"],
         help="adaptive: much faster for large vocabularies on a CPU "
-        "(auto: adaptive above 4,000 words, except on cuda)",
+        "(auto: adaptive above 12,000 words, except on cuda)",
     )
     train.add_argument("--bptt", type=_positive_int, help="tokens per backprop chunk (35)")
     train.add_argument("--batch-size", type=_positive_int, help="parallel streams (32)")

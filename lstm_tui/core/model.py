@@ -25,9 +25,12 @@ from lstm_tui.core.errors import ConfigError
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each [layers, batch, hidden]
 
 # Above this vocabulary size a full softmax is most of the work on a CPU, and "auto" picks an
-# adaptive one there (Grave et al. 2017, "Efficient softmax approximation for GPUs"): 1.6x the
-# training throughput at 6k words, 3x at 15k (bench/tune.py). A GPU does the full one faster.
-ADAPTIVE_FROM_VOCAB = 4_000
+# adaptive one there (Grave et al. 2017, "Efficient softmax approximation for GPUs"). Below
+# it, a tied full softmax learns rare words so much better (an adaptive one is untied and
+# gives them a narrow tail) that it wins at a third of the throughput. In 120-s bench/tune.py
+# runs the full one won at 6.4k, 7k and 9.8k words, the adaptive one at 17k and 33k. A GPU
+# does the full one faster at any size.
+ADAPTIVE_FROM_VOCAB = 12_000
 
 
 @dataclass(frozen=True)

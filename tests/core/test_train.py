@@ -16,6 +16,7 @@ from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.corpus import Corpus
 from lstm_tui.core.errors import ConfigError
 from lstm_tui.core.metrics import score_text, window_accuracy
+from lstm_tui.core.model import ADAPTIVE_FROM_VOCAB
 from lstm_tui.core.predict import Predictor
 from lstm_tui.core.train import EpochEvent, StepEvent, Trainer, TrainResult, fit_to_corpus
 
@@ -329,9 +330,9 @@ def test_training_resumes_with_its_optimizer_state(fable: Corpus, make_session) 
 
 
 def test_adaptive_softmax_training_with_validation(make_text, make_session) -> None:
-    rare = " ".join(f"rare{i}" for i in range(10_200))
+    rare = " ".join(f"rare{i}" for i in range(ADAPTIVE_FROM_VOCAB + 200))
     large = Corpus.from_text(make_text(500) + rare, min_count=1)
-    assert len(large.vocab) > 10_000
+    assert len(large.vocab) > ADAPTIVE_FROM_VOCAB
     picked = make_session(large, hidden=16, embed=16, device="cpu").config.softmax
     assert picked == "adaptive"  # picked by size (on a CPU)
 
