@@ -5,6 +5,11 @@ keep the compiler out), which takes seconds: longer than training the fable. The
 call the same fused kernels (``torch._fused_adamw_``, ``torch._fused_sgd_``) directly, and
 read and write ``state_dict`` in ``torch.optim``'s own layout, so checkpoints written by
 either resume with either.
+
+A sparse gradient (an untied input embedding, ``nn.Embedding(sparse=True)``) is stepped
+lazily: only the rows the batch read move, as in TensorFlow's LazyAdam and torch's
+SparseAdam. On a 33k-word vocabulary a dense step reads and writes every row's weights and
+moments each time, and that was a fifth of a training step on a CPU.
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ class AdamW(FusedOptimizer):
     def step(self) -> None:
         group = self.param_groups[0]
         params, grads, avgs, squares, steps = [], [], [], [], []
+        beta1, beta2 = group["betas"]
         for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
@@ -84,6 +90,9 @@ class AdamW(FusedOptimizer):
                     "exp_avg": torch.zeros_like(p),
                     "exp_avg_sq": torch.zeros_like(p),
                 }
+            if p.grad.is_sparse:
+                _lazy_adamw(p, p.grad, slots, float(group["lr"]), beta1, beta2, group)
+                continue
             params.append(p)
             grads.append(p.grad)
             avgs.append(slots["exp_avg"])
@@ -92,7 +101,6 @@ class AdamW(FusedOptimizer):
         if not params:
             return
         torch._foreach_add_(steps, 1)
-        beta1, beta2 = group["betas"]
         torch._fused_adamw_(
             params,
             grads,
@@ -108,6 +116,45 @@ class AdamW(FusedOptimizer):
             amsgrad=False,
             maximize=False,
         )
+
+
+def _lazy_adamw(
+    p: torch.Tensor, grad: torch.Tensor, slots: dict, lr: float, beta1: float, beta2: float,
+    group: dict,
+) -> None:  # fmt: skip
+    """AdamW on the rows a sparse gradient touches; the others keep their weights and moments.
+
+    The same update as ``torch.optim.AdamW`` for each row read (its step count is the
+    parameter's, so the bias correction is too); a row not read neither decays nor moves.
+    """
+    grad = grad.coalesce()  # each row once
+    rows, values = grad.indices()[0], grad.values()  # [R], [R, dim]
+    slots["step"] += 1
+    step = float(slots["step"])
+    avg = slots["exp_avg"][rows].mul_(beta1).add_(values, alpha=1 - beta1)
+    square = slots["exp_avg_sq"][rows].mul_(beta2).addcmul_(values, values, value=1 - beta2)
+    slots["exp_avg"][rows] = avg
+    slots["exp_avg_sq"][rows] = square
+    weights = p[rows].mul_(1 - lr * group["weight_decay"])
+    denominator = (square / (1 - beta2**step)).sqrt_().add_(group["eps"])
+    p[rows] = weights.addcdiv_(avg, denominator, value=-lr / (1 - beta1**step))
+
+
+def clip_grad_norm_(params: list[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
+    """``torch.nn.utils.clip_grad_norm_`` that also takes sparse gradients (which torch's
+    norm kernels do not); returns the total norm before clipping."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not any(g.is_sparse for g in grads):
+        return torch.nn.utils.clip_grad_norm_(params, max_norm)
+    for p in params:
+        if p.grad is not None and p.grad.is_sparse:
+            p.grad = p.grad.coalesce()  # each row once: the norm of its values is the norm
+    grads = [p.grad for p in params if p.grad is not None]
+    parts = [g._values() if g.is_sparse else g for g in grads]
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in parts]))
+    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    torch._foreach_mul_(parts, scale)
+    return total
 
 
 class SGD(FusedOptimizer):

@@ -44,7 +44,7 @@ from lstm_tui.core.mixture import (
     mixture_log_likelihood,
     parse_mix,
 )
-from lstm_tui.core.optim import SGD, AdamW, FusedOptimizer
+from lstm_tui.core.optim import SGD, AdamW, FusedOptimizer, clip_grad_norm_
 from lstm_tui.core.session import MAX_NGRAM_TOKENS, Progress, Session
 
 MIN_STREAM = 8  # shortest stream worth carrying state along, in tokens
@@ -356,6 +356,15 @@ class Trainer:
             None if cfg.seed is None else cfg.seed + session.progress.epochs
         )
         session.to(self.device)
+        # An untied input embedding learns from sparse gradients, stepped lazily (optim.py):
+        # the rows a batch reads, not all of a big vocabulary's. Not under torchrun (DDP
+        # reduces dense gradients) nor on a GPU (whose dense step is fast), nor for SGD.
+        model.embedding.sparse = (
+            not model.config.tied
+            and self.dist is None
+            and self.device.type == "cpu"
+            and cfg.optimizer == "adamw"
+        )
         optimizer = self._make_optimizer()
         forward = self._train_step()
         params = [p for p in model.parameters() if p.requires_grad]
@@ -451,7 +460,7 @@ class Trainer:
                     loss, correct, state = forward(x, y, state, full_softmax or report_due)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                    norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip or math.inf)
+                    norm = clip_grad_norm_(params, cfg.clip or math.inf)
                     # On a GPU, reading a number back waits for the queued work: the loss and
                     # the finite check are read on reporting steps only. A bad step in between
                     # is caught there, and the last good weights are put back.
@@ -555,6 +564,7 @@ class Trainer:
                 "lr_scale": optimizer.param_groups[0]["lr"] / cfg.lr,
             }
             session.train_config = replace(cfg, epochs=self.epochs)
+            model.embedding.sparse = False
             model.eval()
         if reason == StopReason.FINISHED:
             message = f"trained {run.epochs} epochs" + (f"; {message}" if message else "")

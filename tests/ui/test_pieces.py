@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lstm_tui.core import format as fmt
-from lstm_tui.core import settings
+from lstm_tui.core import runtime, settings
 from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.runtime import (
     CpuSample,
@@ -232,7 +232,7 @@ def test_threads_come_from_the_cores_other_processes_keep_busy() -> None:
     after = read_cpu_sample()
     assert before is not None and after is not None
     everyone = (after.busy - before.busy) / (after.wall - before.wall)
-    assert busy_cores(before, after) <= everyone - 0.7
+    assert busy_cores(before, after) <= everyone - 0.5  # we had most of a core
     # Another process's busy loop is seen, and leaves one thread of two.
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
@@ -247,6 +247,25 @@ def test_threads_come_from_the_cores_other_processes_keep_busy() -> None:
     finally:
         spinner.kill()
         spinner.wait()
+
+
+def test_a_load_average_with_idle_cores_leaves_them_free(tmp_path: Path, monkeypatch) -> None:
+    """This project's VM showed a load average of 0.9 with both cores idle (kernel threads):
+    read from it, every run trained on one thread of two. What counts is CPU time used."""
+    stat, loadavg = tmp_path / "stat", tmp_path / "loadavg"
+    stat.write_text("cpu  1000 0 500 90000 20 0 0 0 0 0\n")  # no time passes in it: idle
+    loadavg.write_text("0.95 0.91 0.92 1/80 17455\n")  # ... and nothing else runnable
+    monkeypatch.setattr(runtime, "STAT", stat)
+    monkeypatch.setattr(runtime, "LOADAVG", loadavg)
+    monkeypatch.setattr(runtime, "_since", runtime.read_cpu_sample())
+    time.sleep(runtime.MIN_WINDOW)
+    assert runtime.free_cores(2) == 2
+    # The same machine with one core kept busy by someone else over the last half second.
+    now = runtime.read_cpu_sample()
+    assert now is not None
+    earlier = CpuSample(now.wall - 0.5, now.busy - 0.5, now.own)
+    monkeypatch.setattr(runtime, "_since", earlier)
+    assert runtime.free_cores(2) == 1
 
 
 def test_the_usefulness_estimate_follows_the_accuracy_trend() -> None:
