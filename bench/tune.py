@@ -75,12 +75,6 @@ GRIDS: dict[str, dict[str, tuple[dict, dict]]] = {
         "auto": ({}, {}),
         "auto-full": ({"preset": "auto", "softmax": "full"}, {}),
     },
-    # With both cores and a tied full softmax, can a bigger model now be afforded?
-    "size": {
-        "auto": ({}, {}),
-        "auto-h384": ({"preset": "auto", "embed": 384, "hidden": 384}, {}),
-        "auto-2x256": ({"preset": "auto", "layers": 2, "dropout_hidden": 0.2}, {}),
-    },
 }
 
 

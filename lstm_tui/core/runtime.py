@@ -24,6 +24,7 @@ import gc
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,22 +102,24 @@ def running_elsewhere(loadavg: str | None = None) -> int:
 
 
 _since: CpuSample | None = read_cpu_sample()  # the window starts at import (see above)
+_since_lock = threading.Lock()  # the CLI asks from its main thread, the app from a run's
 
 
 def free_cores(usable: int | None = None) -> int:
     """Usable cores that no other process kept busy lately; at least 1."""
     global _since
     usable = usable_cores() if usable is None else usable
-    now = read_cpu_sample()
-    if now is None:  # not Linux: assume the machine is ours
-        return usable
-    if _since is None or not MIN_WINDOW <= now.wall - _since.wall <= MAX_WINDOW:
-        if _since is None or now.wall - _since.wall > MAX_WINDOW:
-            _since = now
-        time.sleep(max(0.0, MIN_WINDOW - (now.wall - _since.wall)))
-        now = read_cpu_sample() or now
-    busy = max(busy_cores(_since, now), running_elsewhere())
-    _since = now
+    with _since_lock:
+        now = read_cpu_sample()
+        if now is None:  # not Linux: assume the machine is ours
+            return usable
+        if _since is None or not MIN_WINDOW <= now.wall - _since.wall <= MAX_WINDOW:
+            if _since is None or now.wall - _since.wall > MAX_WINDOW:
+                _since = now
+            time.sleep(max(0.0, MIN_WINDOW - (now.wall - _since.wall)))
+            now = read_cpu_sample() or now
+        busy = max(busy_cores(_since, now), running_elsewhere())
+        _since = now
     return max(1, usable - min(usable, math.floor(busy + 0.5)))
 
 
