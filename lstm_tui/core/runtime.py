@@ -113,10 +113,11 @@ def free_cores(usable: int | None = None) -> int:
         now = read_cpu_sample()
         if now is None:  # not Linux: assume the machine is ours
             return usable
-        if _since is None or not MIN_WINDOW <= now.wall - _since.wall <= MAX_WINDOW:
-            if _since is None or now.wall - _since.wall > MAX_WINDOW:
-                _since = now
-            time.sleep(max(0.0, MIN_WINDOW - (now.wall - _since.wall)))
+        if _since is None or now.wall - _since.wall > MAX_WINDOW:
+            _since = now  # too old to say what is happening now: a fresh window
+        wait = MIN_WINDOW - (now.wall - _since.wall)
+        if wait > 0:  # too short to see a busy core
+            time.sleep(wait)
             now = read_cpu_sample() or now
         busy = max(busy_cores(_since, now), running_elsewhere())
         _since = now

@@ -40,7 +40,6 @@ from lstm_tui.core.corpus import (
     BLOCK_CHARS,
     Corpus,
     _check_length,
-    no_words,
     split_point,
     text_blocks,
 )
@@ -536,9 +535,9 @@ def _tokenise(
             if progress:
                 progress(Phase.TOKENISING, job.end, size)
     total = sum(sizes)
-    if total == 0:
-        raise CorpusError(f"{path}: is empty") if chars == 0 else no_words(path)
-    _check_length(total, path)
+    if chars == 0:
+        raise CorpusError(f"{path}: is empty")
+    _check_length(total, path)  # characters but no words: no_words, as in memory
     if vocab is None:
         vocab, remap = Vocabulary.from_counts(list(first_seen), counts, min_count, max_vocab)
     else:
