@@ -13,9 +13,9 @@ import sys
 
 import numpy as np
 
-from lstm_tui.core import checkpoint
-from lstm_tui.core.corpus import encode_text, read_text
-from lstm_tui.core.metrics import eval_streams, score_components
+from lstm_tui.core.store import checkpoint
+from lstm_tui.core.text.corpus import encode_text, read_text
+from lstm_tui.core.training.metrics import eval_streams, score_components
 
 MAX_TOKENS = 60_000
 

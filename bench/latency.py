@@ -30,10 +30,10 @@ from pathlib import Path
 
 import torch
 
-from lstm_tui.core import checkpoint
-from lstm_tui.core.paths import default_checkpoint
-from lstm_tui.core.predict import Predictor
-from lstm_tui.core.tokenize import detokenize, split_partial, tokenize
+from lstm_tui.core.serving.predict import Predictor
+from lstm_tui.core.store import checkpoint
+from lstm_tui.core.store.paths import default_checkpoint
+from lstm_tui.core.text.tokenize import detokenize, split_partial, tokenize
 
 KEYSTROKE_TARGET_MS = 5.0
 CONTINUATION_TARGET_MS = 50.0

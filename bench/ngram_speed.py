@@ -1,4 +1,4 @@
-"""Kneser-Ney n-gram (lstm_tui.core.ngram): fit time, memory, query latency, perplexity.
+"""Kneser-Ney n-gram (lstm_tui.core.model.ngram): fit time, memory, query latency, perplexity.
 
     nice -n 19 python bench/ngram_speed.py
     nice -n 19 python bench/ngram_speed.py --max-ngrams 100000000   # no pruning
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_tui.core.ngram import KneserNey
-from lstm_tui.core.tokenize import tokenize
+from lstm_tui.core.model.ngram import KneserNey
+from lstm_tui.core.text.tokenize import tokenize
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

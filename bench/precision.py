@@ -4,7 +4,7 @@
 
 One training step (forward, backward, fused AdamW) of a 1-layer LSTM on random tokens, for a
 few sizes and softmaxes; prints tokens/s for each precision. bf16 is faster only where the CPU
-computes in it (AMX, AVX-512 BF16): ``--precision auto`` picks it there (core/device.py).
+computes in it (AMX, AVX-512 BF16): ``--precision auto`` picks it there (core/model/device.py).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import time
 
 import torch
 
-from lstm_tui.core.device import cpu_has_bf16
-from lstm_tui.core.model import LanguageModel, make_config
-from lstm_tui.core.optim import AdamW
+from lstm_tui.core.model.device import cpu_has_bf16
+from lstm_tui.core.model.lstm import LanguageModel, make_config
+from lstm_tui.core.training.optim import AdamW
 
 CASES = [  # vocabulary, width, softmax, batch
     (6_000, 256, "full", 32),

@@ -37,9 +37,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstm_tui.core.checkpoint import load
-from lstm_tui.core.corpus import Corpus, encode_text
-from lstm_tui.core.ngram import KneserNey
+from lstm_tui.core.model.ngram import KneserNey
+from lstm_tui.core.store.checkpoint import load
+from lstm_tui.core.text.corpus import Corpus, encode_text
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TOPK_POSITIONS = 20_000  # as lstm-tui eval: top-k on an even sample of a long text

@@ -65,7 +65,7 @@ def build(size: int) -> tuple[Path, Path]:
 
 
 def phase_memory(path: Path) -> dict:
-    from lstm_tui.core.corpus import Corpus
+    from lstm_tui.core.text.corpus import Corpus
 
     started = time.perf_counter()
     corpus = Corpus.from_file(path, max_vocab=MAX_VOCAB)
@@ -75,7 +75,7 @@ def phase_memory(path: Path) -> dict:
 
 
 def phase_cache(path: Path, workers: int) -> dict:
-    from lstm_tui.core import token_cache
+    from lstm_tui.core.text import token_cache
 
     token_cache.clear()
     started = time.perf_counter()
@@ -96,10 +96,10 @@ def phase_first_step(path: Path) -> dict:
     """From a cache hit to the first training step, then stop (no evaluation)."""
     import torch
 
-    from lstm_tui.core import token_cache
-    from lstm_tui.core.config import TrainConfig
-    from lstm_tui.core.session import Session
-    from lstm_tui.core.train import StepEvent, Trainer
+    from lstm_tui.core.model.session import Session
+    from lstm_tui.core.text import token_cache
+    from lstm_tui.core.training.config import TrainConfig
+    from lstm_tui.core.training.train import StepEvent, Trainer
 
     torch.set_num_threads(1)
     loaded = token_cache.load_corpus(path, max_vocab=MAX_VOCAB)

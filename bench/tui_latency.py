@@ -52,7 +52,7 @@ TARGET_P99_MS = 50.0
 
 
 def child(log_path: Path, train: bool, corpus: str | None, device: str) -> None:
-    from lstm_tui.core.predict import Predictor
+    from lstm_tui.core.serving.predict import Predictor
     from lstm_tui.ui.app import LstmApp
     from lstm_tui.ui.widgets.chart import LossChart
     from lstm_tui.ui.widgets.predictor import PredictorPane, PromptInput

@@ -1,6 +1,6 @@
 """Choose the ``auto`` preset by experiment: train candidate settings under a time budget on
 public text of several sizes, and print held-out perplexity of the LSTM, the n-gram and the
-mixture for each. The table in ``lstm_tui/core/auto.py`` comes from runs of this script.
+mixture for each. The table in ``lstm_tui/core/training/auto.py`` comes from runs of this script.
 
     python bench/tune.py --seconds 120 --corpora wt20k wt50k wt200k shakespeare --grid small
 
@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.corpus import Corpus, encode_text
-from lstm_tui.core.metrics import evaluate_session
-from lstm_tui.core.session import Session
-from lstm_tui.core.train import Trainer, TrainResult
+from lstm_tui.core.model.session import Session
+from lstm_tui.core.text.corpus import Corpus, encode_text
+from lstm_tui.core.training.config import TrainConfig
+from lstm_tui.core.training.metrics import evaluate_session
+from lstm_tui.core.training.train import Trainer, TrainResult
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TEST_TOKENS = 30_000
@@ -114,7 +114,7 @@ def corpus_pair(name: str) -> tuple[Corpus, np.ndarray] | None:
 
 
 def run(corpus: Corpus, test: np.ndarray, model: dict, train: dict, seconds: float) -> dict:
-    from lstm_tui.core.auto import auto_choice
+    from lstm_tui.core.training.auto import auto_choice
 
     auto = not model or model.get("preset") == "auto"  # the auto preset, these changed
     model = {k: v for k, v in model.items() if k != "preset"}

@@ -37,11 +37,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import seed_method  # bench/ is not a package
 
-from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.corpus import WINDOW, Corpus
-from lstm_tui.core.paths import default_corpus
-from lstm_tui.core.session import Session
-from lstm_tui.core.train import Trainer, TrainResult
+from lstm_tui.core.model.session import Session
+from lstm_tui.core.store.paths import default_corpus
+from lstm_tui.core.text.corpus import WINDOW, Corpus
+from lstm_tui.core.training.config import TrainConfig
+from lstm_tui.core.training.train import Trainer, TrainResult
 
 DEFAULT_TARGET = {2: 0.85, 1: 0.80}
 PRESET = {2: "seed", 1: "seed-1layer"}

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.corpus import Corpus, read_text
-from lstm_tui.core.session import Session
-from lstm_tui.core.train import EpochEvent, Trainer, TrainResult
+from lstm_tui.core.model.session import Session
+from lstm_tui.core.text.corpus import Corpus, read_text
+from lstm_tui.core.training.config import TrainConfig
+from lstm_tui.core.training.train import EpochEvent, Trainer, TrainResult
 
 WIKITEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikitext-2"
 

@@ -200,8 +200,8 @@ def check_every_key(check: Check, words: list[str]) -> None:
 def expected_answers(device: str) -> tuple[list[str], str]:
     """What the shipped model says after "the mice ": its top 5 words, and a continuation."""
     sys.path.insert(0, str(ROOT))
-    from lstm_tui.core import checkpoint, paths
-    from lstm_tui.core.predict import Predictor
+    from lstm_tui.core.serving.predict import Predictor
+    from lstm_tui.core.store import checkpoint, paths
 
     predictor = Predictor(checkpoint.load(paths.default_checkpoint(), device=device))
     words = [w.word for w in predictor.suggest(TYPED, k=5).next_words]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lstm_tui.core import paths
+from lstm_tui.core.store import paths
 
 # Words for synthetic corpora: a small grammar, so a model can learn something from them.
 _SUBJECTS = ["the cat", "a mouse", "the old mouse", "the mice", "a young mouse", "the enemy"]
@@ -86,7 +86,7 @@ def fable_text(fable_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def fable(fable_path: Path):
-    from lstm_tui.core.corpus import Corpus
+    from lstm_tui.core.text.corpus import Corpus
 
     return Corpus.from_file(fable_path)
 
@@ -94,7 +94,7 @@ def fable(fable_path: Path):
 @pytest.fixture(scope="session")
 def default_session():
     """The shipped fable model (2×512). Read-only: tests must not train or change it."""
-    from lstm_tui.core import checkpoint
+    from lstm_tui.core.store import checkpoint
 
     return checkpoint.load(paths.default_checkpoint())
 
@@ -104,8 +104,8 @@ def make_session() -> Callable:
     """A fresh, seeded, small model for a corpus (1×32 unless told otherwise)."""
     import torch
 
-    from lstm_tui.core.config import TrainConfig
-    from lstm_tui.core.session import Session
+    from lstm_tui.core.model.session import Session
+    from lstm_tui.core.training.config import TrainConfig
 
     def make(corpus, seed: int = 1, preset: str = "seed-1layer", **overrides):
         settings = {"hidden": 32, "embed": 32, **overrides}

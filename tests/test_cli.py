@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from lstm_tui.cli import main
-from lstm_tui.core import checkpoint, paths
-from lstm_tui.core.model import LanguageModel
-from lstm_tui.core.tokenize import tokenize
+from lstm_tui.core.model.lstm import LanguageModel
+from lstm_tui.core.store import checkpoint, paths
+from lstm_tui.core.text.tokenize import tokenize
 
 SMALL = ["--preset", "seed-1layer", "--hidden", "32", "--embed", "32", "--quiet"]
 TRAIN_KEYS = {
@@ -490,9 +490,9 @@ def test_threads_are_chosen_or_taken_from_the_command_line(capsys, tmp_path: Pat
 
 
 def test_the_progress_line_never_shows_a_negative_eta(tmp_path: Path) -> None:
+    from lstm_tui.cli.progress import ProgressBar
     from lstm_tui.core import format as fmt
-    from lstm_tui.core.train import StepEvent
-    from lstm_tui.progress_bar import ProgressBar
+    from lstm_tui.core.training.train import StepEvent
 
     stream = io.StringIO()
     bar = ProgressBar(stream)

@@ -17,8 +17,8 @@ from hostile import hostile_checkpoints, utf16
 from test_cli import SMALL, assert_one_line_error, cli
 
 from lstm_tui import cli as cli_module
-from lstm_tui.core import checkpoint
-from lstm_tui.core.train import Trainer, TrainResult
+from lstm_tui.core.store import checkpoint
+from lstm_tui.core.training.train import Trainer, TrainResult
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ Who owns what (every object below lives on the UI thread; the threads they start
 only their own state and post messages):
 
 * ``SessionLoader`` (loader.py) loads or builds a model in a thread of its own, with the
-  core's ``opening`` module, and posts ``SessionReady``; the app swaps it in.
+  core's ``jobs`` module, and posts ``SessionReady``; the app swaps it in.
 * ``InferenceService`` (inference.py) owns the model thread, its queue and the predictor
   pair; the predictor and vocabulary panes ask it, and it answers to the pane that asked.
 * ``TrainingRun`` (training_run.py) owns a run's thread, its control and its state; it
@@ -32,8 +32,8 @@ from textual.events import Resize
 from textual.widgets import DataTable, Footer, Tab, Tabs
 
 from lstm_tui.core import runtime
-from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.paths import checkpoint_path
+from lstm_tui.core.store.paths import checkpoint_path
+from lstm_tui.core.training.config import TrainConfig
 from lstm_tui.ui.background import WorkerPool
 from lstm_tui.ui.commands import LstmCommands
 from lstm_tui.ui.inference import InferenceService
@@ -63,9 +63,9 @@ from lstm_tui.ui.widgets.training import TrainingPane
 from lstm_tui.ui.widgets.vocab import VocabPane
 
 if TYPE_CHECKING:
-    from lstm_tui.core.corpus import Corpus
-    from lstm_tui.core.predict import Predictor
-    from lstm_tui.core.session import Session
+    from lstm_tui.core.model.session import Session
+    from lstm_tui.core.serving.predict import Predictor
+    from lstm_tui.core.text.corpus import Corpus
 
 NARROW_WIDTH = 100  # below this many columns (or NARROW_HEIGHT rows) one pane shows at a time
 NARROW_HEIGHT = 30

@@ -42,13 +42,13 @@ from lstm_tui.ui.messages import (
 if TYPE_CHECKING:
     from textual.message_pump import MessagePump
 
-    from lstm_tui.core.mixture import MixWeights
-    from lstm_tui.core.model import LanguageModel
-    from lstm_tui.core.ngram import KneserNey
-    from lstm_tui.core.predict import Predictor
-    from lstm_tui.core.session import Session
-    from lstm_tui.core.tokenize import Tokenizer
-    from lstm_tui.core.vocab import Vocabulary
+    from lstm_tui.core.model.lstm import LanguageModel
+    from lstm_tui.core.model.mixture import MixWeights
+    from lstm_tui.core.model.ngram import KneserNey
+    from lstm_tui.core.model.session import Session
+    from lstm_tui.core.serving.predict import Predictor
+    from lstm_tui.core.text.tokenize import Tokenizer
+    from lstm_tui.core.text.vocab import Vocabulary
 
 Job = Callable[[], None]
 TOP_K = 5
@@ -197,7 +197,7 @@ class PredictorPair:
 
     def refresh(self, text: str) -> None:
         """In the refresh thread: bring the standby predictor up to date on ``text``, swap."""
-        from lstm_tui.core.predict import Predictor
+        from lstm_tui.core.serving.predict import Predictor
 
         standby = 1 - self._active
         pair = self._pairs[standby]

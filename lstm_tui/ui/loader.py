@@ -1,6 +1,6 @@
 """Loading a model for the app, off the UI thread: one load (or weight reset) at a time.
 
-The work is the core's (``core/opening.py``); this adds the predictor's warm-up, the
+The work is the core's (``core/jobs.py``); this adds the predictor's warm-up, the
 fallback on the bundled model at launch, and the thread. Results go to the app as
 ``SessionReady`` / ``SessionFailed`` / ``WeightsReset``; the app applies them.
 """
@@ -14,18 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lstm_tui.core import paths
 from lstm_tui.core.errors import UserError
+from lstm_tui.core.store import paths
 from lstm_tui.ui.messages import CorpusProgress, SessionFailed, SessionReady, WeightsReset
 from lstm_tui.ui.state import LoadKind
 
 if TYPE_CHECKING:
     from textual.message_pump import MessagePump
 
-    from lstm_tui.core.config import TrainConfig
-    from lstm_tui.core.corpus import Corpus
-    from lstm_tui.core.opening import Opened
-    from lstm_tui.core.session import Session
+    from lstm_tui.core.jobs import Opened
+    from lstm_tui.core.model.session import Session
+    from lstm_tui.core.text.corpus import Corpus
+    from lstm_tui.core.training.config import TrainConfig
     from lstm_tui.ui.screens.hyperparams import Hyperparams
 
 
@@ -112,25 +112,25 @@ class SessionLoader:
 
 def build(request: LoadRequest, progress: Callable[..., None] | None = None) -> Opened:
     """In the load thread: everything that needs torch."""
-    from lstm_tui.core import opening
+    from lstm_tui.core import jobs
 
     kind, path = request.kind, request.path
     if kind is LoadKind.CHECKPOINT:
-        return opening.open_checkpoint(path or paths.default_checkpoint(), request.device)
+        return jobs.open_checkpoint(path or paths.default_checkpoint(), request.device)
     if kind is LoadKind.CORPUS:
         assert path is not None
-        return opening.open_corpus(path, request.train_config, request.device, progress)
+        return jobs.open_corpus(path, request.train_config, request.device, progress)
     current, hp = request.current, request.hyperparams
     assert current is not None and hp is not None
     shape = {"layers": hp.layers, "hidden": hp.hidden, "embed": hp.embed, "dropout": hp.dropout}
-    session = opening.reshape(current, hp.preset, shape, hp.train)
-    opened = opening.Opened(session, request.current_corpus_path, device=request.device, fresh=True)
+    session = jobs.reshape(current, hp.preset, shape, hp.train)
+    opened = jobs.Opened(session, request.current_corpus_path, device=request.device, fresh=True)
     opened.notes.append(f"New untrained {session.summary()}: press F5 to train.")
     return opened
 
 
 def warmed_up(opened: Opened) -> SessionReady:
-    from lstm_tui.core.predict import Predictor
+    from lstm_tui.core.serving.predict import Predictor
     from lstm_tui.ui.inference import LiveView
 
     view = LiveView(opened.session)

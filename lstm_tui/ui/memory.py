@@ -1,6 +1,6 @@
 """The app's memory between runs: settings applied at launch, what was open reopened.
 
-Reads and writes through ``core/settings.py``; every method runs on the UI thread. Writing
+Reads and writes through ``core/store/settings.py``; every method runs on the UI thread. Writing
 the state file is best effort: a read-only home must not break the app.
 """
 
@@ -10,7 +10,7 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lstm_tui.core import settings as store
+from lstm_tui.core.store import settings as store
 from lstm_tui.ui.state import LoadKind
 
 if TYPE_CHECKING:

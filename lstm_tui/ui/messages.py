@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:  # torch-backed types: imported by the workers, never at module level here
-    from lstm_tui.core.corpus import Corpus
-    from lstm_tui.core.opening import Opened
-    from lstm_tui.core.predict import Continuation, Predictor, Suggestions, WordProb
-    from lstm_tui.core.surprisal import WordSurprise
-    from lstm_tui.core.train import EpochEvent, StepEvent, TrainResult
+    from lstm_tui.core.jobs import Opened
+    from lstm_tui.core.serving.predict import Continuation, Predictor, Suggestions, WordProb
+    from lstm_tui.core.serving.surprisal import WordSurprise
+    from lstm_tui.core.text.corpus import Corpus
+    from lstm_tui.core.training.train import EpochEvent, StepEvent, TrainResult
     from lstm_tui.ui.inference import LiveView
     from lstm_tui.ui.training_run import TrainingRun
 

@@ -14,8 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lstm_tui.core import paths, runtime
+from lstm_tui.core import runtime
 from lstm_tui.core.errors import UserError
+from lstm_tui.core.store import paths
 from lstm_tui.ui.messages import Saved, SessionFailed, SessionReady, WeightsReset
 from lstm_tui.ui.screens.confirm import Choice, ConfirmScreen
 from lstm_tui.ui.screens.files import LoadScreen, OpenCorpusScreen, SaveScreen
@@ -26,7 +27,7 @@ from lstm_tui.ui.widgets.training import TrainingPane
 from lstm_tui.ui.widgets.vocab import VocabPane
 
 if TYPE_CHECKING:
-    from lstm_tui.core.session import Session
+    from lstm_tui.core.model.session import Session
     from lstm_tui.ui.app import LstmApp
 
 
@@ -72,7 +73,7 @@ class ModelFlows:
 
     def opened(self, message: SessionReady) -> None:
         """A model was loaded or built: the app holds it from now on."""
-        from lstm_tui.core.opening import preset_of
+        from lstm_tui.core.jobs import preset_of
 
         app, opened = self.app, message.opened
         session = app.session = opened.session
@@ -167,7 +168,7 @@ class ModelFlows:
         if app.corpus is not None:
             tokens: int | None = len(app.corpus.train_ids)
         else:  # the text is not read yet: where its split will fall
-            from lstm_tui.core.corpus import split_point
+            from lstm_tui.core.text.corpus import split_point
 
             tokens = split_point(session.corpus.tokens, 0.1) if session.corpus.tokens else None
         screen = HyperparamsScreen(
@@ -226,7 +227,7 @@ class ModelFlows:
 
     def export_history(self) -> None:
         """Write the history of the weights (every evaluation) next to the checkpoints, as CSV."""
-        from lstm_tui.core import history
+        from lstm_tui.core.store import history
 
         session = self.app.session
         if session is None or not session.history:
@@ -266,7 +267,7 @@ class ModelFlows:
         reply_to = self.app
 
         def work() -> None:
-            from lstm_tui.core import checkpoint
+            from lstm_tui.core.store import checkpoint
 
             try:
                 saved = checkpoint.save(session, path, include_optimizer=optimizer)

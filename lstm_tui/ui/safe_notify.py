@@ -12,7 +12,7 @@ from typing import Any
 
 from textual.app import App
 
-from lstm_tui.core.safe_text import visible
+from lstm_tui.core.text.safe_text import visible
 
 
 class SafeNotifyApp(App[None]):

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lstm_tui.core.control import RunControl
 from lstm_tui.core.errors import UserError
+from lstm_tui.core.training.control import RunControl
 from lstm_tui.ui.background import TRAIN_NICE, lower_priority
 from lstm_tui.ui.messages import TrainingEnded, TrainingProgress, TrainingStarted
 from lstm_tui.ui.state import TrainState
@@ -32,10 +32,10 @@ from lstm_tui.ui.state import TrainState
 if TYPE_CHECKING:
     from textual.message_pump import MessagePump
 
-    from lstm_tui.core.config import TrainConfig
-    from lstm_tui.core.corpus import Corpus
-    from lstm_tui.core.session import Session
-    from lstm_tui.core.train import TrainResult
+    from lstm_tui.core.model.session import Session
+    from lstm_tui.core.text.corpus import Corpus
+    from lstm_tui.core.training.config import TrainConfig
+    from lstm_tui.core.training.train import TrainResult
 
 S = TrainState
 TRANSITIONS: dict[TrainState, frozenset[TrainState]] = {
@@ -142,7 +142,7 @@ class TrainingRun:
         self.reply_to.post_message(TrainingEnded(self, result, error, bad_corpus))
 
     def _corpus(self) -> Corpus:
-        from lstm_tui.core.opening import corpus_for
+        from lstm_tui.core.jobs import corpus_for
 
         plan = self.plan
         if plan.corpus is not None:
@@ -153,9 +153,9 @@ class TrainingRun:
     def _train(self, corpus: Corpus) -> TrainResult | None:
         import torch
 
-        from lstm_tui.core.device import describe_device
+        from lstm_tui.core.model.device import describe_device
         from lstm_tui.core.runtime import training_threads
-        from lstm_tui.core.train import Trainer, TrainResult
+        from lstm_tui.core.training.train import Trainer, TrainResult
 
         plan = self.plan
         val = corpus.val_ids if corpus.has_validation else None

@@ -15,13 +15,13 @@ import torch
 from hostile import nan_weight
 from safetensors.torch import save_file
 
-from lstm_tui.core import checkpoint, paths
-from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.corpus import Corpus
 from lstm_tui.core.errors import CheckpointError, UserError
-from lstm_tui.core.model import LanguageModel
-from lstm_tui.core.predict import Predictor
-from lstm_tui.core.train import StepEvent, Trainer
+from lstm_tui.core.model.lstm import LanguageModel
+from lstm_tui.core.serving.predict import Predictor
+from lstm_tui.core.store import checkpoint, paths
+from lstm_tui.core.text.corpus import Corpus
+from lstm_tui.core.training.config import TrainConfig
+from lstm_tui.core.training.train import StepEvent, Trainer
 
 PROMPTS = ["long ago , the ", "The Ca", "the zebra said ", "", "who is to bell the c"]
 

@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from lstm_tui.core.corpus import Corpus, encode_text, read_text, split_point, text_blocks
 from lstm_tui.core.errors import ConfigError, CorpusError, UserError
-from lstm_tui.core.tokenize import UNK, tokenize
+from lstm_tui.core.text.corpus import Corpus, encode_text, read_text, split_point, text_blocks
+from lstm_tui.core.text.tokenize import UNK, tokenize
 
 
 def test_the_fable(fable: Corpus, fable_text: str) -> None:

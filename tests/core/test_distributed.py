@@ -17,12 +17,12 @@ import torch
 import torch.multiprocessing as mp
 from conftest import synthetic_text
 
-from lstm_tui.core import checkpoint
-from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.corpus import Corpus
-from lstm_tui.core.distributed import Distributed
-from lstm_tui.core.session import Session
-from lstm_tui.core.train import Trainer
+from lstm_tui.core.model.session import Session
+from lstm_tui.core.store import checkpoint
+from lstm_tui.core.text.corpus import Corpus
+from lstm_tui.core.training.config import TrainConfig
+from lstm_tui.core.training.distributed import Distributed
+from lstm_tui.core.training.train import Trainer
 
 CONFIG = TrainConfig(seed=3, batch_size=4, bptt=10, device="cpu")
 
@@ -168,9 +168,9 @@ def test_precision_bf16_only_where_the_hardware_computes_in_it(
     capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lstm_tui.cli import main
-    from lstm_tui.core import device
-    from lstm_tui.core.device import resolve_precision
     from lstm_tui.core.errors import ConfigError
+    from lstm_tui.core.model import device
+    from lstm_tui.core.model.device import resolve_precision
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)  # AMX or AVX-512 BF16

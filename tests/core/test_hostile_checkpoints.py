@@ -17,10 +17,10 @@ from hostile import ESCAPES, hostile_checkpoints, rewrite, split, with_header_te
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lstm_tui.core import checkpoint
-from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.errors import CheckpointError
-from lstm_tui.core.train import Trainer
+from lstm_tui.core.store import checkpoint
+from lstm_tui.core.training.config import TrainConfig
+from lstm_tui.core.training.train import Trainer
 
 
 @pytest.fixture(scope="module")

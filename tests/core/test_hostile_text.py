@@ -13,10 +13,10 @@ from hostile import fifo, utf16
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lstm_tui.core.corpus import read_text, text_blocks
 from lstm_tui.core.errors import CorpusError
-from lstm_tui.core.safe_text import has_control, visible
-from lstm_tui.core.tokenize import tokenize
+from lstm_tui.core.text.corpus import read_text, text_blocks
+from lstm_tui.core.text.safe_text import has_control, visible
+from lstm_tui.core.text.tokenize import tokenize
 
 CONTROLS = [chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))]
 
@@ -81,7 +81,7 @@ def test_a_one_line_corpus_does_not_blow_up_memory() -> None:
     peak to a few times the text."""
     code = (
         "import resource\n"
-        "from lstm_tui.core.corpus import Corpus\n"
+        "from lstm_tui.core.text.corpus import Corpus\n"
         "text = 'the cat saw a mouse and the mouse ran , ' * 500_000\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "Corpus.from_text(text)\n"

@@ -10,18 +10,18 @@ from pathlib import Path
 import lstm_tui.core
 
 CORE = Path(lstm_tui.core.__file__).parent
-MODULES = sorted(p.stem for p in CORE.glob("*.py") if p.stem != "__init__")
-LIGHT = [
+# Every module of the core, dotted below lstm_tui.core: "jobs", "text.vocab", ...
+MODULES = sorted(
+    ".".join(p.relative_to(CORE).with_suffix("").parts)
+    for p in CORE.rglob("*.py")
+    if p.stem != "__init__"
+)
+PARTS = ("text", "model", "training", "serving", "store")
+# The parts that never load torch: text and what lives on disk, and the two settings modules
+# the CLI reads before it decides whether torch is needed at all.
+LIGHT = [m for m in MODULES if m.startswith(("text.", "store."))] + [
     "errors",
-    "tokenize",
-    "vocab",
-    "corpus",
-    "paths",
-    "config",
-    "checkpoint",
-    "checkpoint_schema",
-    "files",
-    "safe_text",
+    "training.config",
 ]
 
 
@@ -38,28 +38,35 @@ def imported_after(modules: list[str]) -> set[str]:
 
 
 def test_every_core_module_is_listed() -> None:
-    assert {"train", "predict", "checkpoint", "model", "session", "metrics"} <= set(MODULES)
+    assert {"training.train", "serving.predict", "store.checkpoint", "model.lstm"} <= set(MODULES)
+    assert {m.split(".")[0] for m in MODULES if "." in m} == set(PARTS)
 
 
 def test_the_core_never_imports_textual() -> None:
     loaded = imported_after(MODULES)
     assert {f"lstm_tui.core.{m}" for m in MODULES} <= loaded
     assert "textual" not in loaded
-    assert not any(m.startswith(("textual", "lstm_tui.ui")) for m in loaded)
+    assert not any(m.startswith(("textual", "lstm_tui.ui", "lstm_tui.cli")) for m in loaded)
 
 
-def test_the_light_modules_do_not_import_torch() -> None:
+def test_text_and_store_do_not_import_torch() -> None:
     loaded = imported_after(LIGHT)
     assert "torch" not in loaded and "safetensors" not in loaded
     assert "numpy" in loaded  # corpus ids are numpy arrays
 
 
+def test_text_never_imports_the_other_parts_but_store() -> None:
+    loaded = imported_after([m for m in MODULES if m.startswith("text.")])
+    others = {f"lstm_tui.core.{p}" for p in ("model", "training", "serving")}
+    assert not {m for m in loaded if m.rsplit(".", 1)[0] in others or m in others}
+
+
 def test_reading_a_checkpoint_header_needs_no_torch() -> None:
-    from lstm_tui.core import paths
+    from lstm_tui.core.store import paths
 
     code = (
         "import sys\n"
-        "from lstm_tui.core import checkpoint\n"
+        "from lstm_tui.core.store import checkpoint\n"
         f"info = checkpoint.info({str(paths.default_checkpoint())!r})\n"
         "assert info.vocab_size == 113, info\n"
         "print('torch' in sys.modules)\n"

@@ -13,22 +13,23 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lstm_tui.core import checkpoint, train
-from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.corpus import Corpus
 from lstm_tui.core.errors import CheckpointError, ConfigError
-from lstm_tui.core.metrics import evaluate_session, score_components
-from lstm_tui.core.mixture import (
+from lstm_tui.core.model.mixture import (
     MixMode,
     MixWeights,
     cache_target_probs,
     fit_weights,
     parse_mix,
 )
-from lstm_tui.core.predict import Predictor
-from lstm_tui.core.session import Session
-from lstm_tui.core.tokenize import EOS, Tokenizer, detokenize, split_partial, tokenize
-from lstm_tui.core.train import EpochEvent, StopReason, Trainer, TrainResult
+from lstm_tui.core.model.session import Session
+from lstm_tui.core.serving.predict import Predictor
+from lstm_tui.core.store import checkpoint
+from lstm_tui.core.text.corpus import Corpus
+from lstm_tui.core.text.tokenize import EOS, Tokenizer, detokenize, split_partial, tokenize
+from lstm_tui.core.training import train
+from lstm_tui.core.training.config import TrainConfig
+from lstm_tui.core.training.metrics import evaluate_session, score_components
+from lstm_tui.core.training.train import EpochEvent, StopReason, Trainer, TrainResult
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +208,7 @@ def test_words_seen_once_become_unk_on_a_text_worth_training_on(make_text, fable
 
 
 def test_top_k_is_what_the_app_would_suggest_never_unk() -> None:
-    from lstm_tui.core.metrics import _top_hits
+    from lstm_tui.core.training.metrics import _top_hits
 
     scores = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0]] * 3)  # <unk> (id 0) ranks first
     # Targets: 3 is the third suggestion once <unk> steps aside; <unk> itself never hits.
@@ -215,7 +216,7 @@ def test_top_k_is_what_the_app_would_suggest_never_unk() -> None:
 
 
 def test_an_untrained_model_predicts_word_frequencies(fable) -> None:
-    from lstm_tui.core.model import LanguageModel, make_config
+    from lstm_tui.core.model.lstm import LanguageModel, make_config
 
     model = LanguageModel(make_config(len(fable.vocab), "seed-1layer", embed=16, hidden=16))
     model.start_from_frequencies(fable.vocab.counts)
@@ -350,7 +351,7 @@ def test_whitespace_tokens_keep_case_and_end_lines() -> None:
 def test_a_big_texts_ngram_is_counted_while_training_starts(
     story: Corpus, monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
-    from lstm_tui.core import session as session_module
+    from lstm_tui.core.model import session as session_module
 
     monkeypatch.setattr(session_module, "BACKGROUND_NGRAM_TOKENS", 100)  # the story is "big"
     session = small_session(story)
@@ -366,7 +367,7 @@ def test_a_big_texts_ngram_is_counted_while_training_starts(
 def test_the_recount_takes_the_last_tokens_when_validation_alone_fills_it(
     story: Corpus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lstm_tui.core import session as session_module
+    from lstm_tui.core.model import session as session_module
 
     # A held-out part longer than the n-gram's limit (as on a 1 GB text): the recount after
     # training takes the last tokens of it, whole numbers all the same.

@@ -7,17 +7,17 @@ import math
 import pytest
 import torch
 
-from lstm_tui.core.auto import AUTO_TABLE, auto_choice
-from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.device import available_devices, resolve_device
 from lstm_tui.core.errors import ConfigError
-from lstm_tui.core.model import (
+from lstm_tui.core.model.device import available_devices, resolve_device
+from lstm_tui.core.model.lstm import (
     ADAPTIVE_FROM_VOCAB,
     PRESETS,
     LanguageModel,
     ModelConfig,
     make_config,
 )
+from lstm_tui.core.training.auto import AUTO_TABLE, auto_choice
+from lstm_tui.core.training.config import TrainConfig
 
 
 def small(vocab_size: int = 50, **overrides) -> LanguageModel:

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lstm_tui.core.corpus import Corpus
 from lstm_tui.core.errors import CheckpointError
-from lstm_tui.core.ngram import KneserNey
-from lstm_tui.core.tokenize import tokenize
+from lstm_tui.core.model.ngram import KneserNey
+from lstm_tui.core.text.corpus import Corpus
+from lstm_tui.core.text.tokenize import tokenize
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"

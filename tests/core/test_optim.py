@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from lstm_tui.core.optim import AdamW, clip_grad_norm_
+from lstm_tui.core.training.optim import AdamW, clip_grad_norm_
 
 
 def _pair(rows: int = 6, dim: int = 4) -> tuple[torch.nn.Embedding, torch.nn.Embedding]:

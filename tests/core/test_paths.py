@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lstm_tui.core import paths
+from lstm_tui.core.store import paths
 
 
 def test_save_path_names_paths_and_what_exists(

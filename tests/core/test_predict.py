@@ -11,12 +11,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from lstm_tui.core import predict
-from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.corpus import Corpus, encode_text
-from lstm_tui.core.predict import Predictor
-from lstm_tui.core.tokenize import split_partial
-from lstm_tui.core.train import Trainer
+from lstm_tui.core.serving import predict
+from lstm_tui.core.serving.predict import Predictor
+from lstm_tui.core.text.corpus import Corpus, encode_text
+from lstm_tui.core.text.tokenize import split_partial
+from lstm_tui.core.training.config import TrainConfig
+from lstm_tui.core.training.train import Trainer
 
 SENTENCE = "long ago , the mice had a general council to consider what"
 

@@ -16,13 +16,13 @@ import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from lstm_tui.core import token_cache
-from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.corpus import Corpus
 from lstm_tui.core.errors import CorpusError
-from lstm_tui.core.predict import Predictor
-from lstm_tui.core.token_cache import CacheState, Phase, Tokenizer, load_corpus
-from lstm_tui.core.train import Trainer
+from lstm_tui.core.serving.predict import Predictor
+from lstm_tui.core.text import token_cache
+from lstm_tui.core.text.corpus import Corpus
+from lstm_tui.core.text.token_cache import CacheState, Phase, Tokenizer, load_corpus
+from lstm_tui.core.training.config import TrainConfig
+from lstm_tui.core.training.train import Trainer
 
 
 def same_corpus(a: Corpus, b: Corpus) -> None:

@@ -7,7 +7,7 @@ import re
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lstm_tui.core.tokenize import UNK, detokenize, split_partial, tokenize
+from lstm_tui.core.text.tokenize import UNK, detokenize, split_partial, tokenize
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

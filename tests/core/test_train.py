@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from lstm_tui.core import train
-from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.corpus import Corpus
 from lstm_tui.core.errors import ConfigError
-from lstm_tui.core.metrics import score_text, window_accuracy
-from lstm_tui.core.model import ADAPTIVE_FROM_VOCAB
-from lstm_tui.core.predict import Predictor
-from lstm_tui.core.train import EpochEvent, StepEvent, Trainer, TrainResult, fit_to_corpus
+from lstm_tui.core.model.lstm import ADAPTIVE_FROM_VOCAB
+from lstm_tui.core.serving.predict import Predictor
+from lstm_tui.core.text.corpus import Corpus
+from lstm_tui.core.training import train
+from lstm_tui.core.training.config import TrainConfig
+from lstm_tui.core.training.metrics import score_text, window_accuracy
+from lstm_tui.core.training.train import EpochEvent, StepEvent, Trainer, TrainResult, fit_to_corpus
 
 FOREVER = 100_000  # epochs: more than any test lets run
 

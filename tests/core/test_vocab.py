@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lstm_tui.core.tokenize import UNK
-from lstm_tui.core.vocab import Vocabulary
+from lstm_tui.core.text.tokenize import UNK
+from lstm_tui.core.text.vocab import Vocabulary
 
 PROPERTY = settings(max_examples=100, deadline=None)
 

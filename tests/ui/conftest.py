@@ -17,7 +17,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 from textual.widgets._toast import Toast
 
-from lstm_tui.core import paths
+from lstm_tui.core.store import paths
 from lstm_tui.ui.app import LstmApp
 from lstm_tui.ui.widgets.predictor import PredictorPane, PromptInput
 

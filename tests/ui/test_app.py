@@ -14,7 +14,7 @@ from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, ProgressBar
 
-from lstm_tui.core import paths
+from lstm_tui.core.store import paths
 from lstm_tui.ui.app import LstmApp
 from lstm_tui.ui.commands import COMMANDS
 from lstm_tui.ui.screens.confirm import ConfirmScreen
@@ -84,8 +84,8 @@ def test_ui_modules_do_not_import_torch() -> None:
     """The screen must be up before torch (2.5 s to import) is: the UI imports it lazily."""
     code = (
         "import sys, lstm_tui.ui.app, lstm_tui.ui.screens.hyperparams, lstm_tui.ui.screens.files;"
-        "bad = [m for m in ('torch', 'lstm_tui.core.model', 'lstm_tui.core.train',"
-        " 'lstm_tui.core.predict', 'lstm_tui.core.session') if m in sys.modules];"
+        "bad = [m for m in ('torch', 'lstm_tui.core.model.lstm', 'lstm_tui.core.training.train',"
+        " 'lstm_tui.core.serving.predict', 'lstm_tui.core.model.session') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -203,8 +203,8 @@ def test_tab_and_right_accept_the_completion_keeping_case() -> None:
 
 
 def test_enter_sends_the_line_and_the_model_continues_it() -> None:
-    from lstm_tui.core import checkpoint
-    from lstm_tui.core.predict import Predictor
+    from lstm_tui.core.serving.predict import Predictor
+    from lstm_tui.core.store import checkpoint
 
     expected = Predictor(checkpoint.load(paths.default_checkpoint())).continue_text("the mice", 24)
 
@@ -491,7 +491,7 @@ def test_open_corpus_replaces_the_model_and_a_bad_one_keeps_it(tmp_path: Path) -
 
 
 def test_training_without_a_known_corpus_asks_for_one(tmp_path: Path) -> None:
-    from lstm_tui.core import checkpoint
+    from lstm_tui.core.store import checkpoint
 
     session = checkpoint.load(paths.default_checkpoint())
     session.corpus.path = str(tmp_path / "gone.txt")
@@ -688,7 +688,7 @@ def test_a_big_corpus_opens_through_the_token_cache_with_progress(
 ) -> None:
     import numpy as np
 
-    from lstm_tui.core import token_cache
+    from lstm_tui.core.text import token_cache
 
     monkeypatch.setattr(token_cache, "CACHE_FROM_BYTES", 0)  # every file counts as big
     text = tmp_path / "story.txt"

@@ -12,10 +12,10 @@ from hostile import hostile_checkpoints, rewrite
 from textual.pilot import Pilot
 from textual.widgets import DataTable, DirectoryTree, Input
 
-from lstm_tui.core import checkpoint, paths
-from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.corpus import Corpus
-from lstm_tui.core.train import Trainer
+from lstm_tui.core.store import checkpoint, paths
+from lstm_tui.core.text.corpus import Corpus
+from lstm_tui.core.training.config import TrainConfig
+from lstm_tui.core.training.train import Trainer
 from lstm_tui.ui.app import LstmApp
 from lstm_tui.ui.screens.confirm import ConfirmScreen
 from lstm_tui.ui.screens.files import LoadScreen, OpenCorpusScreen, TextTree
@@ -30,7 +30,7 @@ from .test_app import drive, small_model, status, train_steps
 
 @pytest.fixture(scope="module")
 def hostile_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from lstm_tui.core.session import Session
+    from lstm_tui.core.model.session import Session
 
     fable = Corpus.from_file(paths.default_corpus())
     session = Session.new(fable, "seed-1layer", TrainConfig(seed=2), hidden=16, embed=16)

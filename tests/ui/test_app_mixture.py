@@ -11,7 +11,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from lstm_tui.core.train import EpochEvent
+from lstm_tui.core.training.train import EpochEvent
 from lstm_tui.ui.app import LstmApp
 from lstm_tui.ui.screens.files import OpenCorpusScreen
 from lstm_tui.ui.widgets.predictor import PredictorPane

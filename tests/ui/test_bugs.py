@@ -7,7 +7,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import Button, Input
 
-from lstm_tui.core import checkpoint, paths
+from lstm_tui.core.store import checkpoint, paths
 from lstm_tui.ui.app import LstmApp
 from lstm_tui.ui.screens.confirm import ConfirmScreen
 from lstm_tui.ui.screens.files import OpenCorpusScreen
@@ -78,7 +78,7 @@ def test_ghost_text_follows_new_suggestions_and_tab_stays_in_the_input() -> None
     Tab, with nothing shown, does nothing: the focus and the next letter stay here."""
     from dataclasses import replace
 
-    from lstm_tui.core.predict import WordProb
+    from lstm_tui.core.serving.predict import WordProb
 
     async def scenario(pilot: Pilot) -> None:
         app = await wait_ready(pilot)
@@ -235,7 +235,7 @@ def test_the_vocabulary_table_shows_whole_numbers_on_a_big_corpus() -> None:
     from textual.app import App, ComposeResult
     from textual.widgets import DataTable
 
-    from lstm_tui.core.vocab import Vocabulary
+    from lstm_tui.core.text.vocab import Vocabulary
     from lstm_tui.ui.inference import InferenceService
     from lstm_tui.ui.widgets.vocab import VocabPane
 
@@ -350,7 +350,7 @@ def test_chart_axis_labels_are_evenly_spaced_round_values() -> None:
 
 
 def test_the_app_reopens_what_was_open_and_fresh_does_not(tmp_path: Path) -> None:
-    from lstm_tui.core import settings
+    from lstm_tui.core.store import settings
 
     text = tmp_path / "owl.txt"
     text.write_text("the owl sang to the moon and the moon sang back to the owl .\n" * 5)
@@ -376,7 +376,7 @@ def test_the_app_reopens_what_was_open_and_fresh_does_not(tmp_path: Path) -> Non
 
 
 def test_settings_apply_and_a_broken_file_is_one_line_and_the_defaults() -> None:
-    from lstm_tui.core import settings
+    from lstm_tui.core.store import settings
 
     path = settings.config_path()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lstm_tui.core import format as fmt
-from lstm_tui.core import runtime, settings
-from lstm_tui.core.config import TrainConfig
+from lstm_tui.core import runtime
 from lstm_tui.core.runtime import (
     CpuSample,
     busy_cores,
@@ -26,6 +25,8 @@ from lstm_tui.core.runtime import (
     running_elsewhere,
     training_threads,
 )
+from lstm_tui.core.store import settings
+from lstm_tui.core.training.config import TrainConfig
 from lstm_tui.ui.inference import InferenceQueue, JobKind
 from lstm_tui.ui.screens.hyperparams import FieldError, parse_form
 from lstm_tui.ui.state import TrainState, action_allowed
@@ -269,7 +270,7 @@ def test_a_load_average_with_idle_cores_leaves_them_free(tmp_path: Path, monkeyp
 
 
 def test_the_usefulness_estimate_follows_the_accuracy_trend() -> None:
-    from lstm_tui.core.history import useful_at
+    from lstm_tui.core.store.history import useful_at
 
     rising = [(100, 0.05), (200, 0.10), (400, 0.15)]  # +5 points per doubling
     at = useful_at(rising, target=0.25)

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from hostile import escape_vocab
 
-from lstm_tui.core import checkpoint, paths
-from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.corpus import Corpus
-from lstm_tui.core.session import Session
-from lstm_tui.core.train import Trainer
+from lstm_tui.core.model.session import Session
+from lstm_tui.core.store import checkpoint, paths
+from lstm_tui.core.text.corpus import Corpus
+from lstm_tui.core.training.config import TrainConfig
+from lstm_tui.core.training.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 TITLE = "lstm-tui-title-check"

@@ -9,7 +9,7 @@ import numpy as np
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
-from lstm_tui.core.vocab import Vocabulary
+from lstm_tui.core.text.vocab import Vocabulary
 from lstm_tui.ui.app import LstmApp
 from lstm_tui.ui.inference import InferenceService
 from lstm_tui.ui.widgets.vocab import ROW_LIMIT, VocabPane

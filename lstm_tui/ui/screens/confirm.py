@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from lstm_tui.core.safe_text import visible
+from lstm_tui.core.text.safe_text import visible
 from lstm_tui.ui.widgets.key_button import key_button
 
 

@@ -17,12 +17,12 @@ from textual.suggester import Suggester
 from textual.widgets import Button, Checkbox, DataTable, DirectoryTree, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from lstm_tui.core import checkpoint
 from lstm_tui.core import format as fmt
 from lstm_tui.core.errors import CheckpointError
-from lstm_tui.core.files import regular_file_problem
-from lstm_tui.core.paths import CHECKPOINT_SUFFIX, checkpoint_path, checkpoints_dir, save_path
-from lstm_tui.core.safe_text import visible
+from lstm_tui.core.store import checkpoint
+from lstm_tui.core.store.files import regular_file_problem
+from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX, checkpoint_path, checkpoints_dir, save_path
+from lstm_tui.core.text.safe_text import visible
 from lstm_tui.ui.widgets.key_button import key_button
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".text", ".rst", ".csv", ".tsv", ".json", ".tokens", ""})

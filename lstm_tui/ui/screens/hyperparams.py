@@ -16,12 +16,12 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from lstm_tui.core.config import TrainConfig
 from lstm_tui.core.errors import ConfigError, UserError
+from lstm_tui.core.training.config import TrainConfig
 from lstm_tui.ui.widgets.key_button import key_button
 
 if TYPE_CHECKING:
-    from lstm_tui.core.model import ModelConfig
+    from lstm_tui.core.model.lstm import ModelConfig
 
 PRESET_NAMES = ("seed", "seed-1layer", "default", "large")
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
@@ -94,8 +94,8 @@ def parse_form(
     values: dict[str, str], preset: str, device: str, base: TrainConfig | None = None
 ) -> Hyperparams:
     """Check every field (with the core's validators); ``FieldError`` names the bad one."""
-    from lstm_tui.core.device import resolve_device
-    from lstm_tui.core.model import check_config, make_config
+    from lstm_tui.core.model.device import resolve_device
+    from lstm_tui.core.model.lstm import check_config, make_config
 
     layers = _whole("layers", values["layers"])
     hidden = _whole("hidden", values["hidden"])
@@ -227,7 +227,7 @@ class HyperparamsScreen(ModalScreen[Hyperparams | None]):
     @on(Input.Changed, "#field-bptt")
     def _show_effective(self) -> None:
         """What a run on this corpus will use: a small text shrinks batch and bptt."""
-        from lstm_tui.core.train import fit_to_corpus
+        from lstm_tui.core.training.train import fit_to_corpus
 
         note = self.query_one("#form-effective", Static)
         if not self.train_tokens:
@@ -247,7 +247,7 @@ class HyperparamsScreen(ModalScreen[Hyperparams | None]):
 
     @on(Select.Changed, "#field-preset")
     def _preset_changed(self, event: Select.Changed) -> None:
-        from lstm_tui.core.model import PRESETS
+        from lstm_tui.core.model.lstm import PRESETS
 
         preset = PRESETS.get(str(event.value))
         if preset is None or str(event.value) == self.preset:

@@ -27,14 +27,14 @@ from textual.suggester import SuggestionReady
 from textual.widgets import Input, Static
 
 from lstm_tui.core import format as fmt
-from lstm_tui.core.safe_text import has_control, visible
+from lstm_tui.core.text.safe_text import has_control, visible
 from lstm_tui.ui.inference import TOP_K, InferenceService
 from lstm_tui.ui.messages import ContinuationReady, PredictorRefreshed, SuggestionsReady
 from lstm_tui.ui.widgets.line import Line
 
 if TYPE_CHECKING:
-    from lstm_tui.core.predict import Continuation, Suggestions
-    from lstm_tui.core.surprisal import WordSurprise
+    from lstm_tui.core.serving.predict import Continuation, Suggestions
+    from lstm_tui.core.serving.surprisal import WordSurprise
 
 WORD_CHOICES = (4, 8, 12, 16, 24, 32, 48, 64, 96)
 TEMPERATURES = (0.0, 0.5, 0.8, 1.0, 1.3)  # 0 is greedy
@@ -89,7 +89,7 @@ SURPRISE_STYLES = ("green", "yellow", "bold red1")  # expected, so-so, surprisin
 
 
 def surprise_style(bits: float) -> str:
-    from lstm_tui.core.surprisal import EXPECTED_BITS, SURPRISING_BITS
+    from lstm_tui.core.serving.surprisal import EXPECTED_BITS, SURPRISING_BITS
 
     band = 0 if bits < EXPECTED_BITS else 1 if bits < SURPRISING_BITS else 2
     return SURPRISE_STYLES[band]

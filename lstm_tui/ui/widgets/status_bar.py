@@ -10,13 +10,13 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from lstm_tui.core import format as fmt
-from lstm_tui.core.paths import CHECKPOINT_SUFFIX
-from lstm_tui.core.safe_text import visible
+from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX
+from lstm_tui.core.text.safe_text import visible
 from lstm_tui.ui.state import TrainState
 
 if TYPE_CHECKING:
-    from lstm_tui.core.session import Session
-    from lstm_tui.core.train import StepEvent
+    from lstm_tui.core.model.session import Session
+    from lstm_tui.core.training.train import StepEvent
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,15 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar
 
 from lstm_tui.core import format as fmt
-from lstm_tui.core.safe_text import visible
+from lstm_tui.core.text.safe_text import visible
 from lstm_tui.ui.messages import TrainingEnded, TrainingProgress, TrainingStarted
 from lstm_tui.ui.state import TrainState
 from lstm_tui.ui.widgets.chart import ACCURACY_COLOR, LOSS_COLOR, LossChart
 from lstm_tui.ui.widgets.line import Line, LogLines
 
 if TYPE_CHECKING:
-    from lstm_tui.core.session import Session
-    from lstm_tui.core.train import EpochEvent, StepEvent, TrainResult
+    from lstm_tui.core.model.session import Session
+    from lstm_tui.core.training.train import EpochEvent, StepEvent, TrainResult
 
 # One plain-language line per metric: the metrics lines' tooltips, and F1's "Metrics" section.
 RUN_HINTS = (
@@ -137,7 +137,7 @@ class TrainingPane(Vertical, can_focus=True):
 
     def on_training_progress(self, message: TrainingProgress) -> None:
         message.stop()
-        from lstm_tui.core.train import StepEvent
+        from lstm_tui.core.training.train import StepEvent
 
         if isinstance(message.event, StepEvent):
             self.step(message.event)
@@ -182,7 +182,7 @@ class TrainingPane(Vertical, can_focus=True):
 
     def _usefulness(self, event: EpochEvent) -> str:
         """A rough "suggestions should be useful around …", from the accuracy trend."""
-        from lstm_tui.core.history import USEFUL_ACCURACY, useful_at
+        from lstm_tui.core.store.history import USEFUL_ACCURACY, useful_at
 
         at = useful_at(self._accuracy)
         if at is None:

@@ -17,14 +17,14 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label
 
 from lstm_tui.core import format as fmt
-from lstm_tui.core.safe_text import visible
+from lstm_tui.core.text.safe_text import visible
 from lstm_tui.ui.inference import InferenceService
 from lstm_tui.ui.messages import PredictorRefreshed, WordDetailsReady
 from lstm_tui.ui.widgets.line import Line
 
 if TYPE_CHECKING:
-    from lstm_tui.core.predict import WordProb
-    from lstm_tui.core.vocab import Vocabulary
+    from lstm_tui.core.serving.predict import WordProb
+    from lstm_tui.core.text.vocab import Vocabulary
 
 ROW_LIMIT = 300
 DEBOUNCE_FROM_WORDS = 20_000  # above this, wait for a pause in typing before filtering

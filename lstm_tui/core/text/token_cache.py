@@ -36,19 +36,19 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from lstm_tui.core.corpus import (
+from lstm_tui.core.errors import CorpusError, UserError
+from lstm_tui.core.store.files import regular_file_problem, too_big
+from lstm_tui.core.store.paths import APP_NAME
+from lstm_tui.core.text.corpus import (
     BLOCK_CHARS,
     Corpus,
     _check_length,
     split_point,
     text_blocks,
 )
-from lstm_tui.core.errors import CorpusError, UserError
-from lstm_tui.core.files import regular_file_problem, too_big
-from lstm_tui.core.paths import APP_NAME
-from lstm_tui.core.tokenize import Tokenizer as TokenKind
-from lstm_tui.core.tokenize import tokenize
-from lstm_tui.core.vocab import Vocabulary
+from lstm_tui.core.text.tokenize import Tokenizer as TokenKind
+from lstm_tui.core.text.tokenize import tokenize
+from lstm_tui.core.text.vocab import Vocabulary
 
 CACHE_FORMAT = 1
 RANGE_BYTES = 8 << 20  # one worker's share of the file at a time

@@ -14,7 +14,7 @@ import json
 import math
 from typing import Any
 
-from lstm_tui.core.config import OPTIMIZERS
+from lstm_tui.core.training.config import OPTIMIZERS
 
 MAX_SEED = 2**32 - 1
 MAX_LAYERS = 16

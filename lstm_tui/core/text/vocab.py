@@ -8,10 +8,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lstm_tui.core.auto import auto_min_count
-from lstm_tui.core.tokenize import UNK
+from lstm_tui.core.text.tokenize import UNK
 
 SORT_KEYS = ("id", "word", "count")
+
+
+# Below this many tokens a text is learnt by heart (the fable) and has no validation split
+# (corpus.MIN_TOKENS_FOR_SPLIT): every word keeps its id, and the seed preset trains on it.
+SMALL_CORPUS_TOKENS = 1_000
+
+
+def auto_min_count(tokens: int) -> int:
+    """Fewest times a word must occur to get its own id; rarer words become ``<unk>``.
+
+    On a text big enough to train on, words seen once become ``<unk>``, as in the usual
+    preparation of PTB and WikiText (Mikolov et al. 2010; Merity et al. 2016). Without it,
+    ``<unk>`` never occurs in training: the LSTM learns to give it no probability and never
+    trains its embedding, so every word of held-out text (or of what the user types) that the
+    vocabulary lacks costs it dearly and leaves a meaningless state behind. A tiny text (the
+    fable) is learnt by heart and keeps every word.
+    """
+    return 1 if tokens < SMALL_CORPUS_TOKENS else 2
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ CHECKPOINT_SUFFIX = ".safetensors"
 DEFAULT_CORPUS_NAME = "belling_the_cat.txt"
 DEFAULT_MODEL_NAME = "fable-seed.safetensors"
 
-_PACKAGE = Path(__file__).resolve().parent.parent
+_PACKAGE = Path(__file__).resolve().parents[2]  # lstm_tui/
 
 
 def data_dir() -> Path:

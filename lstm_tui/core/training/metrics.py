@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from lstm_tui.core.corpus import WINDOW
-from lstm_tui.core.mixture import CACHE_WINDOW, cache_target_probs
-from lstm_tui.core.model import LanguageModel, State
+from lstm_tui.core.model.lstm import LanguageModel, State
+from lstm_tui.core.model.mixture import CACHE_WINDOW, cache_target_probs
+from lstm_tui.core.text.corpus import WINDOW
 
 if TYPE_CHECKING:
-    from lstm_tui.core.ngram import KneserNey
-    from lstm_tui.core.session import Session
+    from lstm_tui.core.model.ngram import KneserNey
+    from lstm_tui.core.model.session import Session
 
 EVAL_CHUNK = 64  # tokens per stream per forward call: bounds the [streams, chunk, vocab] scores
 EVAL_SCORES = 4_000_000  # ... unless more of them fit in this many scores (a small vocabulary)

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from lstm_tui.core.mixture import CACHE_WINDOW, MixWeights, cache_target_probs
-from lstm_tui.core.model import LanguageModel, State
-from lstm_tui.core.session import Session
-from lstm_tui.core.surprisal import WordSurprise
-from lstm_tui.core.tokenize import UNK, detokenize, split_partial, tokenize
+from lstm_tui.core.model.lstm import LanguageModel, State
+from lstm_tui.core.model.mixture import CACHE_WINDOW, MixWeights, cache_target_probs
+from lstm_tui.core.model.session import Session
+from lstm_tui.core.serving.surprisal import WordSurprise
+from lstm_tui.core.text.tokenize import UNK, detokenize, split_partial, tokenize
 
 MAX_CACHED_STATES = 2048
 STEPWISE_TAIL = 32  # when catching up on pasted text, the last this-many tokens go one by one

@@ -37,7 +37,7 @@ def checked(raw: object) -> list[dict]:
 
 def read(path: str | Path) -> list[dict]:
     """A checkpoint's history, read from its header alone (no torch)."""
-    from lstm_tui.core.checkpoint import read_header
+    from lstm_tui.core.store.checkpoint import read_header
 
     return checked(read_header(path).get("history"))
 

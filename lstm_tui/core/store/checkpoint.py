@@ -21,22 +21,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lstm_tui import __version__
-from lstm_tui.core import history
-from lstm_tui.core.checkpoint_schema import (
+from lstm_tui.core.errors import CheckpointError, ConfigError
+from lstm_tui.core.store import history
+from lstm_tui.core.store.checkpoint_schema import (
     SchemaError,
     check_meta,
     check_tensor_table,
     check_version,
     parse_json,
 )
-from lstm_tui.core.errors import CheckpointError, ConfigError
-from lstm_tui.core.files import kind_of, open_regular
-from lstm_tui.core.paths import CHECKPOINT_SUFFIX, checkpoints_dir
+from lstm_tui.core.store.files import kind_of, open_regular
+from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX, checkpoints_dir
 
 if TYPE_CHECKING:  # torch-backed types, imported lazily so that listing stays torch-free
-    from lstm_tui.core.model import LanguageModel, ModelConfig
-    from lstm_tui.core.ngram import KneserNey
-    from lstm_tui.core.session import Session
+    from lstm_tui.core.model.lstm import LanguageModel, ModelConfig
+    from lstm_tui.core.model.ngram import KneserNey
+    from lstm_tui.core.model.session import Session
 
 FORMAT = "lstm-tui-checkpoint"
 # 2: adds the n-gram (tensors "ngram.*"), the mixture weights, the training history and the
@@ -236,7 +236,7 @@ def _add_ngram_tensors(session: Session, tensors: dict) -> dict | None:
 def _ngram(meta: dict | None, tensors: dict) -> KneserNey | None:
     import numpy as np
 
-    from lstm_tui.core.ngram import KneserNey
+    from lstm_tui.core.model.ngram import KneserNey
 
     if not meta:
         return None
@@ -432,11 +432,11 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from lstm_tui.core.config import TrainConfig
-    from lstm_tui.core.mixture import MixWeights
-    from lstm_tui.core.model import LanguageModel, ModelConfig, check_config
-    from lstm_tui.core.session import CorpusInfo, Progress, Session
-    from lstm_tui.core.vocab import Vocabulary
+    from lstm_tui.core.model.lstm import LanguageModel, ModelConfig, check_config
+    from lstm_tui.core.model.mixture import MixWeights
+    from lstm_tui.core.model.session import CorpusInfo, Progress, Session
+    from lstm_tui.core.text.vocab import Vocabulary
+    from lstm_tui.core.training.config import TrainConfig
 
     path = Path(path)
     meta = read_header(path)
@@ -484,7 +484,7 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
         mix=mix,
     )
     if device is not None:
-        from lstm_tui.core.device import resolve_device
+        from lstm_tui.core.model.device import resolve_device
 
         session.to(resolve_device(device))
     session.mark_saved(path)
@@ -500,7 +500,7 @@ def _check_shapes(path: Path, config: ModelConfig, weights: dict) -> None:
     """
     import torch
 
-    from lstm_tui.core.model import LanguageModel
+    from lstm_tui.core.model.lstm import LanguageModel
 
     with torch.device("meta"):
         expected = LanguageModel(config).state_dict(keep_vars=True)

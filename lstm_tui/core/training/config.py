@@ -79,7 +79,7 @@ class TrainConfig:
             raise ConfigError(
                 f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}"
             )
-        from lstm_tui.core.mixture import parse_mix
+        from lstm_tui.core.model.mixture import parse_mix
 
         parse_mix(self.mix)
         if self.lr_decay > 1:

@@ -16,17 +16,17 @@ import numpy as np
 import torch
 
 from lstm_tui.core import format as fmt
-from lstm_tui.core.auto import auto_choice
-from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.corpus import Corpus
-from lstm_tui.core.device import resolve_device
-from lstm_tui.core.mixture import MixWeights
-from lstm_tui.core.model import LanguageModel, ModelConfig, make_config
-from lstm_tui.core.tokenize import Tokenizer
-from lstm_tui.core.vocab import Vocabulary
+from lstm_tui.core.model.device import resolve_device
+from lstm_tui.core.model.lstm import LanguageModel, ModelConfig, make_config
+from lstm_tui.core.model.mixture import MixWeights
+from lstm_tui.core.text.corpus import Corpus
+from lstm_tui.core.text.tokenize import Tokenizer
+from lstm_tui.core.text.vocab import Vocabulary
+from lstm_tui.core.training.auto import auto_choice
+from lstm_tui.core.training.config import TrainConfig
 
 if TYPE_CHECKING:
-    from lstm_tui.core.ngram import KneserNey
+    from lstm_tui.core.model.ngram import KneserNey
 
 
 DEFAULT_NGRAM_ORDER = 5
@@ -140,7 +140,7 @@ class Session:
     ) -> None:
         """Count a Kneser-Ney model from the text; predict from it alone for now, unless
         ``keep_mix`` (a recount on more text, with the mixture's weights already fitted)."""
-        from lstm_tui.core.ngram import KneserNey
+        from lstm_tui.core.model.ngram import KneserNey
 
         recent = np.asarray(train_ids[-MAX_NGRAM_TOKENS:])  # counting memory grows with the text
         ngram = KneserNey.fit(recent, len(self.vocab), order=order)

@@ -23,29 +23,29 @@ from enum import Enum
 import numpy as np
 import torch
 
-from lstm_tui.core.batches import StreamBatches
-from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.control import RunControl
-from lstm_tui.core.corpus import MIN_TOKENS, WINDOW
-from lstm_tui.core.device import resolve_device, resolve_precision
-from lstm_tui.core.distributed import Distributed, TrainStep
 from lstm_tui.core.errors import ConfigError
-from lstm_tui.core.metrics import (
-    MAX_WINDOWS,
-    eval_streams,
-    score_components,
-    window_accuracy,
-    with_mixture,
-)
-from lstm_tui.core.mixture import (
+from lstm_tui.core.model.device import resolve_device, resolve_precision
+from lstm_tui.core.model.mixture import (
     MixMode,
     MixWeights,
     fit_weights,
     mixture_log_likelihood,
     parse_mix,
 )
-from lstm_tui.core.optim import SGD, AdamW, FusedOptimizer, clip_grad_norm_
-from lstm_tui.core.session import MAX_NGRAM_TOKENS, Progress, Session
+from lstm_tui.core.model.session import MAX_NGRAM_TOKENS, Progress, Session
+from lstm_tui.core.text.corpus import MIN_TOKENS, WINDOW
+from lstm_tui.core.training.batches import StreamBatches
+from lstm_tui.core.training.config import TrainConfig
+from lstm_tui.core.training.control import RunControl
+from lstm_tui.core.training.distributed import Distributed, TrainStep
+from lstm_tui.core.training.metrics import (
+    MAX_WINDOWS,
+    eval_streams,
+    score_components,
+    window_accuracy,
+    with_mixture,
+)
+from lstm_tui.core.training.optim import SGD, AdamW, FusedOptimizer, clip_grad_norm_
 
 MIN_STREAM = 8  # shortest stream worth carrying state along, in tokens
 AUTO_EPOCH_TOKENS = 300_000  # epochs=None trains on about this many tokens ...

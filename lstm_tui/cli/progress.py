@@ -8,7 +8,7 @@ import time
 from typing import TextIO
 
 from lstm_tui.core import format as fmt
-from lstm_tui.core.train import EpochEvent, StepEvent
+from lstm_tui.core.training.train import EpochEvent, StepEvent
 
 
 def epochs_done(event: StepEvent) -> float:

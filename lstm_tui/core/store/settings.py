@@ -21,7 +21,7 @@ from pathlib import Path
 
 import platformdirs
 
-from lstm_tui.core.paths import APP_NAME
+from lstm_tui.core.store.paths import APP_NAME
 
 if sys.version_info >= (3, 11):
     import tomllib

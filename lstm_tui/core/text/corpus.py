@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from lstm_tui.core.errors import ConfigError, CorpusError
-from lstm_tui.core.files import read_bounded
-from lstm_tui.core.tokenize import Tokenizer, tokenize
-from lstm_tui.core.vocab import Vocabulary
+from lstm_tui.core.store.files import read_bounded
+from lstm_tui.core.text.tokenize import Tokenizer, tokenize
+from lstm_tui.core.text.vocab import Vocabulary
 
 WINDOW = 3  # the tutorial's context: predict the 4th word from the 3 before it
 MIN_TOKENS = WINDOW + 1

@@ -27,9 +27,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from lstm_tui.core.device import resolve_device
 from lstm_tui.core.errors import ConfigError
-from lstm_tui.core.model import LanguageModel, State
+from lstm_tui.core.model.device import resolve_device
+from lstm_tui.core.model.lstm import LanguageModel, State
 
 T = TypeVar("T")
 NCCL_VOTE_EVERY = 8  # steps between stop votes on GPUs: each vote waits for the GPU
@@ -182,5 +182,7 @@ def torchrun(argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":  # `train --processes N` runs `python -m lstm_tui.core.distributed`
+if (
+    __name__ == "__main__"
+):  # `train --processes N` runs `python -m lstm_tui.core.training.distributed`
     raise SystemExit(torchrun(sys.argv[1:]))

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Below this many tokens a text has no validation split (corpus.MIN_TOKENS_FOR_SPLIT): the
-# seed preset learns it by heart, as the tutorial did with the fable.
-SMALL_CORPUS_TOKENS = 1_000
+from lstm_tui.core.text.vocab import SMALL_CORPUS_TOKENS
 
 
 @dataclass(frozen=True)
@@ -47,19 +45,6 @@ AUTO_TABLE: tuple[AutoChoice, ...] = (
         {**_TRAIN, "lr": 8e-3},
     ),
 )  # fmt: skip
-
-
-def auto_min_count(tokens: int) -> int:
-    """Fewest times a word must occur to get its own id; rarer words become ``<unk>``.
-
-    On a text big enough to train on, words seen once become ``<unk>``, as in the usual
-    preparation of PTB and WikiText (Mikolov et al. 2010; Merity et al. 2016). Without it,
-    ``<unk>`` never occurs in training: the LSTM learns to give it no probability and never
-    trains its embedding, so every word of held-out text (or of what the user types) that the
-    vocabulary lacks costs it dearly and leaves a meaningless state behind. A tiny text (the
-    fable) is learnt by heart and keeps every word.
-    """
-    return 1 if tokens < SMALL_CORPUS_TOKENS else 2
 
 
 def auto_choice(train_tokens: int) -> AutoChoice:

@@ -11,16 +11,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lstm_tui.core import paths
-from lstm_tui.core.auto import auto_choice
-from lstm_tui.core.config import TrainConfig
-from lstm_tui.core.corpus import MAX_CORPUS_BYTES, Corpus
 from lstm_tui.core.errors import ConfigError
-from lstm_tui.core.session import Session
+from lstm_tui.core.model.session import Session
+from lstm_tui.core.store import paths
+from lstm_tui.core.text.corpus import MAX_CORPUS_BYTES, Corpus
+from lstm_tui.core.training.auto import auto_choice
+from lstm_tui.core.training.config import TrainConfig
 
 if TYPE_CHECKING:
-    from lstm_tui.core.model import ModelConfig
-    from lstm_tui.core.token_cache import ProgressFn
+    from lstm_tui.core.model.lstm import ModelConfig
+    from lstm_tui.core.text.token_cache import ProgressFn
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Opened:
 
 def usable_device(name: str) -> tuple[str, str | None]:
     """``name`` if this machine has it, else ``"cpu"`` and a note saying why."""
-    from lstm_tui.core.device import resolve_device
+    from lstm_tui.core.model.device import resolve_device
 
     try:
         resolve_device(name)
@@ -62,7 +62,7 @@ def corpus_of(session: Session) -> Path | None:
 
 def preset_of(config: ModelConfig) -> str:
     """The preset a model's shape matches (``seed`` when none does)."""
-    from lstm_tui.core.model import PRESETS
+    from lstm_tui.core.model.lstm import PRESETS
 
     shape = {"embed": config.embed, "hidden": config.hidden, "layers": config.layers}
     matches = (n for n, p in PRESETS.items() if all(p[k] == v for k, v in shape.items()))
@@ -70,7 +70,7 @@ def preset_of(config: ModelConfig) -> str:
 
 
 def open_checkpoint(path: Path, device: str) -> Opened:
-    from lstm_tui.core import checkpoint
+    from lstm_tui.core.store import checkpoint
 
     device, problem = usable_device(device)
     session = checkpoint.load(path, device=device)
@@ -93,17 +93,17 @@ def open_corpus(
 ) -> Opened:
     """A new vocabulary and an untrained model sized for the text at ``path``.
 
-    A big text goes through the token cache (``core/token_cache.py``): tokenised once on
+    A big text goes through the token cache (``core/text/token_cache.py``): tokenised once on
     every core, with ``progress(phase, done, total)`` as it goes, and mapped, not read, later.
     """
-    from lstm_tui.core.device import resolve_device
-    from lstm_tui.core.token_cache import load_corpus
+    from lstm_tui.core.model.device import resolve_device
+    from lstm_tui.core.text.token_cache import load_corpus
 
     device, problem = usable_device(device)
     loaded = load_corpus(path, progress=progress)
     corpus = loaded.corpus
-    # The auto preset's training settings for a text of this size (core/auto.py), as the CLI
-    # uses them; the n-gram is counted at once, so suggestions work before any training.
+    # The auto preset's training settings for a text of this size (training/auto.py), as the
+    # CLI uses them; the n-gram is counted at once, so suggestions work before any training.
     tuned = auto_choice(len(corpus.train_ids)).train
     session = Session.new(corpus, "auto", replace(train_config, device=device, **tuned))
     session.to(resolve_device(device))
@@ -126,7 +126,7 @@ def reshape(
     train_config: TrainConfig,
 ) -> Session:
     """A fresh model of another shape (``layers``, ``hidden``, ``embed``, ``dropout``)."""
-    from lstm_tui.core.model import make_config
+    from lstm_tui.core.model.lstm import make_config
 
     config = make_config(len(session.vocab), preset, session.config.softmax, **shape)
     return session.reshaped(config, train_config)

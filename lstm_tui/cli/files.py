@@ -1,0 +1,119 @@
+"""``lstm-tui list``, ``history`` and ``cache``: what is saved on disk."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lstm_tui.core.errors import UserError
+from lstm_tui.core.text.safe_text import visible
+
+if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torch
+    pass
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from lstm_tui.core.store.checkpoint import scan_checkpoints
+    from lstm_tui.core.store.paths import checkpoints_dir
+
+    found, unreadable = scan_checkpoints()
+    if args.json:
+        listed = [
+            {
+                "name": c.name,
+                "path": str(c.path),
+                "created": c.created,
+                "corpus": c.corpus,
+                "model": c.model,
+                "params": c.params,
+                "steps": c.steps,
+                "metrics": _json_safe(c.metrics),
+            }
+            for c in found
+        ]
+        listed += [{"name": u.name, "path": str(u.path), "error": u.error} for u in unreadable]
+        print(json.dumps(listed))
+        return 0
+    if not found and not unreadable:
+        print(f"no checkpoints in {visible(str(checkpoints_dir()))}", file=sys.stderr)
+    for c in found:
+        accuracy = c.metrics.get("window_accuracy")
+        shown = f"{accuracy:.1%}" if isinstance(accuracy, float) else "—"
+        fields = (c.name, c.created, c.corpus, c.model, f"steps {c.steps}", f"window acc {shown}")
+        print("\t".join(visible(f) for f in fields))
+    for u in unreadable:
+        why = u.error.removeprefix(f"{u.path}: ")
+        print(f"{visible(u.name)}\tunreadable: {visible(why)}")
+    return 0
+
+
+def _json_safe(metrics: dict) -> dict:
+    """NaN and infinity are not JSON: null instead."""
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()
+    }
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from lstm_tui.core.store import history
+    from lstm_tui.core.store.paths import checkpoint_path
+
+    path = checkpoint_path(args.checkpoint)
+    records = history.read(path)
+    if not records:
+        print(
+            f"lstm-tui: {path}: no training history (trained before it was kept?)", file=sys.stderr
+        )
+    text = history.to_csv(records) if args.format == "csv" else history.to_json(records)
+    if args.out:
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise UserError(f"{args.out}: cannot write: {e.strerror or e}") from None
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from lstm_tui.core.text import token_cache
+
+    if args.action == "clear":
+        entries, size = token_cache.clear()
+        if args.json:
+            print(json.dumps({"removed": entries, "bytes": size}))
+        else:
+            print(
+                f"removed {entries} entries ({size / 1e6:,.1f} MB) from {token_cache.cache_dir()}"
+            )
+        return 0
+    found = token_cache.list_entries()
+    if args.json:
+        rows = [
+            {
+                "key": e.key,
+                "source": e.source,
+                "tokens": e.tokens,
+                "vocab_size": e.vocab_size,
+                "bytes": e.size_bytes,
+                "created": e.created,
+                "settings": e.settings,
+                "stale": e.stale,
+            }
+            for e in found
+        ]
+        print(json.dumps(rows))
+        return 0
+    if not found:
+        print(f"no cached corpora in {token_cache.cache_dir()}", file=sys.stderr)
+    for e in found:
+        stale = "\tstale (the file changed)" if e.stale else ""
+        print(
+            f"{e.source}\t{e.tokens:,} tokens\t{e.vocab_size:,} words\t"
+            f"{e.size_bytes / 1e6:,.1f} MB\t{e.created}{stale}"
+        )
+    return 0

@@ -1,0 +1,1 @@
+"""Serving a trained model to a typist: next words, completions, continuations, surprise."""

@@ -1,0 +1,1 @@
+"""Text: words, vocabularies and corpora. Never imports torch."""

@@ -1,0 +1,1 @@
+"""Training: settings, the loop, batches, optimisers, metrics, and many processes."""
