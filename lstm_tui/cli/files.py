@@ -70,6 +70,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         )
     text = history.to_csv(records) if args.format == "csv" else history.to_json(records)
     if args.out:
+        _refuse_overwriting_a_checkpoint(Path(args.out), path)
         try:
             Path(args.out).write_text(text, encoding="utf-8")
         except OSError as e:
@@ -77,6 +78,23 @@ def cmd_history(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _refuse_overwriting_a_checkpoint(out: Path, source: Path) -> None:
+    """[issue 16.6] An export never replaces a checkpoint: not the one it reads (``--out X``
+    for ``history X`` turned the model into CSV), nor any other file saved as one."""
+    import os
+
+    from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX
+
+    try:
+        same = os.path.samefile(out, source)
+    except OSError:
+        same = False  # one of them does not exist: not the same file
+    if same:
+        raise UserError(f"{out}: is the checkpoint being read; choose another --out")
+    if out.suffix == CHECKPOINT_SUFFIX and out.exists():
+        raise UserError(f"{out}: is a checkpoint; an export does not replace one")
 
 
 def cmd_cache(args: argparse.Namespace) -> int:

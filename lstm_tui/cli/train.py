@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from lstm_tui.core.text.safe_text import visible
 if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torch
     from lstm_tui.core.model.session import Session
     from lstm_tui.core.text.corpus import Corpus
+    from lstm_tui.core.training.config import TrainConfig
     from lstm_tui.core.training.distributed import Distributed, StopOnSignals
     from lstm_tui.core.training.train import Trainer
 
@@ -48,6 +50,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(
     args: argparse.Namespace, dist: Distributed | None, votes: StopOnSignals | None = None
+) -> int:
+    with ExitStack() as held:  # what the run holds until it ends: the target's lock
+        return _train_holding(args, dist, votes, held)
+
+
+def _train_holding(
+    args: argparse.Namespace, dist: Distributed | None, votes: StopOnSignals | None, held: ExitStack
 ) -> int:
     from lstm_tui.core.model.lstm import PRESETS
     from lstm_tui.core.model.session import Session
@@ -126,10 +135,13 @@ def _train(
         )
         out = save_path(args.out or Path(corpus.name).stem)
     if main_rank:  # before any training: a save that cannot succeed is said now
+        held.enter_context(checkpoint.writer_lock(out))  # [issue 16.8] one run per target
         checkpoint.check_target(
             out,
             protect=tuple(p for p in (corpus.path,) if p is not None),
-            size_hint=_checkpoint_size(session, not args.weights_only),
+            size_hint=checkpoint.saved_size(
+                session, not args.weights_only, _ngram_tokens(session, corpus, config)
+            ),
         )
     trainer = Trainer(
         session, corpus.train_ids, corpus.val_ids, config, dist=dist, precision=args.precision
@@ -230,11 +242,14 @@ def _train(
     return 0
 
 
-def _checkpoint_size(session: Session, with_optimizer: bool) -> int:
-    """About how many bytes a save of this session writes (AdamW keeps two slots a weight)."""
-    weights = 4 * session.model.num_parameters()
-    words = sum(len(w) + 4 for w in session.vocab.words) + 8 * len(session.vocab)
-    return weights * (3 if with_optimizer else 1) + words
+def _ngram_tokens(session: Session, corpus: Corpus, config: TrainConfig) -> int:
+    """The tokens the saved n-gram will be counted from: after a run, all the text (up to
+    the counting limit); none without an n-gram."""
+    from lstm_tui.core.model.session import MAX_NGRAM_TOKENS
+
+    if config.mix == "off" or (session.ngram is None and session.counting is None):
+        return 0
+    return min(len(corpus.ids), MAX_NGRAM_TOKENS)
 
 
 class _StopOnSignals:

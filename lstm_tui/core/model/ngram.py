@@ -116,6 +116,21 @@ def _count(ids: np.ndarray, v: int, order: int) -> tuple[list[_Grams], list[np.n
     return grams, tables
 
 
+def saved_bytes_bound(tokens: int, vocab_size: int, order: int, max_ngrams: int = 4_000_000) -> int:
+    """At most how many bytes ``to_arrays`` holds for a model counted from ``tokens`` tokens.
+
+    A text of N tokens has at most N distinct n-grams of each order, and at most
+    ``max_ngrams`` of orders >= 3 survive pruning. Each stored n-gram is a word id and an
+    alpha (8 bytes); each history level adds an offset and a key (16 bytes) per history.
+    Used to check free space before a run, when the n-gram may not be counted yet.
+    """
+    n = max(0, int(tokens))
+    grams = 8 * min(n, vocab_size**2) if order >= 2 else 0
+    grams += 8 * min(n * max(0, order - 2), max_ngrams)
+    histories = 16 * n * max(0, order - 2)
+    return 16 * (vocab_size + 1) + grams + histories + 1024
+
+
 def _prune(grams: list[_Grams], max_ngrams: int) -> None:
     """Drop the excess n-grams: lowest count first, then highest order first."""
     excess = sum(len(g.words) for g in grams) - max_ngrams

@@ -8,6 +8,7 @@ renamed over the target, so a crash mid-save never leaves half a checkpoint.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -15,6 +16,8 @@ import stat
 import struct
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -342,6 +345,68 @@ def check_target(path: str | Path, protect: tuple[Path, ...] = (), size_hint: in
                 f"about {size_hint:,} needed)"
             )
     return path
+
+
+@contextmanager
+def writer_lock(path: str | Path) -> Iterator[Path]:
+    """Hold the right to write checkpoint ``path`` for a whole run, or refuse at once.
+
+    [issue 16.8] Two ``train --out S`` at once both trained and saved, and the later save
+    silently replaced the earlier. An advisory ``fcntl`` lock on a sidecar file (the
+    checkpoint itself is replaced by rename, so a lock on it would not survive a save) is
+    taken before any work; the kernel drops it when the process ends, even by SIGKILL, so a
+    crashed run never leaves the target locked. The sidecar stays: removing it would race
+    with a process that has just opened it.
+    """
+    path = Path(path)
+    lock_path = path.with_name(f".{path.name}.lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot save there: {e.strerror or e}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            by = f" (pid {holder})" if holder.isdigit() else ""
+            raise CheckpointError(
+                f"{path}: another lstm-tui run is writing it{by}; wait for it to end or "
+                "choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def saved_size(session: Session, with_optimizer: bool, ngram_tokens: int = 0) -> int:
+    """About how many bytes ``save`` writes for this session, erring high.
+
+    [issue 16.7] The free-space check before training used the weights alone; the n-gram
+    (often the larger part on a big text, and counted again at the end of a run) was left
+    out, so a full disk was found only when the trained model could not be saved.
+    ``ngram_tokens``: the tokens the n-gram will have been counted from by the save (0: no
+    n-gram); its bound is used, as the n-gram may still be being counted.
+    """
+    from lstm_tui.core.model.ngram import saved_bytes_bound
+
+    weights = 4 * session.model.num_parameters()
+    total = weights * (3 if with_optimizer else 1)  # AdamW keeps two slots a weight
+    total += sum(len(w.encode()) + 4 for w in session.vocab.words) + 8 * len(session.vocab)
+    if ngram_tokens:
+        total += saved_bytes_bound(ngram_tokens, len(session.vocab), _ngram_order(session))
+    # The JSON header: configs, metrics and one record per evaluation (a few hundred bytes).
+    total += 64 * 1024 + 512 * (len(session.history) + 64)
+    return total
+
+
+def _ngram_order(session: Session) -> int:
+    from lstm_tui.core.model.session import DEFAULT_NGRAM_ORDER
+
+    return session.ngram.order if session.ngram is not None else DEFAULT_NGRAM_ORDER
 
 
 def _target_problem(path: Path) -> str | None:
