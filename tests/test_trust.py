@@ -109,3 +109,62 @@ def test_a_second_run_into_the_same_target_is_refused(capsys, trained, tmp_path:
     # Once the first has ended the target is free again: the lock dies with its process.
     code, _, err = cli(capsys, *args)
     assert code == 0, err
+
+
+# 2. After a run the n-gram is counted from all the text, the held-out part too; the next
+#    run fitted the mixture on that part and reported figures from it (perplexity 7.4 on
+#    Shakespeare where unseen text gave 105).
+
+
+def _train_once(session, corpus, epochs: int = 1):
+    from lstm_tui.core.training.config import TrainConfig
+    from lstm_tui.core.training.train import Trainer, TrainResult
+
+    config = TrainConfig(epochs=epochs, batch_size=8, bptt=16, seed=1, device="cpu")
+    trainer = Trainer(session, corpus.train_ids, corpus.val_ids, config)
+    result = [e for e in trainer.run() if isinstance(e, TrainResult)][-1]
+    return result.components
+
+
+def test_a_resumed_run_measures_nothing_on_text_the_ngram_has_read(make_text, tmp_path) -> None:
+    from lstm_tui.core.model.session import NgramText, Session
+    from lstm_tui.core.text.corpus import Corpus
+    from lstm_tui.core.training.config import TrainConfig
+
+    corpus = Corpus.from_text(make_text(6_000, seed=5, extra_words=400), "stories")
+    assert corpus.has_validation
+    session = Session.new(
+        corpus, "seed-1layer", TrainConfig(seed=1, device="cpu"), hidden=32, embed=32
+    )
+    assert session.ngram_text is NgramText.TRAINING
+    first = _train_once(session, corpus)
+    # Measured, the run counted the n-gram again from all the text, and says so on disk.
+    assert session.ngram_text is NgramText.ALL
+    saved = checkpoint.save(session, tmp_path / "m.safetensors")
+    resumed = checkpoint.load(saved)
+    assert resumed.ngram_text is NgramText.ALL
+    second = _train_once(resumed, corpus)
+    # The resumed run's n-gram figures come from an n-gram that has not read the held-out
+    # text: the same as the first run's (the count is deterministic), not better.
+    assert second["ngram"]["perplexity"] == pytest.approx(first["ngram"]["perplexity"], rel=1e-9)
+    assert second["mixture"]["perplexity"] > 0.8 * first["mixture"]["perplexity"]
+    assert resumed.ngram_text is NgramText.ALL  # and then it reads everything again
+
+
+def test_a_checkpoint_that_does_not_say_what_its_ngram_read_is_taken_to_have_read_all(
+    trained, tmp_path: Path
+) -> None:
+    """Checkpoints from before the record: their n-gram was counted from all the text."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from lstm_tui.core.model.session import NgramText
+
+    _, model = trained
+    header = checkpoint.read_header(model)
+    assert header["ngram"]["text"] == "all"
+    del header["ngram"]["text"]
+    old = tmp_path / "old.safetensors"
+    save_file(load_file(model), old, metadata={checkpoint.METADATA_KEY: json.dumps(header)})
+    assert checkpoint.load(old).ngram_text is NgramText.ALL

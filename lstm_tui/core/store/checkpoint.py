@@ -233,7 +233,7 @@ def _add_ngram_tensors(session: Session, tensors: dict) -> dict | None:
         if array.dtype.kind == "u":
             array = array.view(array.dtype.str.replace("u", "i"))
         tensors[NGRAM_PREFIX + name] = torch.from_numpy(array.copy())
-    return {"order": session.ngram.order, "dtypes": dtypes}
+    return {"order": session.ngram.order, "dtypes": dtypes, "text": session.ngram_text.value}
 
 
 def _ngram(meta: dict | None, tensors: dict) -> KneserNey | None:
@@ -499,7 +499,7 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
 
     from lstm_tui.core.model.lstm import LanguageModel, ModelConfig, check_config
     from lstm_tui.core.model.mixture import MixWeights
-    from lstm_tui.core.model.session import CorpusInfo, Progress, Session
+    from lstm_tui.core.model.session import CorpusInfo, NgramText, Progress, Session
     from lstm_tui.core.text.vocab import Vocabulary
     from lstm_tui.core.training.config import TrainConfig
 
@@ -518,6 +518,8 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
         progress = Progress(**meta.get("progress", {}))
         optimizer_state = _optimizer_state(meta.get("optimizer"), tensors)
         ngram = _ngram(meta.get("ngram"), tensors)
+        # Older files do not say what their n-gram read: assume the held-out text too.
+        ngram_text = NgramText((meta.get("ngram") or {}).get("text", NgramText.ALL.value))
         mix = MixWeights.from_dict(meta["mix"]) if ngram is not None else MixWeights.lstm_only()
     except (ConfigError, KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: corrupt checkpoint (bad metadata: {e})") from None
@@ -546,6 +548,7 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
         history=history.checked(meta.get("history")),  # none in older checkpoints
         optimizer_state=optimizer_state,
         ngram=ngram,
+        ngram_text=ngram_text,
         mix=mix,
     )
     if device is not None:

@@ -193,6 +193,8 @@ def _check_figures(where: str, figures: dict, depth: int = 2) -> None:
 
 def _check_ngram(ngram: dict, header: dict) -> None:
     _int("ngram.order", ngram.get("order"), 1, 5)
+    if ngram.get("text", "all") not in ("training", "all"):
+        raise SchemaError(f"ngram.text must be training or all, not {_short(ngram['text'])}")
     for name, dtype in _dict("ngram.dtypes", ngram.get("dtypes")).items():
         if not isinstance(dtype, str) or len(dtype) > 4 or dtype[1:2] not in ("i", "u", "f"):
             raise SchemaError(f"ngram array {_short(name)} has an unknown type {_short(dtype)}")

@@ -32,7 +32,7 @@ from lstm_tui.core.model.mixture import (
     mixture_log_likelihood,
     parse_mix,
 )
-from lstm_tui.core.model.session import MAX_NGRAM_TOKENS, Progress, Session
+from lstm_tui.core.model.session import MAX_NGRAM_TOKENS, NgramText, Progress, Session
 from lstm_tui.core.text.corpus import MIN_TOKENS, WINDOW
 from lstm_tui.core.training.batches import StreamBatches
 from lstm_tui.core.training.config import TrainConfig
@@ -356,6 +356,15 @@ class Trainer:
             None if cfg.seed is None else cfg.seed + session.progress.epochs
         )
         session.to(self.device)
+        has_val = self.val_ids is not None
+        read_held_out = session.ngram is not None and session.ngram_text is not NgramText.TRAINING
+        if has_val and read_held_out and self.mix_mode != MixMode.OFF:
+            # [issue 16.2] The n-gram has read the held-out text (the end of an earlier run
+            # counts it in): the mixture's weights would be fitted, and perplexity measured,
+            # on text it knows by heart. Count it from the training part again for this run;
+            # it reads all the text again once the run is measured.
+            assert session.ngram is not None
+            session.count_ngram(self.train_ids, session.ngram.order, keep_mix=True)
         # An untied input embedding learns from sparse gradients, stepped lazily (optim.py):
         # the rows a batch reads, not all of a big vocabulary's. Not under torchrun (DDP
         # reduces dense gradients) nor on a GPU (whose dense step is fast), nor for SGD.
@@ -372,7 +381,6 @@ class Trainer:
         full_softmax = model.config.softmax == "full"
         budget = cfg.max_seconds
         steps_planned = (self.epochs or 0) * self.steps_per_epoch()
-        has_val = self.val_ids is not None
         # How often to evaluate: by epochs counted on tiny texts (so that a seeded run stops
         # at the same step however busy the machine is), by time and epochs otherwise.
         eval_every_epochs = self.epochs_between_evaluations() if not has_val else 1
@@ -549,7 +557,9 @@ class Trainer:
                     head = MAX_NGRAM_TOKENS - len(val)  # what is left for the training text
                     train_tail = self.train_ids[len(self.train_ids) - head :] if head else val[:0]
                     everything = np.concatenate([np.asarray(train_tail), val])
-                    session.fit_ngram(everything, session.ngram.order, keep_mix=True)
+                    session.fit_ngram(
+                        everything, session.ngram.order, keep_mix=True, text=NgramText.ALL
+                    )
             elif reason == StopReason.TIME and run.steps > evaluated_at:
                 pending.flush_into(step_meter)
                 epoch_meter.merge(step_meter)
