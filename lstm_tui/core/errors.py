@@ -27,3 +27,7 @@ class ConfigError(UserError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class Cancelled(Exception):
+    """Work stopped because the user asked (cancelling the opening of a big text)."""

@@ -7,14 +7,16 @@ user. The app calls these in a worker thread; the command line calls them direct
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lstm_tui.core.errors import ConfigError
+from lstm_tui.core.errors import Cancelled, ConfigError
 from lstm_tui.core.model.session import Session
 from lstm_tui.core.store import paths
 from lstm_tui.core.text.corpus import MAX_CORPUS_BYTES, Corpus
+from lstm_tui.core.text.tokenize import Tokenizer
 from lstm_tui.core.training.auto import auto_choice
 from lstm_tui.core.training.config import TrainConfig
 
@@ -89,23 +91,34 @@ def open_checkpoint(path: Path, device: str) -> Opened:
 
 
 def open_corpus(
-    path: Path, train_config: TrainConfig, device: str, progress: ProgressFn | None = None
+    path: Path,
+    train_config: TrainConfig,
+    device: str,
+    progress: ProgressFn | None = None,
+    tokenizer: Tokenizer | str = Tokenizer.WORDS,
+    cancel: threading.Event | None = None,
 ) -> Opened:
     """A new vocabulary and an untrained model sized for the text at ``path``.
 
     A big text goes through the token cache (``core/text/token_cache.py``): tokenised once on
     every core, with ``progress(phase, done, total)`` as it goes, and mapped, not read, later.
+    Then the n-gram is counted (``progress(COUNTING, 0, 1)``, then ``(COUNTING, 1, 1)``), so
+    that suggestions work the moment it opens. ``cancel`` stops either (``Cancelled``).
     """
     from lstm_tui.core.model.device import resolve_device
-    from lstm_tui.core.text.token_cache import load_corpus
+    from lstm_tui.core.text import token_cache
 
     device, problem = usable_device(device)
-    loaded = load_corpus(path, progress=progress)
+    kind = Tokenizer(tokenizer)
+    loaded = token_cache.load_corpus(
+        path, tokenizer=token_cache.Tokenizer.of(kind), progress=progress, cancel=cancel
+    )
     corpus = loaded.corpus
     # The auto preset's training settings for a text of this size (training/auto.py), as the
     # CLI uses them; the n-gram is counted at once, so suggestions work before any training.
     tuned = auto_choice(len(corpus.train_ids)).train
     session = Session.new(corpus, "auto", replace(train_config, device=device, **tuned))
+    _wait_for_ngram(session, progress, cancel)
     session.to(resolve_device(device))
     opened = Opened(session, path, corpus, device, warning=problem is not None, fresh=True)
     opened.notes.append(
@@ -117,6 +130,27 @@ def open_corpus(
     if loaded.note:  # the cache folder could not be written: read in memory instead
         opened.notes.append(loaded.note)
     return opened
+
+
+def _wait_for_ngram(
+    session: Session, progress: ProgressFn | None, cancel: threading.Event | None
+) -> None:
+    """A big text's n-gram is counted in a thread (seconds): wait, saying so, unless told to
+    stop. A cancelled count runs on to its end in its thread, and is then dropped."""
+    from lstm_tui.core.text.token_cache import Phase
+
+    counting = session.counting
+    if counting is None:
+        return
+    if progress:
+        progress(Phase.COUNTING, 0, 1)
+    while counting.is_alive():
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled")
+        counting.join(0.1)
+    session.wait_for_ngram()
+    if progress:
+        progress(Phase.COUNTING, 1, 1)
 
 
 def reshape(

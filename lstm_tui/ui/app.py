@@ -33,6 +33,7 @@ from textual.widgets import DataTable, Footer, Tab, Tabs
 
 from lstm_tui.core import runtime
 from lstm_tui.core.store.paths import checkpoint_path
+from lstm_tui.core.text.tokenize import Tokenizer
 from lstm_tui.core.training.config import TrainConfig
 from lstm_tui.ui.background import WorkerPool
 from lstm_tui.ui.commands import LstmCommands
@@ -58,7 +59,7 @@ from lstm_tui.ui.screens.hyperparams import Hyperparams
 from lstm_tui.ui.state import LoadKind, TrainState, action_allowed
 from lstm_tui.ui.training_flow import TrainingFlow
 from lstm_tui.ui.widgets.predictor import PredictorPane, PromptInput
-from lstm_tui.ui.widgets.status_bar import StatusBar, session_status
+from lstm_tui.ui.widgets.status_bar import Status, StatusBar, session_status
 from lstm_tui.ui.widgets.training import TrainingPane
 from lstm_tui.ui.widgets.vocab import VocabPane
 
@@ -101,6 +102,7 @@ class LstmApp(SafeNotifyApp):
         self.launch_corpus = Path(corpus) if corpus else None
         self.launch_checkpoint = checkpoint
         self.device_name = device or "auto"
+        self.load_activity = ""  # a text being opened: how far (shown while busy)
         self.threads = threads  # torch threads for training on the CPU; None: the free cores
         self.session: Session | None = None
         self.corpus: Corpus | None = None  # the training text in the session's vocabulary
@@ -228,6 +230,10 @@ class LstmApp(SafeNotifyApp):
         return super().get_key_display(binding)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_load":  # only while a text is opening; it then has F7 alone
+            return self.busy
+        if action == "stop" and self.busy and not self.training_state.running:
+            return False
         ready = self.session is not None and not self.busy
         return action_allowed(action, self.training_state, ready, self.narrow)
 
@@ -239,6 +245,9 @@ class LstmApp(SafeNotifyApp):
     def _refresh_status(self) -> None:
         bar = self.query_one(StatusBar)
         session = self.session
+        if self.busy and self.load_activity:  # a big text opening: its progress, all of it
+            bar.status = Status(activity=self.load_activity)
+            return
         if session is None:
             bar.update_status(activity="loading model…" if self.busy else "no model")
             return
@@ -258,15 +267,26 @@ class LstmApp(SafeNotifyApp):
     # -- loading ----------------------------------------------------------------------------------
 
     def load(
-        self, kind: LoadKind, path: Path | None, hp: Hyperparams | None = None, fallback=False
+        self,
+        kind: LoadKind,
+        path: Path | None,
+        hp: Hyperparams | None = None,
+        fallback: bool = False,
+        tokenizer: Tokenizer | None = None,
     ) -> None:
         self.loader.load(
             LoadRequest(
                 kind, self.device_name, self.train_config, path, hp, self.session,
-                self.corpus_path, self.corpus, fallback,
+                self.corpus_path, self.corpus, fallback, tokenizer or Tokenizer.WORDS,
             )
         )  # fmt: skip
+        self.load_activity = ""
         self._state_changed()
+
+    def action_cancel_load(self) -> None:
+        """Stop opening a big text (tokenising, counting); the model the app had stays."""
+        if self.loader.cancel():
+            self.query_one(StatusBar).update_status(activity="stopping…")
 
     def on_session_ready(self, message: SessionReady) -> None:
         if self.is_running:  # else shutting down: the widgets are going
@@ -276,7 +296,11 @@ class LstmApp(SafeNotifyApp):
     def on_corpus_progress(self, message: CorpusProgress) -> None:
         meter = "█" * round(message.fraction * 10)
         activity = f"{message.label} {meter:░<10} {message.fraction:.0%}"
-        self.query_one(StatusBar).update_status(activity=activity)
+        keys = (a.binding for a in self.screen.active_bindings.values())
+        cancel = next((b for b in keys if b.action == "cancel_load"), None)
+        hint = f" · {self.get_key_display(cancel)} cancels" if cancel else ""
+        self.load_activity = activity + hint
+        self._refresh_status()
 
     def on_session_failed(self, message: SessionFailed) -> None:
         if self.is_running:  # else shutting down: the widgets are going

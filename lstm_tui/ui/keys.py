@@ -17,6 +17,13 @@ APP_BINDINGS: list[Binding] = [
     Binding("f6", "pause", "Pause", tooltip="Pause training between two steps", id="pause"),
     Binding("f6", "resume", "Resume", tooltip="Resume a paused run", id="resume"),
     Binding("f7", "stop", "Stop", tooltip="Stop training after the current step", id="stop"),
+    Binding(
+        "f7",
+        "cancel_load",
+        "Cancel",
+        tooltip="Stop opening a text (tokenising, counting its n-gram)",
+        id="cancel-load",
+    ),
     Binding("f8", "reset", "Reset", tooltip="Fresh random weights (asks first)", id="reset"),
     Binding("f9", "hyperparams", "Settings", tooltip="Edit the hyperparameters", id="settings"),
     Binding("ctrl+s", "save", "Save", tooltip="Save a checkpoint", id="save"),

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lstm_tui.core.errors import UserError
+from lstm_tui.core.errors import Cancelled, UserError
 from lstm_tui.core.store import paths
+from lstm_tui.core.text.tokenize import Tokenizer
 from lstm_tui.ui.messages import CorpusProgress, SessionFailed, SessionReady, WeightsReset
 from lstm_tui.ui.state import LoadKind
 
@@ -42,15 +43,26 @@ class LoadRequest:
     current_corpus_path: Path | None = None
     current_corpus: Corpus | None = None
     fallback: bool = False  # at launch: if this fails, open the bundled model
+    tokenizer: Tokenizer = Tokenizer.WORDS  # how a new text (CORPUS) is cut into words
 
 
 class SessionLoader:
     def __init__(self, reply_to: MessagePump) -> None:
         self.reply_to = reply_to
         self.busy = False  # a load or reset is in flight; cleared by the app on its answer
+        self._cancel = threading.Event()  # the load in flight's: set by ``cancel``
 
     def load(self, request: LoadRequest) -> None:
-        self._start(lambda: self._load(request))
+        self._cancel = cancel = threading.Event()
+        self._start(lambda: self._load(request, cancel))
+
+    def cancel(self) -> bool:
+        """Stop opening a text (tokenising, counting its n-gram); False if none is opening.
+        The app keeps the model it had; the load's thread posts the answer."""
+        if not self.busy or self._cancel.is_set():
+            return False
+        self._cancel.set()
+        return True
 
     def reset(self, session: Session, seed: int | None) -> None:
         def work() -> None:
@@ -81,25 +93,31 @@ class SessionLoader:
 
         return progress
 
-    def _load(self, request: LoadRequest) -> None:
+    def _load(self, request: LoadRequest, cancel: threading.Event) -> None:
         try:
-            ready = warmed_up(build(request, self._progress_of(request)))
+            ready = warmed_up(build(request, self._progress_of(request), cancel))
         except Exception as e:  # a bad file or a bug: say so, keep the app and what it had
-            self.reply_to.post_message(SessionFailed(self._failure(e), final=not request.fallback))
-            if not request.fallback:
-                return
-            try:  # fall back on the bundled model, so that the app is usable
-                fallback = LoadRequest(
-                    LoadKind.CHECKPOINT,
-                    request.device,
-                    request.train_config,
-                    paths.default_checkpoint(),
-                )
-                ready = warmed_up(build(fallback))
-            except Exception as e2:  # nothing to show: the app says "no model"
-                self.reply_to.post_message(SessionFailed(self._failure(e2)))
-                return
-            ready.opened.notes.insert(0, "Opened the bundled fable model instead.")
+            if isinstance(e, Cancelled):
+                name = request.path.name if request.path else "the text"
+                error = f"Stopped opening {name}; nothing changed."
+            else:
+                error = self._failure(e)
+            self.reply_to.post_message(SessionFailed(error, final=not request.fallback))
+            if request.fallback:
+                self._fall_back(request)
+            return
+        self.reply_to.post_message(ready)
+
+    def _fall_back(self, request: LoadRequest) -> None:
+        """At launch: open the bundled model, so that the app is usable."""
+        try:
+            bundled, config = paths.default_checkpoint(), request.train_config
+            fallback = LoadRequest(LoadKind.CHECKPOINT, request.device, config, bundled)
+            ready = warmed_up(build(fallback))
+        except Exception as e:  # nothing to show: the app says "no model"
+            self.reply_to.post_message(SessionFailed(self._failure(e)))
+            return
+        ready.opened.notes.insert(0, "Opened the bundled fable model instead.")
         self.reply_to.post_message(ready)
 
     def _failure(self, error: Exception) -> str:
@@ -110,7 +128,11 @@ class SessionLoader:
         return f"could not load: {type(error).__name__}: {error}"
 
 
-def build(request: LoadRequest, progress: Callable[..., None] | None = None) -> Opened:
+def build(
+    request: LoadRequest,
+    progress: Callable[..., None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Opened:
     """In the load thread: everything that needs torch."""
     from lstm_tui.core import jobs
 
@@ -119,7 +141,9 @@ def build(request: LoadRequest, progress: Callable[..., None] | None = None) -> 
         return jobs.open_checkpoint(path or paths.default_checkpoint(), request.device)
     if kind is LoadKind.CORPUS:
         assert path is not None
-        return jobs.open_corpus(path, request.train_config, request.device, progress)
+        return jobs.open_corpus(
+            path, request.train_config, request.device, progress, request.tokenizer, cancel
+        )
     current, hp = request.current, request.hyperparams
     assert current is not None and hp is not None
     shape = {"layers": hp.layers, "hidden": hp.hidden, "embed": hp.embed, "dropout": hp.dropout}

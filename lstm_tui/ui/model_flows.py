@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from lstm_tui.core import runtime
 from lstm_tui.core.errors import UserError
 from lstm_tui.core.store import paths
+from lstm_tui.core.text.tokenize import Tokenizer
 from lstm_tui.ui.messages import Saved, SessionFailed, SessionReady, WeightsReset
 from lstm_tui.ui.screens.confirm import Choice, ConfirmScreen
 from lstm_tui.ui.screens.files import LoadScreen, OpenCorpusScreen, SaveScreen
@@ -118,8 +119,14 @@ class ModelFlows:
                 "A UTF-8 text file. Opening it makes a new vocabulary and a new, untrained "
                 "model sized for it (the current one is closed).",
                 app.corpus_path.parent if app.corpus_path else None,
+                choose_tokenizer=True,
             ),
-            lambda path: path and self._after_stop(f"Open {path.name}?", LoadKind.CORPUS, path),
+            lambda choice: (
+                choice
+                and self._after_stop(
+                    f"Open {choice.path.name}?", LoadKind.CORPUS, choice.path, choice.tokenizer
+                )
+            ),
         )
 
     def load(self) -> None:
@@ -134,14 +141,16 @@ class ModelFlows:
         """Load a checkpoint (after asking, if the weights hold unsaved training)."""
         self._after_stop(f"Load {path.name}?", LoadKind.CHECKPOINT, path)
 
-    def _after_stop(self, question: str, kind: LoadKind, path: Path | None) -> None:
+    def _after_stop(
+        self, question: str, kind: LoadKind, path: Path | None, tokenizer: Tokenizer | None = None
+    ) -> None:
         if path is None:
             return
         app = self.app
 
         async def go() -> None:
             await app.stop_training()
-            app.load(kind, path)
+            app.load(kind, path, tokenizer=tokenizer)
 
         self.confirm_discard(question, go)
 
@@ -156,7 +165,7 @@ class ModelFlows:
                 "is read with the model's vocabulary, and words it does not know become "
                 "<unk>. (To start a new model on a text, use Open corpus, ctrl+n.)",
             ),
-            lambda path: then(path) if path is not None else None,
+            lambda choice: then(choice.path) if choice is not None else None,
         )
 
     # -- shape and weights ------------------------------------------------------------------------

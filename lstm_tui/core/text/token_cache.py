@@ -13,6 +13,14 @@ An entry's key is the file's resolved path, size, mtime and a hash of its first 
 MiB, with the tokenizer and vocabulary settings: a file that changes gets a new key and is
 tokenised again. Entries are written to a scratch folder renamed into place, so a crash
 never leaves half an entry.
+
+The worker pool forks from a process that runs one thread (the CLI). A process that runs
+more (the app: Textual, the loader, training) must not fork (the child would inherit other
+threads' held locks) and cannot use ``spawn`` under Textual, whose stand-in ``sys.stderr``
+has no file descriptor ("bad value(s) in fds_to_keep", issue 16.1): there, the whole build
+runs in a helper process (``python -m lstm_tui.core.text.token_helper``) with its own stdio,
+which forks the pool itself and reports progress on a pipe. Cancelling ends its process
+group; its scratch folder goes with it.
 """
 
 from __future__ import annotations
@@ -22,7 +30,12 @@ import itertools
 import json
 import multiprocessing
 import os
+import select
 import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from lstm_tui.core.errors import CorpusError, UserError
+from lstm_tui.core.errors import Cancelled, CorpusError, UserError
 from lstm_tui.core.store.files import regular_file_problem, too_big
 from lstm_tui.core.store.paths import APP_NAME
 from lstm_tui.core.text.corpus import (
@@ -74,6 +87,7 @@ class CacheState(Enum):
 class Phase(Enum):
     TOKENISING = "tokenising"
     WRITING = "writing ids"
+    COUNTING = "counting the n-gram of"  # after tokenising (core/jobs.py): done is 0 or 1
 
 
 ProgressFn = Callable[[Phase, int, int], None]  # phase, done, total (bytes or tokens)
@@ -158,12 +172,14 @@ def load_corpus(
     workers: int | None = None,
     progress: ProgressFn | None = None,
     max_bytes: int | None = None,
+    cancel: threading.Event | None = None,
 ) -> Loaded:
     """A corpus from a file, through the token cache when it is big (or ``cache=True``).
 
     Gives the same vocabulary and ids as ``Corpus.from_file`` with the same settings; a
     cached corpus's ids are a read-only memory map, so training reads only what it uses.
-    ``vocab`` (a trained model's) encodes the text in that vocabulary instead.
+    ``vocab`` (a trained model's) encodes the text in that vocabulary instead. Setting
+    ``cancel`` stops tokenising (``Cancelled`` is raised) and leaves nothing behind.
     """
     path = Path(path)
     tokenizer = tokenizer or Tokenizer.words()
@@ -194,7 +210,16 @@ def load_corpus(
         return Loaded(corpus, CacheState.HIT)
     try:
         built_vocab, ids = build_entry(
-            path, folder, tokenizer, settings, min_count, max_vocab, vocab, workers, progress
+            path,
+            folder,
+            tokenizer,
+            settings,
+            min_count,
+            max_vocab,
+            vocab,
+            workers,
+            progress,
+            cancel,
         )
     except CacheError as e:
         if size > IN_MEMORY_LIMIT:
@@ -317,15 +342,24 @@ def build_entry(
     vocab: Vocabulary | None = None,
     workers: int | None = None,
     progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
 ) -> tuple[Vocabulary, np.ndarray]:
     """Tokenise ``path`` into the cache entry ``folder``; returns its vocabulary and ids."""
+    workers = workers or default_workers()
+    if _needs_helper(path, tokenizer, workers):
+        job = (path, folder, tokenizer, settings, min_count, max_vocab, vocab, workers)
+        _build_in_helper(*job, progress, cancel)
+        opened = _open_entry(folder)
+        if opened is None:
+            raise CacheError(f"cannot read back the token cache entry {folder}")
+        return opened
     scratch = folder.with_name(f"{folder.name}.tmp-{os.getpid()}-{time.monotonic_ns()}")
     try:
         try:
             scratch.mkdir(parents=True)
             stat = path.stat()
             vocab, ids = _tokenise(
-                path, scratch, tokenizer, min_count, max_vocab, vocab, workers, progress
+                path, scratch, tokenizer, min_count, max_vocab, vocab, workers, progress, cancel
             )
             meta = {
                 "format": CACHE_FORMAT,
@@ -354,6 +388,164 @@ def build_entry(
     if opened is None:
         raise CacheError(f"cannot read back the token cache entry {folder}")
     return opened
+
+
+def _needs_helper(path: Path, tokenizer: Tokenizer, workers: int) -> bool:
+    """A pool is wanted but this process runs other threads, so it must not fork (and may
+    have no real stderr to spawn with): the build goes to a helper process. A custom
+    tokenizer cannot travel there by name; it runs here, in this process alone."""
+    if workers < 2 or threading.active_count() == 1:
+        return False
+    if path.stat().st_size <= RANGE_BYTES:
+        return False  # one range: no pool
+    return tokenizer.settings == Tokenizer.of(tokenizer.kind, tokenizer.lowercase).settings
+
+
+def _build_in_helper(
+    path: Path,
+    folder: Path,
+    tokenizer: Tokenizer,
+    settings: dict,
+    min_count: int | None,
+    max_vocab: int | None,
+    vocab: Vocabulary | None,
+    workers: int,
+    progress: ProgressFn | None,
+    cancel: threading.Event | None,
+) -> None:
+    """``build_entry`` in a helper process (see the module's docstring); returns once the
+    entry is in place, or raises what the helper said (``CorpusError``, ``CacheError``) or
+    ``Cancelled``."""
+    job = {
+        "path": str(path),
+        "folder": str(folder),
+        "tokenizer": tokenizer.kind.value,
+        "lowercase": tokenizer.lowercase,
+        "settings": settings,
+        "min_count": min_count,
+        "max_vocab": max_vocab,
+        "vocab": vocab.to_dict() if vocab is not None else None,
+        "workers": workers,
+    }
+    with tempfile.TemporaryFile() as errors:
+        helper = subprocess.Popen(
+            [sys.executable, "-m", "lstm_tui.core.text.token_helper"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            start_new_session=True,  # its own process group: cancelling ends its pool too
+            close_fds=True,
+        )
+        try:
+            assert helper.stdin is not None and helper.stdout is not None
+            helper.stdin.write(json.dumps(job).encode())
+            helper.stdin.close()
+            said = _follow_helper(helper, progress, cancel)
+        except BaseException:
+            _end_helper(helper, folder)
+            raise
+        code = helper.wait()
+        if said.get("error"):
+            kind = CacheError if said.get("kind") == "cache" else CorpusError
+            raise kind(said["error"])
+        if code != 0 or not said.get("done"):
+            errors.seek(0)
+            last = errors.read().decode("utf-8", "replace").strip().splitlines()[-1:]
+            why = last[0] if last else f"exit status {code}"
+            raise CorpusError(f"{path}: tokenising failed in the helper process ({why})")
+
+
+def _follow_helper(
+    helper: subprocess.Popen, progress: ProgressFn | None, cancel: threading.Event | None
+) -> dict:
+    """Read the helper's lines until it closes its end; the last non-progress one returns."""
+    assert helper.stdout is not None
+    fd, pending, last = helper.stdout.fileno(), b"", {}
+    while True:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled")
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if not ready:
+            continue
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return last
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            said = json.loads(line)
+            if "progress" in said:
+                if progress:
+                    phase, done, total = said["progress"]
+                    progress(Phase(phase), done, total)
+            else:
+                last = said
+
+
+def _end_helper(helper: subprocess.Popen, folder: Path) -> None:
+    """Stop the helper and its pool (TERM, then KILL) and remove its scratch folder."""
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(helper.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            helper.wait(wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    for debris in folder.parent.glob(f"{folder.name}.tmp-{helper.pid}-*"):
+        shutil.rmtree(debris, ignore_errors=True)
+
+
+def _helper_main() -> int:
+    """The helper process: one job on stdin; progress, then an outcome, as JSON lines."""
+    _die_with_parent()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    job = json.loads(sys.stdin.read())
+
+    def say(**what: object) -> None:
+        sys.stdout.write(json.dumps(what) + "\n")
+        sys.stdout.flush()
+
+    def progress(phase: Phase, done: int, total: int) -> None:
+        say(progress=[phase.value, done, total])
+
+    try:
+        build_entry(
+            Path(job["path"]),
+            Path(job["folder"]),
+            Tokenizer.of(job["tokenizer"], job["lowercase"]),
+            job["settings"],
+            job["min_count"],
+            job["max_vocab"],
+            Vocabulary.from_dict(job["vocab"]) if job["vocab"] else None,
+            job["workers"],
+            progress,
+        )
+    except CacheError as e:
+        say(error=str(e), kind="cache")
+    except UserError as e:
+        say(error=str(e), kind="corpus")
+    else:
+        say(done=True)
+    return 0
+
+
+def _die_with_parent() -> None:
+    """Linux: a SIGTERM for this process when its parent dies (the app killed, say), so that
+    no helper keeps tokenising for nobody."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the call: nobody is waiting
+        sys.exit(0)
 
 
 def _cannot_write(folder: Path, error: OSError) -> str:
@@ -489,8 +681,9 @@ def _range_results(jobs: list[_Range], workers: int) -> Iterator[Iterator[_Range
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
-    """fork when this process runs one thread (the CLI: fast, and it needs no importable
-    ``__main__``); spawn when it runs more (the app), as fork copies other threads' locks."""
+    """fork when this process runs one thread (the CLI, the helper: fast, and it needs no
+    importable ``__main__``); spawn otherwise (``build_entry`` sends the app's builds to the
+    helper, so this is a custom tokenizer in a threaded process off Textual)."""
     if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
@@ -505,6 +698,7 @@ def _tokenise(
     vocab: Vocabulary | None,
     workers: int | None,
     progress: ProgressFn | None,
+    cancel: threading.Event | None = None,
 ) -> tuple[Vocabulary, np.ndarray]:
     """Both passes. With ``scratch``, ids go to ``scratch/ids.npy`` (mapped); else to RAM."""
     size = path.stat().st_size
@@ -519,6 +713,8 @@ def _tokenise(
     chars = 0
     with _range_results(jobs, workers or default_workers()) as results:
         for job, result in zip(jobs, results, strict=True):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled")  # the pool's ``with`` ends the workers
             if result.error:
                 raise CorpusError(f"{path}: {result.error}")
             add = first_seen.setdefault
@@ -551,6 +747,8 @@ def _tokenise(
         ids = np.lib.format.open_memmap(scratch / "ids.npy", mode="w+", dtype=dtype, shape=(total,))
     offset = 0
     for i, (where, n) in enumerate(zip(to_global, sizes, strict=True)):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled")
         if scratch is None:
             local = in_memory[i]
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
@@ -14,7 +15,16 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
-from textual.widgets import Button, Checkbox, DataTable, DirectoryTree, Input, Label, Static
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    DirectoryTree,
+    Input,
+    Label,
+    Select,
+    Static,
+)
 from textual.worker import Worker, WorkerState
 
 from lstm_tui.core import format as fmt
@@ -23,6 +33,7 @@ from lstm_tui.core.store import checkpoint
 from lstm_tui.core.store.files import regular_file_problem
 from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX, checkpoint_path, checkpoints_dir, save_path
 from lstm_tui.core.text.safe_text import visible
+from lstm_tui.core.text.tokenize import Tokenizer
 from lstm_tui.ui.widgets.key_button import key_button
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".text", ".rst", ".csv", ".tsv", ".json", ".tokens", ""})
@@ -297,19 +308,37 @@ class TextTree(DirectoryTree):
         ]
 
 
-class OpenCorpusScreen(ModalScreen[Path | None]):
-    """Pick a UTF-8 text file: from a folder tree or by typing its path."""
+TOKENIZER_CHOICES = [
+    ("words and punctuation, lowercased (most texts)", Tokenizer.WORDS),
+    ("whitespace: pre-tokenised text, case kept (WikiText, PTB)", Tokenizer.WHITESPACE),
+]
+
+
+@dataclass(frozen=True)
+class CorpusChoice:
+    """A text to open, and how to cut it into words (for a new vocabulary)."""
+
+    path: Path
+    tokenizer: Tokenizer = Tokenizer.WORDS
+
+
+class OpenCorpusScreen(ModalScreen[CorpusChoice | None]):
+    """Pick a UTF-8 text file: from a folder tree or by typing its path; with
+    ``choose_tokenizer``, also how it is cut into words (a new vocabulary is made)."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+l", "focus_path", "Path", tooltip="Type a path"),
     ]
 
-    def __init__(self, title: str, note: str, start: Path | None = None) -> None:
+    def __init__(
+        self, title: str, note: str, start: Path | None = None, choose_tokenizer: bool = False
+    ) -> None:
         super().__init__()
         self.title_text = visible(title)  # a corpus name from a checkpoint may be in either
         self.note = visible(note)
         self.start = start if start and start.is_dir() else Path.cwd()
+        self.choose_tokenizer = choose_tokenizer
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog open-corpus"):
@@ -321,6 +350,14 @@ class OpenCorpusScreen(ModalScreen[Path | None]):
                 suggester=PathSuggester(TEXT_SUFFIXES),
             )
             yield TextTree(self.start, id="corpus-tree")
+            if self.choose_tokenizer:
+                yield Select(
+                    TOKENIZER_CHOICES,
+                    value=Tokenizer.WORDS,
+                    allow_blank=False,
+                    prompt="Tokenizer",
+                    id="corpus-tokenizer",
+                )
             yield Static("", id="corpus-status", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield key_button("Open", "enter", variant="primary", id="open")
@@ -335,7 +372,13 @@ class OpenCorpusScreen(ModalScreen[Path | None]):
         if problem:
             self.notify(visible(problem), severity="error", markup=False)
             return
-        self.dismiss(event.path)
+        self.dismiss(self._choice(event.path))
+
+    def _choice(self, path: Path) -> CorpusChoice:
+        if not self.choose_tokenizer:
+            return CorpusChoice(path)
+        value = self.query_one("#corpus-tokenizer", Select).value
+        return CorpusChoice(path, Tokenizer(value))
 
     @on(Input.Submitted, "#corpus-path")
     @on(Button.Pressed, "#open")
@@ -346,7 +389,7 @@ class OpenCorpusScreen(ModalScreen[Path | None]):
             return
         path = Path(text).expanduser()
         if _is_file(path, self.query_one("#corpus-status", Static)):
-            self.dismiss(path)
+            self.dismiss(self._choice(path))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
