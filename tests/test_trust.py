@@ -168,3 +168,37 @@ def test_a_checkpoint_that_does_not_say_what_its_ngram_read_is_taken_to_have_rea
     old = tmp_path / "old.safetensors"
     save_file(load_file(model), old, metadata={checkpoint.METADATA_KEY: json.dumps(header)})
     assert checkpoint.load(old).ngram_text is NgramText.ALL
+
+
+# 4. The bundled model carried the build machine's absolute path as its corpus, and the app
+#    preferred that path over the bundled copy when it existed.
+
+
+def test_the_bundled_model_records_no_build_machine_path() -> None:
+    from lstm_tui.core.store import paths
+
+    assert checkpoint.read_header(paths.default_checkpoint())["corpus"]["path"] is None
+
+
+def test_the_bundled_model_trains_on_the_bundled_text_whatever_path_it_records(
+    tmp_path: Path,
+) -> None:
+    from lstm_tui.core.jobs import corpus_of, open_checkpoint
+    from lstm_tui.core.store import paths
+
+    elsewhere = tmp_path / paths.DEFAULT_CORPUS_NAME  # another file at the recorded path
+    elsewhere.write_text("not the fable at all\n" * 20, encoding="utf-8")
+    session = checkpoint.load(paths.default_checkpoint())
+    session.corpus.path = str(elsewhere)  # as a build elsewhere recorded it
+    assert corpus_of(session) == paths.default_corpus()
+    assert open_checkpoint(paths.default_checkpoint(), "cpu").corpus_path == paths.default_corpus()
+
+
+def test_a_model_of_the_fable_records_no_path_and_resumes_on_it(capsys, tmp_path: Path) -> None:
+    out = tmp_path / "fable.safetensors"
+    code, _, err = cli(capsys, "train", *SMALL, "--epochs", "1", "--out", out)
+    assert code == 0, err
+    assert checkpoint.read_header(out)["corpus"]["path"] is None
+    code, _, err = cli(capsys, "train", "--resume", out, *SMALL[-1:], "--epochs", "1")
+    assert code == 0, err
+    assert checkpoint.load(out).progress.epochs == 2

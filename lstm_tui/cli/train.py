@@ -94,7 +94,9 @@ def _train_holding(
     if args.resume:
         resume = checkpoint_path(args.resume)  # a name, as --checkpoint takes it elsewhere
         session = checkpoint.load(resume, device=None)
-        corpus_path = args.corpus or session.corpus.path
+        from lstm_tui.core.jobs import corpus_of
+
+        corpus_path = args.corpus or corpus_of(session) or session.corpus.path
         if not corpus_path:
             raise UserError(f"{args.resume}: says no corpus file; name the text to train on")
         corpus = _open_corpus(

@@ -52,14 +52,29 @@ def usable_device(name: str) -> tuple[str, str | None]:
 
 
 def corpus_of(session: Session) -> Path | None:
-    """The text a session was trained on, if it can be found on this machine."""
+    """The text a session was trained on, if it can be found on this machine.
+
+    [issue 16.4] The bundled model's text is the bundled copy, whatever path the file
+    records (older builds recorded the build machine's absolute path, which may name
+    another file here); a model trained on the bundled text records none.
+    """
+    bundled = paths.default_corpus()
+    is_bundled_text = session.corpus.name == bundled.name and bundled.is_file()
+    if is_bundled_text and _is_bundled_model(session.source):
+        return bundled
     recorded = session.corpus.path
     if recorded and Path(recorded).is_file():
         return Path(recorded)
-    bundled = paths.default_corpus()
-    if session.corpus.name == bundled.name and bundled.is_file():
-        return bundled
-    return None
+    return bundled if is_bundled_text and not recorded else None
+
+
+def _is_bundled_model(source: Path | None) -> bool:
+    if source is None:
+        return False
+    try:
+        return source.resolve().parent == paths.default_checkpoint().resolve().parent
+    except OSError:
+        return False
 
 
 def preset_of(config: ModelConfig) -> str:

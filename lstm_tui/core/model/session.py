@@ -122,8 +122,7 @@ class Session:
         config = make_config(len(corpus.vocab), preset, softmax, device_type, **overrides)
         info = CorpusInfo(
             corpus.name,
-            # Absolute, so that a resumed run finds the text from any working folder.
-            str(Path(corpus.path).resolve()) if corpus.path else None,
+            _recorded_path(corpus.path),
             len(corpus.ids),
             corpus.lowercase,
             Tokenizer(corpus.tokenizer).value,
@@ -253,6 +252,24 @@ class Session:
     def summary(self) -> str:
         params = self.model.num_parameters()
         return f"{self.config.layers}×{self.config.hidden} LSTM · {fmt.count(params)} params"
+
+
+def _recorded_path(path: Path | str | None) -> str | None:
+    """Where a checkpoint says its text is: absolute, so that a resumed run finds it from
+    any working folder; none for the bundled fable (issue 16.4: a model built from it must
+    not carry the build machine's path, which may name another file elsewhere), which is
+    found by name wherever the package is installed (``jobs.corpus_of``)."""
+    from lstm_tui.core.store.paths import default_corpus
+
+    if not path:
+        return None
+    resolved = Path(path).resolve()
+    try:
+        if resolved == default_corpus().resolve():
+            return None
+    except OSError:
+        pass
+    return str(resolved)
 
 
 def _seed_weights(seed: int | None) -> None:
