@@ -2,11 +2,13 @@
 
 The work is the core's (``core/jobs.py``); this adds the predictor's warm-up, the
 fallback on the bundled model at launch, and the thread. Results go to the app as
-``SessionReady`` / ``SessionFailed`` / ``WeightsReset``; the app applies them.
+``SessionReady`` (with a ``load_id``: ``take`` hands over the warmed-up predictor) /
+``SessionFailed`` / ``WeightsReset``; the model dialogs apply them to the app's state.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import traceback
 from collections.abc import Callable
@@ -25,8 +27,9 @@ if TYPE_CHECKING:
 
     from lstm_tui.core.jobs import Opened
     from lstm_tui.core.model.session import Session
-    from lstm_tui.core.text.corpus import Corpus
+    from lstm_tui.core.serving.predict import Predictor
     from lstm_tui.core.training.config import TrainConfig
+    from lstm_tui.ui.inference import LiveView
     from lstm_tui.ui.screens.hyperparams import Hyperparams
 
 
@@ -41,28 +44,43 @@ class LoadRequest:
     hyperparams: Hyperparams | None = None
     current: Session | None = None  # the model to reshape (ARCHITECTURE)
     current_corpus_path: Path | None = None
-    current_corpus: Corpus | None = None
     fallback: bool = False  # at launch: if this fails, open the bundled model
     tokenizer: Tokenizer = Tokenizer.WORDS  # how a new text (CORPUS) is cut into words
+
+
+@dataclass
+class Warm:
+    """A loaded model's predictor, warmed up in the load thread, and the view it reads."""
+
+    view: LiveView
+    predictor: Predictor
 
 
 class SessionLoader:
     def __init__(self, reply_to: MessagePump) -> None:
         self.reply_to = reply_to
-        self.busy = False  # a load or reset is in flight; cleared by the app on its answer
-        self._cancel = threading.Event()  # the load in flight's: set by ``cancel``
+        self._ids = itertools.count(1)
+        self._warm: dict[int, Warm] = {}  # by load id, until taken
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()  # the latest load's: set by ``cancel``
 
     def load(self, request: LoadRequest) -> None:
+        load_id = next(self._ids)
         self._cancel = cancel = threading.Event()
-        self._start(lambda: self._load(request, cancel))
+        self._start(lambda: self._load(request, load_id, cancel))
 
     def cancel(self) -> bool:
-        """Stop opening a text (tokenising, counting its n-gram); False if none is opening.
-        The app keeps the model it had; the load's thread posts the answer."""
-        if not self.busy or self._cancel.is_set():
+        """Stop opening a text (tokenising, counting its n-gram); False if already asked.
+        The app keeps the model it had; the load's thread answers with ``SessionFailed``."""
+        if self._cancel.is_set():
             return False
         self._cancel.set()
         return True
+
+    def take(self, load_id: int) -> Warm:
+        """On the UI thread, for a ``SessionReady``: its predictor, handed over once."""
+        with self._lock:
+            return self._warm.pop(load_id)
 
     def reset(self, session: Session, seed: int | None) -> None:
         def work() -> None:
@@ -75,12 +93,7 @@ class SessionLoader:
 
         self._start(work)
 
-    def done(self) -> None:
-        """On the UI thread, once the answer is applied."""
-        self.busy = False
-
     def _start(self, work: Callable[[], None]) -> None:
-        self.busy = True
         threading.Thread(target=work, name="lstm-tui-load", daemon=True).start()
 
     def _progress_of(self, request: LoadRequest) -> Callable[..., None]:
@@ -93,9 +106,10 @@ class SessionLoader:
 
         return progress
 
-    def _load(self, request: LoadRequest, cancel: threading.Event) -> None:
+    def _load(self, request: LoadRequest, load_id: int, cancel: threading.Event) -> None:
         try:
-            ready = warmed_up(build(request, self._progress_of(request), cancel))
+            opened = build(request, self._progress_of(request), cancel)
+            warm = warmed_up(opened)
         except Exception as e:  # a bad file or a bug: say so, keep the app and what it had
             if isinstance(e, Cancelled):
                 name = request.path.name if request.path else "the text"
@@ -103,22 +117,24 @@ class SessionLoader:
             else:
                 error = self._failure(e)
             self.reply_to.post_message(SessionFailed(error, final=not request.fallback))
-            if request.fallback:
-                self._fall_back(request)
-            return
-        self.reply_to.post_message(ready)
-
-    def _fall_back(self, request: LoadRequest) -> None:
-        """At launch: open the bundled model, so that the app is usable."""
-        try:
-            bundled, config = paths.default_checkpoint(), request.train_config
-            fallback = LoadRequest(LoadKind.CHECKPOINT, request.device, config, bundled)
-            ready = warmed_up(build(fallback))
-        except Exception as e:  # nothing to show: the app says "no model"
-            self.reply_to.post_message(SessionFailed(self._failure(e)))
-            return
-        ready.opened.notes.insert(0, "Opened the bundled fable model instead.")
-        self.reply_to.post_message(ready)
+            if not request.fallback:
+                return
+            try:  # fall back on the bundled model, so that the app is usable
+                fallback = LoadRequest(
+                    LoadKind.CHECKPOINT,
+                    request.device,
+                    request.train_config,
+                    paths.default_checkpoint(),
+                )
+                opened = build(fallback)
+                warm = warmed_up(opened)
+            except Exception as e2:  # nothing to show: the app says "no model"
+                self.reply_to.post_message(SessionFailed(self._failure(e2)))
+                return
+            opened.notes.insert(0, "Opened the bundled fable model instead.")
+        with self._lock:
+            self._warm[load_id] = warm
+        self.reply_to.post_message(SessionReady(load_id, opened))
 
     def _failure(self, error: Exception) -> str:
         """One line for the user; the traceback, for an error that is not theirs, to the log."""
@@ -153,7 +169,7 @@ def build(
     return opened
 
 
-def warmed_up(opened: Opened) -> SessionReady:
+def warmed_up(opened: Opened) -> Warm:
     from lstm_tui.core.serving.predict import Predictor
     from lstm_tui.ui.inference import LiveView
 
@@ -161,4 +177,4 @@ def warmed_up(opened: Opened) -> SessionReady:
     predictor = Predictor(view)  # type: ignore[arg-type]  # a Session, as far as it reads
     predictor.suggest("the ")  # the first call pays for lazy set-up: not the first keystroke
     predictor.suggest("")
-    return SessionReady(opened, view, predictor)
+    return Warm(view, predictor)
