@@ -35,7 +35,6 @@ SAVE_BYTES_PER_SECOND = 50e6
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    args.started = time.perf_counter()  # --max-seconds counts from here: torch's import too
     refuse_special_file(args.corpus)  # before torch is imported: a FIFO is one line at once
     from lstm_tui.core.training import distributed
 
@@ -67,7 +66,7 @@ def _train(
     from lstm_tui.core.training.control import StopOnSignals
     from lstm_tui.core.training.train import EpochEvent, StepEvent, Trainer
 
-    started = getattr(args, "started", None) or time.perf_counter()
+    started = getattr(args, "started", None) or time.perf_counter()  # --max-seconds from here
     main_rank = dist is None or dist.is_main  # under torchrun, rank 0 alone prints and saves
     quiet, device = args.quiet or not main_rank, str(dist.device) if dist else args.device
     if args.preset != "auto" and args.preset not in PRESETS:

@@ -65,8 +65,8 @@ EVALS_PER_BUDGET = 12
 EVALS_PER_RUN = 12  # without one, at most about this many times (or every epoch, if fewer)
 EVAL_SHARE = 0.1  # however slow an evaluation is, evaluations take at most this share of a run
 # The full evaluation that ends a run (top-1/top-3 of the n-gram and the mixture too, on more
-# positions) costs up to this many quick ones: 2.6 in a 5-s run on 200k characters of
-# Shakespeare (tests/core/test_early_stopping.py's text). A budget keeps room for it.
+# positions) costs up to about this many quick ones (measured: docs/SMALLTEXT.md). A budget
+# keeps room for it, and skips it if it no longer fits: it changes no weight.
 FULL_EVAL_COST = 3.0
 WARMUP = 0.03  # share of the run spent warming the learning rate up from 0
 PATIENCE = 4  # stop on a plateau after this many evaluations without a better LSTM loss
