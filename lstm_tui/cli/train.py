@@ -6,7 +6,6 @@ import argparse
 import json
 import signal
 import sys
-import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -27,9 +26,14 @@ if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torc
     from lstm_tui.core.jobs import Started
     from lstm_tui.core.model.session import Session
     from lstm_tui.core.text.corpus import Corpus
-    from lstm_tui.core.training.control import RunControl
-    from lstm_tui.core.training.distributed import Distributed, StopOnSignals
+    from lstm_tui.core.training.control import StopOnSignals
+    from lstm_tui.core.training.distributed import Distributed
     from lstm_tui.core.training.train import TrainResult
+
+
+# A save writes the weights (and AdamW's two slots a weight) at about this many bytes a second
+# or faster on the disks seen so far; a budget keeps that long, plus a second, for saving.
+SAVE_BYTES_PER_SECOND = 50e6
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -40,12 +44,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _launch_torchrun(args)
     if not distributed.launched():
         return _train(args, None)
+    from lstm_tui.core.training.control import VOTE_SIGNALS, StopOnSignals
+
     dist = distributed.Distributed.from_env(args.device)
-    signals = distributed.StopOnSignals()  # before any wait: from now on a signal is a vote
-    try:
-        return _train(args, dist, signals)
-    finally:
-        dist.close()
+    votes = StopOnSignals(VOTE_SIGNALS)
+    with votes.installed():  # before any wait: from now on a signal is a vote
+        try:
+            return _train(args, dist, votes)
+        finally:
+            dist.close()
 
 
 def _train(
@@ -59,12 +66,13 @@ def _train_holding(
     args: argparse.Namespace, dist: Distributed | None, votes: StopOnSignals | None, held: ExitStack
 ) -> int:
     from lstm_tui.core import jobs
+    from lstm_tui.core.store.checkpoint import saved_size
     from lstm_tui.core.store.paths import checkpoint_path, default_corpus, save_path
     from lstm_tui.core.training.config import TrainConfig
-    from lstm_tui.core.training.control import RunControl
+    from lstm_tui.core.training.control import RunControl, StopOnSignals
     from lstm_tui.core.training.train import EpochEvent, StepEvent, TrainResult
 
-    started = time.perf_counter()
+    started = getattr(args, "started", None) or time.perf_counter()  # --max-seconds from here
     main_rank = dist is None or dist.is_main  # under torchrun, rank 0 alone prints and saves
     quiet, device = args.quiet or not main_rank, str(dist.device) if dist else args.device
     overrides = {**jobs.train_overrides(args), "seed": args.seed, "device": device}
@@ -98,6 +106,8 @@ def _train_holding(
         dist=dist,
         precision=args.precision,
         threads=args.threads,
+        budget_started=started,  # the budget covers the whole command: reading, saving
+        save_seconds=1.0 + saved_size(session, not args.weights_only) / SAVE_BYTES_PER_SECOND,
     )
     setup = next(run)
     assert isinstance(setup, jobs.Started)
@@ -116,9 +126,11 @@ def _train_holding(
     bar = None if quiet else progress_bar()
     result: TrainResult | None = None
     lost_rank: str | None = None
-    if votes:  # every rank stops at the same step: Ctrl-C and SIGTERM are votes to stop
-        votes.attach(control)
-    with _StopOnSignals(control if dist is None else None) as signals:
+    # One process: SIGTERM and SIGHUP stop the run after its step, as Ctrl-C does. Under
+    # torchrun every signal is already a vote to stop, so that all ranks stop at the same one.
+    signals = votes or StopOnSignals()
+    signals.attach(control)
+    with signals.installed():
         try:
             for event in run:
                 if isinstance(event, StepEvent) and bar:
@@ -153,7 +165,7 @@ def _train_holding(
     if interrupted:  # Ctrl-C inside a step ends the run without a result: that is fine here
         say(f"lstm-tui: interrupted; the model so far is saved to {visible(str(path))}")
         return EXIT_INTERRUPTED
-    if signals.received is not None:
+    if votes is None and signals.received is not None:
         name = signal.Signals(signals.received).name
         say(f"lstm-tui: stopped by {name}; the model so far is saved to {visible(str(path))}")
         return 128 + signals.received
@@ -200,33 +212,6 @@ def _summary(
         "params": session.model.num_parameters(),
         "checkpoint": str(path),
     }
-
-
-class _StopOnSignals:
-    """SIGTERM and SIGHUP (``timeout``, systemd, a closed terminal) stop training as Ctrl-C
-    does: the run ends after its current step and the model is saved."""
-
-    SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
-
-    def __init__(self, control: RunControl | None) -> None:
-        self.control = control  # None: under torchrun, where signals are votes (distributed)
-        self.received: int | None = None
-        self._previous: dict[int, signal._HANDLER] = {}
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.received = signum
-        if self.control is not None:
-            self.control.stop()
-
-    def __enter__(self) -> _StopOnSignals:
-        if self.control is not None and threading.current_thread() is threading.main_thread():
-            for signum in self.SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
 
 
 def _open_corpus(

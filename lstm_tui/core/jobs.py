@@ -364,11 +364,15 @@ def train_session(
     precision: str = "auto",
     threads: int | None = None,
     reserve: int = 0,
+    budget_started: float | None = None,
+    save_seconds: float = 0.0,
 ) -> Iterator[Started | StepEvent | EpochEvent | TrainResult]:
     """Train ``session`` on ``corpus``: ``Started``, then the trainer's events, in order.
 
     ``control`` pauses and stops the run from any thread. A CPU run uses ``threads`` torch
-    threads, or the free cores less ``reserve`` (the app keeps one for typing).
+    threads, or the free cores less ``reserve`` (the app keeps one for typing). A time budget
+    (``config.max_seconds``) counts from ``budget_started`` (``time.perf_counter()``; None:
+    the run's start) and keeps ``save_seconds`` for the save that follows.
     """
     import torch
 
@@ -377,7 +381,15 @@ def train_session(
 
     val = corpus.val_ids if corpus.has_validation else None
     trainer = Trainer(
-        session, corpus.train_ids, val, config, control=control, dist=dist, precision=precision
+        session,
+        corpus.train_ids,
+        val,
+        config,
+        control=control,
+        dist=dist,
+        precision=precision,
+        budget_started=budget_started,
+        reserve=save_seconds,
     )
     used = 0
     if trainer.device.type == "cpu":
