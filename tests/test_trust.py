@@ -202,3 +202,19 @@ def test_a_model_of_the_fable_records_no_path_and_resumes_on_it(capsys, tmp_path
     code, _, err = cli(capsys, "train", "--resume", out, *SMALL[-1:], "--epochs", "1")
     assert code == 0, err
     assert checkpoint.load(out).progress.epochs == 2
+
+
+# 5 (part). A flat accuracy trend gave "useful … around step 94,797,966,106".
+
+
+def test_no_usefulness_estimate_from_a_flat_trend() -> None:
+    from lstm_tui.core.store.history import MAX_EXTRAPOLATION, useful_estimate
+
+    flat = [(100, 0.10), (200, 0.1001), (300, 0.1002), (400, 0.1003)]
+    assert useful_estimate(flat, 400, 300, said_now=False) == ("", None)
+    rising = [(100, 0.05), (200, 0.10), (400, 0.15), (800, 0.20)]
+    kind, at = useful_estimate(rising, 800, 700, said_now=False)
+    assert kind == "at" and at is not None and 800 < at <= 800 + MAX_EXTRAPOLATION * 700
+    there = [(100, 0.2), (200, 0.3)]
+    assert useful_estimate(there, 200, 100, said_now=False) == ("now", None)
+    assert useful_estimate(there, 200, 100, said_now=True) == ("", None)

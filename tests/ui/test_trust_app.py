@@ -108,3 +108,30 @@ def test_opening_a_text_can_be_cancelled_and_the_model_stays(
         assert any("Stopped opening book.txt" in t for t in toasts(app)), toasts(app)
 
     drive(LstmApp(), scenario)
+
+
+def test_the_fable_says_suggestions_are_useful_once_a_run() -> None:
+    """Item 5 (part): "suggestions should be useful now" was logged after every evaluation
+    of the fable (whose accuracy is there from the first); it is said once a run."""
+    from lstm_tui.ui.widgets.line import LogLines
+    from lstm_tui.ui.widgets.training import TrainingPane
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        pane = app.query_one(TrainingPane)
+        evaluations: list[object] = []
+        original = pane.epoch
+
+        def counted(event) -> None:
+            evaluations.append(event)
+            original(event)
+
+        pane.epoch = counted  # type: ignore[method-assign]
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: len(evaluations) >= 3, "three evaluations")
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: app.training_state == "idle", "training to stop")
+        log = app.query_one(LogLines).plain
+        assert log.count("suggestions should be useful now") == 1, log
+
+    drive(LstmApp(), scenario)

@@ -83,3 +83,24 @@ def useful_at(points: list[tuple[int, float]], target: float = USEFUL_ACCURACY) 
         return None
     log_step = mx + (target - my) / slope
     return int(math.exp(min(log_step, 40.0)))
+
+
+# An estimate further out than this many times the steps already run is a guess from a
+# flat trend (issue 16.5: "useful around step 94,797,966,106"): none is better.
+MAX_EXTRAPOLATION = 10
+
+
+def useful_estimate(
+    points: list[tuple[int, float]], step: int, steps_run: int, said_now: bool
+) -> tuple[str, int | None]:
+    """What the training log says about usefulness after an evaluation at ``step``:
+    ``("now", None)`` the first time accuracy is there (``said_now``: already said this run,
+    then nothing), ``("at", s)`` for a step ``s`` within reach, ``("", None)`` otherwise."""
+    at = useful_at(points)
+    if at is None:
+        return "", None
+    if at <= step:
+        return ("", None) if said_now else ("now", None)
+    if at - step > MAX_EXTRAPOLATION * max(steps_run, 1):
+        return "", None
+    return "at", at

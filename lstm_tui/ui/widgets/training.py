@@ -74,6 +74,7 @@ class TrainingPane(Vertical, can_focus=True):
         self.run_started_step = 0
         self._loaded_metrics: dict = {}
         self._accuracy: list[tuple[int, float]] = []  # (step, top-1 accuracy) per evaluation
+        self._said_useful = False  # "useful now" said in this run
         self._labels_dirty = True
         self._last_chart = 0.0
 
@@ -151,6 +152,7 @@ class TrainingPane(Vertical, can_focus=True):
         self.run_description = description
         self.total_steps = total_steps
         self.run_started_step = first_step
+        self._said_useful = False
         self.last_step = None
         self.query_one(ProgressBar).update(total=max(1, total_steps), progress=0)
         self.log_line(f"run: {description}", style="dim")
@@ -182,15 +184,16 @@ class TrainingPane(Vertical, can_focus=True):
 
     def _usefulness(self, event: EpochEvent) -> str:
         """A rough "suggestions should be useful around …", from the accuracy trend."""
-        from lstm_tui.core.store.history import USEFUL_ACCURACY, useful_at
+        from lstm_tui.core.store.history import USEFUL_ACCURACY, useful_estimate
 
-        at = useful_at(self._accuracy)
-        if at is None:
-            return ""
-        if at <= event.step:
+        steps_run = event.step - self.run_started_step
+        kind, at = useful_estimate(self._accuracy, event.step, steps_run, self._said_useful)
+        if kind == "now":
+            self._said_useful = True  # once a run: it does not repeat at every evaluation
             top1 = fmt.percent(self._accuracy[-1][1])
             return f"top-1 accuracy {top1}: suggestions should be useful now"
-        steps_run = event.step - self.run_started_step
+        if at is None:
+            return ""
         rate = steps_run / event.elapsed if event.elapsed > 0 and steps_run > 0 else None
         when = f" (~{fmt.duration((at - event.step) / rate)} more)" if rate else ""
         return (
