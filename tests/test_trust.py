@@ -218,3 +218,33 @@ def test_no_usefulness_estimate_from_a_flat_trend() -> None:
     there = [(100, 0.2), (200, 0.3)]
     assert useful_estimate(there, 200, 100, said_now=False) == ("now", None)
     assert useful_estimate(there, 200, 100, said_now=True) == ("", None)
+
+
+SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
+
+
+@pytest.mark.skipif(not SHAKESPEARE.is_file(), reason="no ../shared data (a user's clone)")
+def test_resuming_twice_on_shakespeare_keeps_figures_honest(capsys, tmp_path: Path) -> None:
+    """2. ``train --resume`` twice on a slice of Shakespeare: what each run reports on its
+    held-out text stays near ``eval`` on lines no run was given (before the fix the resumed
+    runs reported a perplexity about 20 times lower), and the second resume does no worse
+    there than the first."""
+    import json
+
+    lines = SHAKESPEARE.read_text(encoding="utf-8").splitlines(keepends=True)[:6_000]
+    corpus, unseen = tmp_path / "plays.txt", tmp_path / "unseen.txt"
+    corpus.write_text("".join(lines[:5_400]), encoding="utf-8")
+    unseen.write_text("".join(lines[5_400:]), encoding="utf-8")
+    out = tmp_path / "plays.safetensors"
+    reported, evaluated = [], []
+    for run in range(3):
+        first = ("train", corpus, "--out", out) if run == 0 else ("train", "--resume", out)
+        code, stdout, err = cli(capsys, *first, *SMALL, "--epochs", "1", "--json")
+        assert code == 0, err
+        reported.append(json.loads(stdout.splitlines()[-1])["components"]["mixture"]["perplexity"])
+        code, stdout, err = cli(capsys, "eval", unseen, "--checkpoint", out, "--json")
+        assert code == 0, err
+        evaluated.append(json.loads(stdout.splitlines()[-1])["perplexity"])
+    for held_out, new_text in zip(reported, evaluated, strict=True):
+        assert 0.5 < held_out / new_text < 2.0, (reported, evaluated)
+    assert evaluated[2] <= evaluated[1] * 1.01, evaluated
