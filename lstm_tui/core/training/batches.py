@@ -4,6 +4,19 @@ The text is cut into ``batch_size`` side-by-side streams of ``length`` tokens fr
 ``offset``; batch ``i`` is ``bptt`` tokens of each stream, and the targets are the same
 positions one token on. Only the ``[streams, bptt + 1]`` block a step uses is read, so a
 corpus mapped from the token cache is never copied into memory whole.
+
+The text ``a b c ... y`` (25 tokens) as 4 streams of 6 tokens, bptt 2 (as pytorch/examples'
+word_language_model draws its ``batchify``)::
+
+    stream 0:  a b | c d | e f          batch 0: inputs  targets      batch 2: inputs  targets
+    stream 1:  g h | i j | k l                   [a b]   [b c]                 [e f]   [f g]
+    stream 2:  m n | o p | q r                   [g h]   [h i]                 [k l]   [l m]
+    stream 3:  s t | u v | w x                   [m n]   [n o]                 [q r]   [r s]
+                                                 [s t]   [t u]                 [w x]   [x y]
+
+Each row of a batch goes on where the same row of the previous batch stopped, so the LSTM's
+state is carried from one batch to the next (truncated backpropagation through time); a
+target is always the token that follows in the text, across a stream's end too.
 """
 
 from __future__ import annotations
