@@ -40,6 +40,7 @@ from lstm_tui.ui.messages import (
 )
 
 if TYPE_CHECKING:
+    from textual.message import Message
     from textual.message_pump import MessagePump
 
     from lstm_tui.core.model.lstm import LanguageModel
@@ -305,9 +306,9 @@ class InferenceService:
 
         self.queue.submit(JobKind.DETAILS, job)
 
-    def _answer(self, reply_to: MessagePump, generation: int, message: object) -> None:
+    def _answer(self, reply_to: MessagePump, generation: int, message: Message) -> None:
         if generation == self.generation:  # a newer model makes this answer pointless
-            reply_to.post_message(message)  # type: ignore[arg-type]
+            reply_to.post_message(message)
 
     # -- fresher weights while training -----------------------------------------------------------
 

@@ -119,7 +119,7 @@ def fit_weights(
 
 def mixture_log_likelihood(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """[N] log of the mixture's probability of each token."""
-    return np.log(np.maximum(weights @ probs, _FLOOR))
+    return np.asarray(np.log(np.maximum(weights @ probs, _FLOOR)))
 
 
 def cache_target_probs(ids: np.ndarray, window: int = CACHE_WINDOW) -> np.ndarray:

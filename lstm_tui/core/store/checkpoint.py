@@ -433,7 +433,7 @@ def clean_stale_temp_files(folder: Path, now: float | None = None) -> list[Path]
     is gone: a save in progress elsewhere is never touched.
     """
     now = time.time() if now is None else now
-    removed = []
+    removed: list[Path] = []
     try:
         candidates = set(folder.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"))
         # lstm-tui 0.1 named them .<target>.<random>.tmp, with no pid: age alone decides

@@ -432,7 +432,7 @@ class Trainer:
                         r.optimizer.step()
                         session.mark_changed()
                     r.step_seconds = r.watch.seconds - began
-                    n = x.numel() * (self.dist.world if self.dist else 1)  # [issue 9] global
+                    n = x.numel() * (self.dist.world if self.dist else 1)  # global
                     r.count_step(session.progress, n, (i + 1) / len(batches))
                     r.meters.add(loss.detach(), n, correct, read_back)
                     if report_due:
@@ -460,7 +460,7 @@ class Trainer:
         session.to(self.device)
         read_held_out = session.ngram is not None and session.ngram_text is not NgramText.TRAINING
         if self.val_ids is not None and read_held_out and self.mix_mode != MixMode.OFF:
-            # [issue 16.2] The n-gram has read the held-out text (the end of an earlier run
+            # The n-gram has read the held-out text (the end of an earlier run
             # counts it in): the mixture's weights would be fitted, and perplexity measured,
             # on text it knows by heart. Count it from the training part again for this run;
             # it reads all the text again once the run is measured.

@@ -202,7 +202,7 @@ class PromptInput(Input):
         super().__init__(
             select_on_focus=False,
             highlighter=SurpriseHighlighter(),
-            **kwargs,  # type: ignore[arg-type]
+            **kwargs,  # type: ignore[arg-type]  # Input's own keywords, passed through as given
         )
 
     def show_surprise(self, words: Sequence[str], bits: Sequence[float | None]) -> None:
