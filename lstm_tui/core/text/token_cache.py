@@ -460,7 +460,8 @@ def _follow_helper(
 ) -> dict:
     """Read the helper's lines until it closes its end; the last non-progress one returns."""
     assert helper.stdout is not None
-    fd, pending, last = helper.stdout.fileno(), b"", {}
+    fd, pending = helper.stdout.fileno(), b""
+    last: dict = {}
     while True:
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled")

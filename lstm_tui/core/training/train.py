@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Any
 
 import numpy as np
 import torch
@@ -283,7 +284,7 @@ class Trainer:
         ngram = session.ngram if self.mix_mode != MixMode.OFF else None
         cache = self.config.cache and self.mix_mode != MixMode.OFF and has_val
         scores = score_components(model, text, streams, ngram, cache=cache, topk_positions=2000)
-        metrics = {
+        metrics: dict[str, Any] = {
             "val_loss": scores.lstm.loss if has_val else None,
             "val_perplexity": scores.lstm.perplexity if has_val else None,
             "val_accuracy": scores.lstm.top1 if has_val else None,
@@ -671,7 +672,7 @@ class Trainer:
             for key in ("train_loss", "train_accuracy"):
                 metrics[key] = self.session.metrics.get(key)
         with torch.no_grad():
-            torch._foreach_copy_(snapshot, params)
+            torch._foreach_copy_(snapshot, list(params))
         session = self.session
         with session.lock:
             stored = {k: v for k, v in metrics.items() if k != "selection_loss"}
@@ -695,7 +696,11 @@ class Trainer:
         )
 
     def _recover(
-        self, params: list[torch.Tensor], snapshot: list[torch.Tensor], step: int, loss_ok: bool
+        self,
+        params: Sequence[torch.Tensor],
+        snapshot: list[torch.Tensor],
+        step: int,
+        loss_ok: bool,
     ) -> str:
         """After a non-finite loss or gradient: put back the last good weights.
 
@@ -708,7 +713,7 @@ class Trainer:
                 "from before it (try a lower learning rate)"
             )
         with self.session.lock, torch.no_grad():
-            torch._foreach_copy_(params, snapshot)
+            torch._foreach_copy_(list(params), snapshot)
             self.session.mark_changed()
         return (
             f"loss became NaN or infinite at step {step}; stopped and restored the last "
@@ -759,13 +764,13 @@ class _Best:
         self,
         session: Session,
         model: torch.nn.Module,
-        params: list[torch.Tensor],
+        params: Sequence[torch.Tensor],
         snapshot: list[torch.Tensor],
     ) -> None:
         assert self.weights is not None
         with session.lock, torch.no_grad():
             model.load_state_dict(self.weights)
-            torch._foreach_copy_(snapshot, params)
+            torch._foreach_copy_(snapshot, list(params))
             session.metrics = dict(self.metrics or {})
             if self.mix is not None:
                 session.mix = self.mix
@@ -917,7 +922,7 @@ class _Run:
     rng: np.random.Generator  # each epoch's stream offsets
     optimizer: FusedOptimizer
     forward: torch.nn.Module  # TrainStep, or DDP around it
-    params: list[torch.Tensor]
+    params: list[torch.nn.Parameter]
     snapshot: list[torch.Tensor]  # the last weights known to be good
     full_softmax: bool
     steps_planned: int  # 0: no epoch limit (a time budget ends the run)
