@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -38,8 +39,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _launch_torchrun(args)
     if not distributed.launched():
         return _train(args, None)
-    dist = distributed.Distributed.from_env(args.device)
     signals = distributed.StopOnSignals()  # before any wait: from now on a signal is a vote
+    distributed.end_with_launcher()  # a rank left alone (torchrun killed) stops and saves
+    dist = distributed.Distributed.from_env(args.device)
     try:
         return _train(args, dist, signals)
     finally:
@@ -184,11 +186,25 @@ def _train(
             f"step {session.progress.steps} is saved to {visible(str(path))}"
         )
         return 1
-    if interrupted:  # Ctrl-C inside a step ends the run without a result: that is fine here
-        say(f"lstm-tui: interrupted; the model so far is saved to {visible(str(path))}")
-        return EXIT_INTERRUPTED
-    if signals.received is not None:
-        name = signal.Signals(signals.received).name
+    if interrupted or signals.received is not None:
+        # A script asked for a JSON line gets one also when the run is cut short: what was
+        # done, and where it is saved (the figures of an unfinished run are not there).
+        name = "SIGINT" if interrupted else signal.Signals(signals.received).name
+        if args.json:
+            _print_json(
+                {
+                    "stop_reason": "interrupted",
+                    "signal": name,
+                    "epochs": session.progress.epochs,
+                    "steps": session.progress.steps,
+                    "wall_seconds": round(time.perf_counter() - started, 3),
+                    "checkpoint": str(path),
+                    **(_figures(result) if result is not None else {}),
+                }
+            )
+        if interrupted:  # Ctrl-C inside a step ends the run without a result: fine here
+            say(f"lstm-tui: interrupted; the model so far is saved to {visible(str(path))}")
+            return EXIT_INTERRUPTED
         say(f"lstm-tui: stopped by {name}; the model so far is saved to {visible(str(path))}")
         return 128 + signals.received
     assert result is not None
@@ -202,16 +218,8 @@ def _train(
             "steps": result.steps,
             "seconds": round(result.seconds, 3),
             "wall_seconds": round(time.perf_counter() - started, 3),
-            "tokens_per_second": round(result.tokens_per_second, 1),
-            "train_loss": result.train_loss,
-            "window_accuracy": result.window_accuracy,
-            "full_accuracy": result.full_accuracy,
-            "val_perplexity": result.val_perplexity,
-            "val_accuracy": result.val_accuracy,
+            **_figures(result),
             "stop_reason": result.reason.value,
-            "best_epoch": result.best_epoch,
-            "mix": result.mix,
-            "components": result.components,
             "device": str(trainer.device),
             "threads": threads or None,
             "world_size": world,
@@ -219,7 +227,7 @@ def _train(
             "params": session.model.num_parameters(),
             "checkpoint": str(path),
         }
-        print(json.dumps(summary))
+        _print_json(summary)
     if result.reason == "diverged":
         print(
             f"lstm-tui: error: {result.message}; the last good weights are saved to "
@@ -228,6 +236,31 @@ def _train(
         )
         return EXIT_USER_ERROR
     return 0
+
+
+def _figures(result: object) -> dict:
+    """What a run measured, for ``--json``."""
+    return {
+        "tokens_per_second": round(result.tokens_per_second, 1),  # type: ignore[attr-defined]
+        **{
+            k: getattr(result, k)
+            for k in (
+                "train_loss",
+                "window_accuracy",
+                "full_accuracy",
+                "val_perplexity",
+                "val_accuracy",
+                "best_epoch",
+                "mix",
+                "components",
+            )
+        },
+    }
+
+
+def _print_json(summary: dict) -> None:
+    with contextlib.suppress(OSError):  # stdout gone (after SIGHUP): the checkpoint is saved
+        print(json.dumps(summary), flush=True)
 
 
 def _checkpoint_size(session: Session, with_optimizer: bool) -> int:
@@ -291,16 +324,42 @@ def _open_corpus(
     return loaded.corpus
 
 
+def _check_processes(args: argparse.Namespace) -> None:
+    """More CPU processes than cores only slow each other down (and each holds a whole copy
+    of the model): refused unless ``--oversubscribe``. On GPUs, one process per GPU."""
+    from lstm_tui.core.lifetime import usable_cores
+    from lstm_tui.core.model.device import resolve_device
+
+    device = resolve_device(args.device)
+    if device.type == "cuda":
+        import torch
+
+        gpus = torch.cuda.device_count()
+        if args.processes > gpus:
+            raise UserError(f"--processes {args.processes}: this machine has {gpus} GPU(s)")
+        return
+    cores = usable_cores()
+    if args.processes > cores and not args.oversubscribe:
+        raise UserError(
+            f"--processes {args.processes} is more than the {cores} CPU cores this process may "
+            "use: each would slow the others down (--oversubscribe to do it anyway)"
+        )
+
+
 def _launch_torchrun(args: argparse.Namespace) -> int:
     """``train --processes N``: the same command on N processes of this machine, by torchrun."""
     import subprocess
 
+    from lstm_tui.core.lifetime import on_parent_death
     from lstm_tui.core.store.checkpoint import read_header
+    from lstm_tui.core.store.paths import checkpoint_path
     from lstm_tui.core.training.config import TrainConfig
 
+    _check_processes(args)
     batch = args.batch_size or TrainConfig().batch_size
-    if args.resume and not args.batch_size:
-        batch = int(read_header(args.resume).get("train_config", {}).get("batch_size", batch))
+    if args.resume and not args.batch_size:  # a saved name, as one process finds it
+        header = read_header(checkpoint_path(args.resume))
+        batch = int(header.get("train_config", {}).get("batch_size", batch))
     if batch % args.processes:  # said once, here, rather than by every rank
         raise UserError(
             f"a batch of {batch} streams cannot be shared equally by {args.processes} "
@@ -328,7 +387,9 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
         "lstm_tui",
         *rest,
     ]
-    process = subprocess.Popen(command)
+    # torchrun gets SIGTERM if this launcher dies, even by SIGKILL: it then passes it to the
+    # ranks, which stop together and save (their own parent-death signal covers torchrun).
+    process = subprocess.Popen(command, preexec_fn=on_parent_death())
     interrupted = False
     while True:
         try:

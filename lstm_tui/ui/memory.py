@@ -11,10 +11,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lstm_tui.core.store import settings as store
+from lstm_tui.core.text.safe_text import visible
 from lstm_tui.ui.state import LoadKind
 
 if TYPE_CHECKING:
     from lstm_tui.ui.app import LstmApp
+
+
+def binding_ids() -> set[str]:
+    """Every binding id of the app, its screens and its widgets (the names ``[keys]`` takes)."""
+    from textual.dom import DOMNode
+
+    found: set[str] = set()
+    todo: list[type] = [DOMNode]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if cls.__module__.startswith("lstm_tui."):
+            for binding in cls.__dict__.get("BINDINGS", []):
+                binding_id = getattr(binding, "id", None)
+                if binding_id:
+                    found.add(binding_id)
+    return found
 
 
 class Memory:
@@ -36,6 +54,19 @@ class Memory:
                 app.set_keymap(settings.keys)
         finally:
             self._applying = False
+        unknown = sorted(set(settings.keys) - binding_ids())
+        if unknown:  # a typo in config.toml would otherwise leave the key as it was, silently
+            app.notify(
+                visible(
+                    f"[keys] in {store.config_path()}: no binding called "
+                    + ", ".join(repr(k) for k in unknown[:5])
+                    + " (the ids are listed in F1 and the README)"
+                ),
+                title="Settings",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
         app.theme_changed_signal.subscribe(app, lambda theme: self.theme_changed(theme.name))
         if settings.device and app.device_name == "auto":
             app.device_name = settings.device
