@@ -139,8 +139,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     path = Path(args.corpus)
     big = path.is_file() and path.stat().st_size >= CACHE_FROM_BYTES
     if args.token_cache == "on" or (args.token_cache == "auto" and big):
-        options = {"vocab": session.vocab, "lowercase": session.lowercase, "val_fraction": 0.0}
-        ids = load_corpus_with_progress(args, path, kind=session.tokenizer, **options).corpus.ids
+        ids = load_corpus_with_progress(args, path, session, val_fraction=0.0).corpus.ids
     else:
         text = read_text(path, args.max_corpus_bytes)
         ids = encode_text(text, session.vocab, session.lowercase, session.tokenizer)

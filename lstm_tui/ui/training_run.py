@@ -151,30 +151,29 @@ class TrainingRun:
         return corpus_for(plan.session, plan.corpus_path)
 
     def _train(self, corpus: Corpus) -> TrainResult | None:
-        import torch
-
+        from lstm_tui.core.jobs import Started, train_session
         from lstm_tui.core.model.device import describe_device
-        from lstm_tui.core.runtime import training_threads
-        from lstm_tui.core.training.train import Trainer, TrainResult
+        from lstm_tui.core.training.train import TrainResult
 
         plan = self.plan
-        val = corpus.val_ids if corpus.has_validation else None
-        trainer = Trainer(plan.session, corpus.train_ids, val, plan.config, control=self.control)
-        where = describe_device(trainer.device)
-        if trainer.device.type == "cpu":
-            threads = training_threads(plan.threads, reserve=1)
-            torch.set_num_threads(threads)
-            where += f" ×{threads}"
+        run = train_session(
+            plan.session, corpus, plan.config, control=self.control, threads=plan.threads, reserve=1
+        )
+        setup = next(run)
+        assert isinstance(setup, Started)
+        where = describe_device(setup.device) + (f" ×{setup.threads}" if setup.threads else "")
         with self._lock:
             self._trainer_built = True
         self._move(S.TRAINING)  # unless paused or stopping meanwhile
-        total = trainer.epochs * trainer.steps_per_epoch()
-        shape = f"batch {trainer.batch_size} × bptt {trainer.bptt}"
-        description = f"{shape} · {trainer.epochs:,} epochs · {where}"
-        first = plan.session.progress.steps
-        self.reply_to.post_message(TrainingStarted(self, corpus, description, total, first))
+        shape = f"batch {setup.batch_size} × bptt {setup.bptt}"
+        epochs = f"{setup.epochs:,} epochs" if setup.epochs else "epochs unbounded"
+        description = f"{shape} · {epochs} · {where}"
+        total = setup.total_steps or 0
+        self.reply_to.post_message(
+            TrainingStarted(self, corpus, description, total, setup.first_step)
+        )
         result = None
-        for event in trainer.run():
+        for event in run:
             if isinstance(event, TrainResult):
                 result = event
             else:
