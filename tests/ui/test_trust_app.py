@@ -1,4 +1,5 @@
-"""Item 17 of issue 16: every dialog's fields and buttons can be reached on a small terminal.
+"""Issue 16 in the app. Item 17: every dialog's fields and buttons can be reached on a small
+terminal; item 16: a misspelt binding id in ``[keys]`` is said.
 
 At 120×40 the F9 form hid Apply and Cancel; at 80×24 its epochs, seconds, seed and device
 fields and the Load dialog's buttons were below the screen's edge, with no way to scroll to
@@ -19,7 +20,7 @@ from lstm_tui.ui.app import LstmApp
 from lstm_tui.ui.screens.files import LoadScreen
 from lstm_tui.ui.screens.hyperparams import HyperparamsScreen
 
-from .conftest import wait_for, wait_ready
+from .conftest import toasts, wait_for, wait_ready
 
 
 def _shown(widget: Widget) -> bool:
@@ -93,3 +94,23 @@ async def _load(size: tuple[int, int]) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, LoadScreen), "the load dialog")
         seen = await _tab_through(pilot, LoadScreen, {"load", "cancel"})
         assert seen.get("load") and seen.get("cancel"), f"at {size[0]}×{size[1]}: {seen}"
+
+
+# -- 16: a key name in [keys] that no binding has was silently ignored -------------------------
+
+
+def test_an_unknown_binding_id_in_keys_is_a_warning(user_data) -> None:
+    from lstm_tui.core.store.settings import config_path
+
+    config_path().parent.mkdir(parents=True, exist_ok=True)
+    config_path().write_text('[keys]\ntrian = "f10"\ntrain = "f5,ctrl+t"\n', encoding="utf-8")
+    asyncio.run(_unknown_key())
+
+
+async def _unknown_key() -> None:
+    app = LstmApp(fresh=True)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await wait_ready(pilot)
+        await wait_for(pilot, lambda: any("trian" in t for t in toasts(app)), "the warning")
+        (shown,) = [t for t in toasts(app) if "trian" in t]
+        assert "no binding called 'trian'" in shown and "'train'" not in shown
