@@ -130,8 +130,15 @@ def test_each_child_ends_with_its_browser_and_the_limit_holds(tmp_path: Path) ->
             # 3: the browser goes; its app must not be left running.
             await ws.close()
             assert await _wait_until(lambda: not served.children(), 30), served.children()
-            # The slot is free again; then the server stops with a child running.
-            await _browser(http, served.port)
+            # The slot is free again (once the child is gone: the limit counts processes,
+            # not pages); then the server stops with a child running.
+            for _ in range(50):
+                async with http.get(f"http://127.0.0.1:{served.port}/") as page:
+                    if page.status == 200:
+                        break
+                await asyncio.sleep(0.1)
+            tab = await _browser(http, served.port)
+            assert not tab.closed
             assert len(served.children()) == 1
             served.process.send_signal(signal.SIGTERM)
             ended = await _wait_until(lambda: served.process.poll() is not None, 30)
@@ -166,5 +173,28 @@ def test_beyond_loopback_a_warning_and_a_token(tmp_path: Path) -> None:
         served.process.send_signal(signal.SIGTERM)
         _, err = served.process.communicate(timeout=30)
         assert "warning" in err and "0.0.0.0" in err and "?token=s3cret-token" in err, err
+    finally:
+        served.end()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.timeout(300)
+def test_a_child_ends_when_the_server_is_killed(tmp_path: Path) -> None:
+    """SIGKILL runs no cleanup in the server: before, its app child was left behind, at 100%
+    CPU once its input closed (issue 16, item 3)."""
+    served = Served(tmp_path, "--host", "127.0.0.1")
+
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as http:
+            assert await _up(http, f"http://127.0.0.1:{served.port}/") == 200
+            tab = await _browser(http, served.port)  # held open: the browser stays
+            await asyncio.sleep(5)  # the app settled: loaded, drawing, waiting for keys
+            assert served.children() and not tab.closed
+            served.process.kill()
+            served.process.wait()
+            assert await _wait_until(lambda: not served.children(), 30), served.children()
+
+    try:
+        asyncio.run(scenario())
     finally:
         served.end()
