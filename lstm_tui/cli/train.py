@@ -292,7 +292,6 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
     from lstm_tui.core.store.paths import checkpoint_path
     from lstm_tui.core.training.config import TrainConfig
 
-    _check_processes(args)
     batch = args.batch_size or TrainConfig().batch_size
     if args.resume and not args.batch_size:  # a saved name, as one process finds it
         header = read_header(checkpoint_path(args.resume))
@@ -302,6 +301,7 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
             f"a batch of {batch} streams cannot be shared equally by {args.processes} "
             f"processes: use a batch size that is a multiple of {args.processes}"
         )
+    _check_processes(args)
     if not args.resume:  # tokenised once, here: bad text is one line, and the ranks map the cache
         from lstm_tui.core.store.paths import default_corpus
 
