@@ -26,13 +26,15 @@ import shlex
 import signal
 import socket
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lstm_tui.core.errors import UserError
 from lstm_tui.core.text.safe_text import visible
 
 if TYPE_CHECKING:
     from aiohttp import web
+    from textual_serve.app_service import AppService
+    from textual_serve.server import Server
 
 QUIT_GRACE_SECONDS = 3.0  # a child that has not quit by then is terminated
 TERM_GRACE_SECONDS = 3.0  # and killed if SIGTERM has not ended it by then
@@ -103,7 +105,7 @@ def _make_server(
     public_url: str | None,
     max_clients: int,
     token: str | None,
-) -> object:
+) -> Server:
     """The server, built here so that textual-serve is imported only by ``serve``."""
     from aiohttp import web
     from textual_serve.app_service import AppService
@@ -115,7 +117,9 @@ def _make_server(
         """One app process, started without a shell (so that the pid is the app's own) and
         always ended by ``stop``."""
 
-        async def _open_app_process(self, width: int = 80, height: int = 24):  # type: ignore[override]
+        async def _open_app_process(
+            self, width: int = 80, height: int = 24
+        ) -> asyncio.subprocess.Process:
             self._process = process = await asyncio.create_subprocess_exec(
                 *shlex.split(self.command),
                 stdin=asyncio.subprocess.PIPE,
@@ -133,8 +137,9 @@ def _make_server(
                 await asyncio.wait_for(super().stop(), QUIT_GRACE_SECONDS)
             if process is None or process.returncode is not None:
                 return
-            with contextlib.suppress(Exception):  # the app sees end of input
-                process.stdin.close()  # type: ignore[union-attr]
+            if process.stdin is not None:  # the app sees end of input
+                with contextlib.suppress(Exception):
+                    process.stdin.close()
             for send, grace in ((process.terminate, TERM_GRACE_SECONDS), (process.kill, None)):
                 with contextlib.suppress(ProcessLookupError):
                     send()
@@ -167,7 +172,7 @@ def _make_server(
                 response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
             return response
 
-        async def handle_websocket(self, request: web.Request) -> web.StreamResponse:
+        async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
             if not self._allowed(request):
                 raise web.HTTPForbidden(text="lstm-tui: no token\n")
             if len(self.services) >= max_clients:
@@ -191,7 +196,9 @@ def _full(max_clients: int) -> str:
     )
 
 
-async def _owned_websocket(server, request, service_class) -> web.StreamResponse:  # type: ignore[no-untyped-def]
+async def _owned_websocket(
+    server: Any, request: web.Request, service_class: type[AppService]
+) -> web.WebSocketResponse:
     """textual-serve's ``handle_websocket`` with the service counted and always stopped."""
     from aiohttp import web
     from textual_serve.server import to_int
@@ -206,7 +213,8 @@ async def _owned_websocket(server, request, service_class) -> web.StreamResponse
             server.command,
             write_bytes=websocket.send_bytes,
             write_str=websocket.send_str,
-            close=websocket.close,
+            # As textual-serve passes it: its annotation says None, close() returns a bool.
+            close=websocket.close,  # type: ignore[arg-type]
             download_manager=server.download_manager,
             debug=server.debug,
         )

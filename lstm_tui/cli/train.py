@@ -141,10 +141,12 @@ def _train(
             f"step {session.progress.steps} is saved to {visible(str(path))}"
         )
         return 1
-    if interrupted or signals.received is not None:
+    received = signals.received
+    if interrupted or received is not None:
         # A script asked for a JSON line gets one also when the run is cut short: what was
         # done, and where it is saved (the figures of an unfinished run are not there).
-        name = "SIGINT" if interrupted else signal.Signals(signals.received).name
+        number = signal.SIGINT if received is None else received
+        name = signal.Signals(number).name
         if args.json:
             done = (
                 _summary(result, setup, session, path, world, started)
@@ -161,7 +163,7 @@ def _train(
             say(f"lstm-tui: interrupted; the model so far is saved to {visible(str(path))}")
             return EXIT_INTERRUPTED
         say(f"lstm-tui: stopped by {name}; the model so far is saved to {visible(str(path))}")
-        return 128 + signals.received
+        return 128 + number
     assert result is not None
     if votes and votes.received:  # exit 0: a failed rank would make torchrun report a crash
         say(f"lstm-tui: interrupted; the model so far is saved to {visible(str(path))}")

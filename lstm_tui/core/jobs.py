@@ -265,7 +265,7 @@ def reshape(
     """A fresh model of another shape (``layers``, ``hidden``, ``embed``, ``dropout``)."""
     from lstm_tui.core.model.lstm import make_config
 
-    config = make_config(len(session.vocab), preset, session.config.softmax, **shape)
+    config = make_config(len(session.vocab), preset, session.config.softmax, "cpu", **shape)
     return session.reshaped(config, train_config)
 
 

@@ -67,6 +67,11 @@ class CheckpointInfo:
         return self.path.name.removesuffix(CHECKPOINT_SUFFIX)
 
 
+def read_history(path: str | Path) -> list[dict]:
+    """A checkpoint's training history (``history.py``), read from its header alone (no torch)."""
+    return history.checked(read_header(path).get("history"))
+
+
 def read_header(path: str | Path) -> dict:
     """The JSON document of an lstm-tui checkpoint, checked against the schema, or
     ``CheckpointError`` saying why not. Reads the header only: no tensor, no torch."""
@@ -363,7 +368,7 @@ def clean_stale_temp_files(folder: Path, now: float | None = None) -> list[Path]
     is gone: a save in progress elsewhere is never touched.
     """
     now = time.time() if now is None else now
-    removed = []
+    removed: list[Path] = []
     try:
         candidates = set(folder.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"))
         # lstm-tui 0.1 named them .<target>.<random>.tmp, with no pid: age alone decides

@@ -143,8 +143,8 @@ class Vocabulary:
         # words that go on with that character).
         n = len(prefix)
         hi = bisect.bisect_right(self._sorted_words, prefix, lo, key=lambda w: w[:n])
-        ids = self._sorted_ids[lo:hi]
-        return ids[ids != 0]
+        ids: np.ndarray = self._sorted_ids[lo:hi]
+        return np.asarray(ids[ids != 0])
 
     def row(self, i: int) -> VocabRow:
         share = float(self.counts[i]) / self.total if self.total else 0.0

@@ -20,7 +20,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -145,6 +145,10 @@ class Distributed:
             dist.destroy_process_group()
 
 
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
 class StopOnSignals:
     """SIGINT and SIGTERM (torchrun passes them on to every rank) become a request to stop.
 
@@ -154,20 +158,21 @@ class StopOnSignals:
 
     def __init__(self) -> None:
         self.received: int | None = None
-        self._target: object | None = None
+        self._target: _Stoppable | None = None
         signal.signal(signal.SIGINT, self._handle)
         signal.signal(signal.SIGTERM, self._handle)
 
     def _handle(self, signum: int, frame: object) -> None:
         self.received = signum
         if self._target is not None:
-            self._target.stop()  # type: ignore[attr-defined]
+            self._target.stop()
 
-    def attach(self, trainer: object) -> None:
-        """Stop this trainer on a signal (at once, if one came while it was being set up)."""
+    def attach(self, trainer: _Stoppable) -> None:
+        """Stop this trainer (or its ``RunControl``) on a signal (at once, if one came while
+        it was being set up)."""
         self._target = trainer
         if self.received is not None:
-            trainer.stop()  # type: ignore[attr-defined]
+            trainer.stop()
 
 
 LAUNCHER_PID = "LSTM_TUI_TORCHRUN_PID"  # set by ``torchrun`` below for its ranks

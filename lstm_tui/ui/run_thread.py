@@ -1,9 +1,10 @@
 """One training run: its own thread, its control, and its state as a small state machine.
 
 The UI thread makes a ``TrainingRun`` and calls ``start``, ``pause``, ``resume`` and
-``stop``; the run's thread reads the corpus if needed, builds the ``Trainer`` with the
-run's ``RunControl`` and drives it, posting every event, in order, to the widget that
-asked (the training pane; ``TrainingStarted`` and ``TrainingEnded`` bubble on to the app).
+``stop``; the run's thread reads the corpus if needed and drives ``jobs.train_session``
+with the run's ``RunControl``, posting every event, in order, with the run's ``run_id``, to
+the widget that asked (the training pane; ``TrainingStarted`` and ``TrainingEnded`` bubble
+on to the app).
 The thread lowers its own priority first (``background.py``): keystrokes come first.
 
 States (``TrainState``), and who moves them:
@@ -17,6 +18,7 @@ States (``TrainState``), and who moves them:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from dataclasses import dataclass
@@ -60,8 +62,12 @@ class RunPlan:
     threads: int | None
 
 
+_RUN_IDS = itertools.count(1)
+
+
 class TrainingRun:
     def __init__(self, plan: RunPlan, reply_to: MessagePump) -> None:
+        self.run_id = next(_RUN_IDS)  # what its messages carry, rather than the run itself
         self.plan = plan
         self.reply_to = reply_to
         self.control = RunControl()
@@ -139,7 +145,7 @@ class TrainingRun:
             self._move(S.IDLE)
             self.finished_at = time.perf_counter()
             self.finished.set()
-        self.reply_to.post_message(TrainingEnded(self, result, error, bad_corpus))
+        self.reply_to.post_message(TrainingEnded(self.run_id, result, error, bad_corpus))
 
     def _corpus(self) -> Corpus:
         from lstm_tui.core.jobs import corpus_for
@@ -153,7 +159,7 @@ class TrainingRun:
     def _train(self, corpus: Corpus) -> TrainResult | None:
         from lstm_tui.core.jobs import Started, train_session
         from lstm_tui.core.model.device import describe_device
-        from lstm_tui.core.training.train import TrainResult
+        from lstm_tui.core.training.train import EpochEvent, StepEvent, TrainResult
 
         plan = self.plan
         run = train_session(
@@ -170,12 +176,12 @@ class TrainingRun:
         description = f"{shape} · {epochs} · {where}"
         total = setup.total_steps or 0
         self.reply_to.post_message(
-            TrainingStarted(self, corpus, description, total, setup.first_step)
+            TrainingStarted(self.run_id, corpus, description, total, setup.first_step)
         )
         result = None
         for event in run:
             if isinstance(event, TrainResult):
                 result = event
-            else:
-                self.reply_to.post_message(TrainingProgress(self, event))
+            elif isinstance(event, (StepEvent, EpochEvent)):
+                self.reply_to.post_message(TrainingProgress(self.run_id, event))
         return result
