@@ -44,7 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\nsubcommands:")
             build_parser().print_help()
             return 0
-        return run_app(build_app_parser().parse_args(args_list))
+        app_args = build_app_parser().parse_args(args_list)
+        _refuse_mistyped_command(app_args.corpus)
+        return run_app(app_args)
     except UserError as e:
         print(f"lstm-tui: error: {visible(str(e))}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -53,6 +55,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+
+
+def _refuse_mistyped_command(corpus: str | None) -> None:
+    """``lstm-tui trian``: a command mistyped, not a text that is missing. A word close to a
+    subcommand that names no file is said as such (a file of that name still opens)."""
+    import difflib
+    import os
+
+    if not corpus or os.path.lexists(corpus) or os.sep in corpus or "." in corpus:
+        return
+    close = difflib.get_close_matches(corpus, SUBCOMMANDS, n=1, cutoff=0.6)
+    if close:
+        raise UserError(f"unknown command {corpus!r}; did you mean {close[0]!r}?")
 
 
 def run_app(args: argparse.Namespace) -> int:

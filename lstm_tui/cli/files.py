@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -71,6 +72,12 @@ def cmd_history(args: argparse.Namespace) -> int:
         )
     text = history.to_csv(records) if args.format == "csv" else history.to_json(records)
     if args.out:
+        from lstm_tui.core.store.files import regular_file_problem
+
+        # A FIFO would block the write until some reader came (forever, in a script); a
+        # device or a folder is no place for a table either.
+        if os.path.lexists(args.out) and (problem := regular_file_problem(args.out)):
+            raise UserError(problem)
         _refuse_overwriting_a_checkpoint(Path(args.out), path)
         try:
             Path(args.out).write_text(text, encoding="utf-8")

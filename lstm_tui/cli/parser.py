@@ -28,6 +28,15 @@ MAX_TOP_K = 10_000
 MAX_WORDS = 10_000
 
 
+MAX_NGRAM_ORDER = 5  # core/model/ngram.py's MAX_ORDER (not imported: it would load numpy)
+
+
+MAX_PORT = 65_535
+
+
+DEFAULT_MAX_CLIENTS = 2  # each browser tab is a whole app process (~400 MB with a model)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line, like every other user error."""
 
@@ -217,7 +226,10 @@ def build_parser() -> Parser:
         "--no-cache", action="store_true", help="no cache of recent words in the mixture"
     )
     train.add_argument(
-        "--ngram-order", type=_whole_number(1), default=5, help="order of the n-gram (5)"
+        "--ngram-order",
+        type=_whole_number(1, MAX_NGRAM_ORDER),
+        default=5,
+        help=f"order of the n-gram, 1..{MAX_NGRAM_ORDER} (5)",
     )
     train.add_argument(
         "--val-fraction",
@@ -244,6 +256,11 @@ def build_parser() -> Parser:
         type=_positive_int,
         default=1,
         help="train on N processes of this machine (one per GPU, or CPU shares) with torchrun",
+    )
+    train.add_argument(
+        "--oversubscribe",
+        action="store_true",
+        help="allow more --processes than CPU cores (each then runs slower)",
     )
     train.add_argument(
         "--precision",
@@ -284,8 +301,20 @@ def build_parser() -> Parser:
 
     serve = sub.add_parser("serve", help="the app in a web browser (textual-serve)")
     serve.add_argument("--host", default="localhost", help="address to listen on (localhost)")
-    serve.add_argument("--port", type=_positive_int, default=8000)
+    serve.add_argument("--port", type=_whole_number(1, MAX_PORT), default=8000)
     serve.add_argument("--public-url", help="the URL the browser reaches the server at")
+    serve.add_argument(
+        "--max-clients",
+        type=_positive_int,
+        default=DEFAULT_MAX_CLIENTS,
+        metavar="N",
+        help=f"browsers at once; each runs a whole app with its own model ({DEFAULT_MAX_CLIENTS})",
+    )
+    serve.add_argument(
+        "--token",
+        help="the secret a browser must bring (?token=…) when --host is not loopback "
+        "(default: a random one, printed at start)",
+    )
     serve.add_argument(
         "app_args", nargs=argparse.REMAINDER, help="arguments for the app (after --)"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -46,9 +47,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _train(args, None)
     from lstm_tui.core.training.control import VOTE_SIGNALS, StopOnSignals
 
-    dist = distributed.Distributed.from_env(args.device)
     votes = StopOnSignals(VOTE_SIGNALS)
     with votes.installed():  # before any wait: from now on a signal is a vote
+        distributed.end_with_launcher()  # a rank left alone (torchrun killed) stops and saves
+        dist = distributed.Distributed.from_env(args.device)
         try:
             return _train(args, dist, votes)
         finally:
@@ -162,20 +164,36 @@ def _train_holding(
             f"step {session.progress.steps} is saved to {visible(str(path))}"
         )
         return 1
-    if interrupted:  # Ctrl-C inside a step ends the run without a result: that is fine here
-        say(f"lstm-tui: interrupted; the model so far is saved to {visible(str(path))}")
-        return EXIT_INTERRUPTED
-    if votes is None and signals.received is not None:
-        name = signal.Signals(signals.received).name
+    received = signals.received if votes is None else None
+    if interrupted or received is not None:
+        # A script asked for a JSON line gets one also when the run is cut short: what was
+        # done, and where it is saved (the figures of an unfinished run are not there).
+        number = signal.SIGINT if received is None else received
+        name = signal.Signals(number).name
+        if args.json:
+            done = (
+                _summary(result, setup, session, path, world, started)
+                if result is not None
+                else {
+                    "epochs": session.progress.epochs,
+                    "steps": session.progress.steps,
+                    "wall_seconds": round(time.perf_counter() - started, 3),
+                    "checkpoint": str(path),
+                }
+            )
+            _print_json({**done, "stop_reason": "interrupted", "signal": name})
+        if interrupted:  # Ctrl-C inside a step ends the run without a result: fine here
+            say(f"lstm-tui: interrupted; the model so far is saved to {visible(str(path))}")
+            return EXIT_INTERRUPTED
         say(f"lstm-tui: stopped by {name}; the model so far is saved to {visible(str(path))}")
-        return 128 + signals.received
+        return 128 + number
     assert result is not None
     if votes and votes.received:  # exit 0: a failed rank would make torchrun report a crash
         say(f"lstm-tui: interrupted; the model so far is saved to {visible(str(path))}")
     elif not quiet:
         print(f"{result.message}; saved {visible(str(path))}", file=sys.stderr)
     if args.json:
-        print(json.dumps(_summary(result, setup, session, path, world, started)))
+        _print_json(_summary(result, setup, session, path, world, started))
     if result.reason == "diverged":
         print(
             f"lstm-tui: error: {result.message}; the last good weights are saved to "
@@ -184,6 +202,11 @@ def _train_holding(
         )
         return EXIT_USER_ERROR
     return 0
+
+
+def _print_json(summary: dict) -> None:
+    with contextlib.suppress(OSError):  # stdout gone (after SIGHUP): the checkpoint is saved
+        print(json.dumps(summary), flush=True)
 
 
 def _summary(
@@ -236,21 +259,47 @@ def _open_corpus(
     return loaded.corpus
 
 
+def _check_processes(args: argparse.Namespace) -> None:
+    """More CPU processes than cores only slow each other down (and each holds a whole copy
+    of the model): refused unless ``--oversubscribe``. On GPUs, one process per GPU."""
+    from lstm_tui.core.lifetime import usable_cores
+    from lstm_tui.core.model.device import resolve_device
+
+    device = resolve_device(args.device)
+    if device.type == "cuda":
+        import torch
+
+        gpus = torch.cuda.device_count()
+        if args.processes > gpus:
+            raise UserError(f"--processes {args.processes}: this machine has {gpus} GPU(s)")
+        return
+    cores = usable_cores()
+    if args.processes > cores and not args.oversubscribe:
+        raise UserError(
+            f"--processes {args.processes} is more than the {cores} CPU cores this process may "
+            "use: each would slow the others down (--oversubscribe to do it anyway)"
+        )
+
+
 def _launch_torchrun(args: argparse.Namespace) -> int:
     """``train --processes N``: the same command on N processes of this machine, by torchrun."""
     import subprocess
 
+    from lstm_tui.core.lifetime import on_parent_death
     from lstm_tui.core.store.checkpoint import read_header
+    from lstm_tui.core.store.paths import checkpoint_path
     from lstm_tui.core.training.config import TrainConfig
 
     batch = args.batch_size or TrainConfig().batch_size
-    if args.resume and not args.batch_size:
-        batch = int(read_header(args.resume).get("train_config", {}).get("batch_size", batch))
+    if args.resume and not args.batch_size:  # a saved name, as one process finds it
+        header = read_header(checkpoint_path(args.resume))
+        batch = int(header.get("train_config", {}).get("batch_size", batch))
     if batch % args.processes:  # said once, here, rather than by every rank
         raise UserError(
             f"a batch of {batch} streams cannot be shared equally by {args.processes} "
             f"processes: use a batch size that is a multiple of {args.processes}"
         )
+    _check_processes(args)
     if not args.resume:  # tokenised once, here: bad text is one line, and the ranks map the cache
         from lstm_tui.core.store.paths import default_corpus
 
@@ -273,7 +322,9 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
         "lstm_tui",
         *rest,
     ]
-    process = subprocess.Popen(command)
+    # torchrun gets SIGTERM if this launcher dies, even by SIGKILL: it then passes it to the
+    # ranks, which stop together and save (their own parent-death signal covers torchrun).
+    process = subprocess.Popen(command, preexec_fn=on_parent_death())
     interrupted = False
     while True:
         try:

@@ -12,12 +12,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lstm_tui.core.store import settings as store
+from lstm_tui.core.text.safe_text import visible
 from lstm_tui.ui.state import LoadKind
 
 if TYPE_CHECKING:
     from textual.app import App
 
     from lstm_tui.ui.app_state import AppState
+
+
+def binding_ids() -> set[str]:
+    """Every binding id of the app, its screens and its widgets (the names ``[keys]`` takes)."""
+    from textual.dom import DOMNode
+
+    found: set[str] = set()
+    todo: list[type] = [DOMNode]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if cls.__module__.startswith("lstm_tui."):
+            for binding in cls.__dict__.get("BINDINGS", []):
+                binding_id = getattr(binding, "id", None)
+                if binding_id:
+                    found.add(binding_id)
+    return found
 
 
 class LaunchMemory:
@@ -40,6 +58,19 @@ class LaunchMemory:
                 app.set_keymap(settings.keys)
         finally:
             self._applying = False
+        unknown = sorted(set(settings.keys) - binding_ids())
+        if unknown:  # a typo in config.toml would otherwise leave the key as it was, silently
+            app.notify(
+                visible(
+                    f"[keys] in {store.config_path()}: no binding called "
+                    + ", ".join(repr(k) for k in unknown[:5])
+                    + " (the ids are listed in F1 and the README)"
+                ),
+                title="Settings",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
         # The one subscription: each theme change is written once.
         app.theme_changed_signal.subscribe(app, lambda theme: self.theme_changed(theme.name))
         state = self.app_state

@@ -71,10 +71,14 @@ class MixWeights:
         if not isinstance(data, dict):
             raise ValueError(f"mixture weights must be a mapping, not {type(data).__name__}")
         values = [float(data.get(k, 0.0)) for k in ("lstm", "ngram", "cache")]
-        if not all(math.isfinite(v) and v >= 0 for v in values) or not sum(values) > 0:
+        if not all(math.isfinite(v) and v >= 0 for v in values) or not max(values) > 0:
             raise ValueError(f"mixture weights must be finite, non-negative, not all 0: {data}")
-        total = sum(values)
-        return cls(*(v / total for v in values))
+        # Scaled by the largest first: three weights of 1e308 sum to infinity, and each
+        # divided by that would be 0 (the mixture would then predict nothing).
+        largest = max(values)
+        scaled = [v / largest for v in values]
+        total = sum(scaled)
+        return cls(*(v / total for v in scaled))
 
     def as_array(self) -> np.ndarray:
         return np.array([self.lstm, self.ngram, self.cache])

@@ -19,6 +19,7 @@ from lstm_tui.core.training.config import OPTIMIZERS
 MAX_SEED = 2**32 - 1
 MAX_LAYERS = 16
 MAX_WIDTH = 8192
+MAX_COUNT = 2**62  # steps, tokens, epochs: torch keeps them as int64, which must not overflow
 # safetensors dtypes and their sizes in bytes.
 DTYPE_BYTES = {
     "BOOL": 1,
@@ -277,8 +278,23 @@ def _check_progress(progress: dict) -> None:
     if unknown:
         raise SchemaError(f"unknown progress fields: {', '.join(sorted(map(_short, unknown)))}")
     for key in ("epochs", "steps", "tokens"):
-        _int(f"progress.{key}", progress.get(key, 0))
+        _int(f"progress.{key}", progress.get(key, 0), 0, MAX_COUNT)
     _number("progress.seconds", progress.get("seconds", 0.0))
+
+
+def _check_hyperparameters(group: dict) -> None:
+    """The settings torch's optimizers compute with: a wrong type here fails deep inside
+    ``load_state_dict`` or the first step, so each is checked by name."""
+    for key in ("lr", "eps", "weight_decay", "momentum", "dampening"):
+        if key in group:
+            _number(f"optimizer {key}", group[key])
+    if "betas" in group:
+        betas = _list("optimizer betas", group["betas"])
+        if len(betas) != 2:
+            raise SchemaError("optimizer betas must be two numbers in [0, 1)")
+        for beta in betas:
+            if not _is_number(beta) or not 0 <= beta < 1:
+                raise SchemaError(f"optimizer betas must be in [0, 1), not {_short(beta)}")
 
 
 def _check_optimizer(optimizer: dict, header: dict) -> None:
@@ -292,6 +308,7 @@ def _check_optimizer(optimizer: dict, header: dict) -> None:
             if _int("optimizer.param_groups params", index) in seen:
                 raise SchemaError("optimizer.param_groups name a parameter twice")
             seen.add(index)
+        _check_hyperparameters(group)
         for key, value in group.items():
             if key == "params":
                 continue

@@ -15,6 +15,8 @@ import io
 import json
 import math
 
+from lstm_tui.core.text.safe_text import visible
+
 FIRST_COLUMNS = ("step", "epoch", "train_loss", "train_accuracy", "val_perplexity")
 
 
@@ -25,9 +27,11 @@ def checked(raw: object) -> list[dict]:
     keep = []
     for record in raw:
         if isinstance(record, dict) and isinstance(record.get("step"), int):
+            # A column name is text from the file: shown with its control characters made
+            # visible, or `history` would send a checkpoint's ESC and BEL to the terminal.
             keep.append(
                 {
-                    str(k): v
+                    visible(str(k)): v
                     for k, v in record.items()
                     if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
                 }

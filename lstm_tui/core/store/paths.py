@@ -7,6 +7,8 @@ from pathlib import Path
 
 import platformdirs
 
+from lstm_tui.core.errors import ConfigError
+
 APP_NAME = "lstm-tui"
 CHECKPOINT_SUFFIX = ".safetensors"
 DEFAULT_CORPUS_NAME = "belling_the_cat.txt"
@@ -58,6 +60,8 @@ def save_path(name_or_path: str | Path) -> Path:
     next to it under another name.
     """
     path = Path(name_or_path).expanduser()
+    if path.name in ("", ".", ".."):  # `--out .` was saved as a nameless ".safetensors"
+        raise ConfigError(f"{name_or_path}: give the checkpoint a name (e.g. {path / 'book'})")
     if path.parent == Path(".") and path.suffix != CHECKPOINT_SUFFIX:
         return checkpoints_dir() / (path.name + CHECKPOINT_SUFFIX)
     if path.suffix != CHECKPOINT_SUFFIX and not os.path.lexists(path):

@@ -16,12 +16,17 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
+from lstm_tui.core.errors import UserError
+from lstm_tui.core.store.files import read_bounded
 from lstm_tui.core.store.paths import APP_NAME
+from lstm_tui.core.text.safe_text import visible
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,14 +55,15 @@ class Settings:
 def read_settings(path: Path | None = None) -> tuple[Settings, str | None]:
     """The settings, and a one-line problem if the file could not be used (then: defaults)."""
     path = path or config_path()
-    if not path.is_file():
+    if not path.exists():
         return Settings(), None
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = _loads(tomllib.loads, _read_small(path))
         return _settings_from(data), None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as e:
+    except (UserError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        return Settings(), f"{path}: {reason}; using the defaults"
+        where = "" if isinstance(e, UserError) else f"{path}: "  # (it names the file)
+        return Settings(), visible(f"{where}{reason}; using the defaults")
 
 
 def _settings_from(data: dict) -> Settings:
@@ -129,14 +135,40 @@ def read_state(path: Path | None = None) -> State:
     """What was open before; an unreadable file is a fresh start (the app rewrites it)."""
     path = path or state_path()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return State(
-            [str(p) for p in data.get("checkpoints", [])][:RECENT],
-            [str(p) for p in data.get("corpora", [])][:RECENT],
-            data.get("last") if data.get("last") in ("checkpoint", "corpus") else None,
-        )
-    except (OSError, ValueError, TypeError, AttributeError):
+        data = _loads(json.loads, _read_small(path))
+    except (UserError, ValueError):
         return State()
+    if not isinstance(data, dict):
+        return State()
+
+    def paths(key: str) -> list[str]:
+        entries = data.get(key)
+        if not isinstance(entries, list):
+            return []
+        return [p for p in entries if isinstance(p, str) and p and "\0" not in p][:RECENT]
+
+    last = data.get("last")
+    return State(
+        paths("checkpoints"), paths("corpora"), last if last in ("checkpoint", "corpus") else None
+    )
+
+
+MAX_FILE_BYTES = 1 << 20  # both files hold a few lines; more is not ours
+
+
+def _read_small(path: Path) -> str:
+    """The file's text, refused (``UserError``) if it is a FIFO, a device or a folder, or
+    bigger than ``MAX_FILE_BYTES``: a FIFO as ``state.json`` kept the app on a blank screen."""
+    return read_bounded(path, MAX_FILE_BYTES).decode("utf-8")
+
+
+def _loads(parse: Callable[[str], Any], text: str) -> Any:
+    """``parse(text)``, with nesting too deep for the parser as ``ValueError``: both Python
+    parsers recurse, and ``[[[[…`` 100k deep ended the app with a RecursionError."""
+    try:
+        return parse(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def write_state(state: State, path: Path | None = None) -> None:

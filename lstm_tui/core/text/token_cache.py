@@ -65,7 +65,10 @@ from lstm_tui.core.text.vocab import Vocabulary
 
 CACHE_FORMAT = 1
 RANGE_BYTES = 8 << 20  # one worker's share of the file at a time
-HASH_BYTES = 1 << 20  # the key hashes this much of the file's head and of its tail
+HASH_BLOCK = 1 << 20  # the key hashes the whole file, this much at a time
+SNIFF_BYTES = 64 << 10  # a NUL in the head: binary, refused before anything reads the rest
+MAX_LINE_BYTES = 64 << 20  # one range is a whole number of lines: a longer line is not text
+MAX_DISTINCT_WORDS = 2_000_000  # distinct words counted (a dict entry each) before refusing
 # Files from this size go through the cache by default: below it, tokenising in memory
 # takes about as long as mapping a cache entry (bench/scale.py).
 CACHE_FROM_BYTES = 4 << 20
@@ -271,20 +274,30 @@ def _check_file(path: Path, max_bytes: int | None = None) -> int:
         raise CorpusError(f"{path}: cannot read: {e.strerror or e}") from None
     if max_bytes is not None and size > max_bytes:
         raise CorpusError(too_big(path, size, max_bytes, "--max-corpus-bytes"))
+    try:
+        with path.open("rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError as e:
+        raise CorpusError(f"{path}: cannot read: {e.strerror or e}") from None
+    nul = head.find(b"\x00")
+    # UTF-16 text has NULs in every other byte: it goes on to the reader that decodes it.
+    if nul >= 0 and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise CorpusError(f"{path}: looks binary (a NUL byte at offset {nul}), not text")
     return size
 
 
 def entry_key(path: Path, settings: dict) -> str:
     """The cache key of a file read with these settings (reads at most 2 MiB of it)."""
     resolved = path.resolve()
+    # All of the file is hashed: an edit in the middle of a big text, with its size and mtime
+    # put back, kept a key made of the head, the tail, the size and the mtime (and its stale
+    # tokens). Hashing runs at disk speed, far faster than tokenising what it protects.
     try:
         stat = resolved.stat()
         digest = hashlib.blake2b(digest_size=16)
         with resolved.open("rb") as f:
-            digest.update(f.read(HASH_BYTES))
-            if stat.st_size > HASH_BYTES:
-                f.seek(max(HASH_BYTES, stat.st_size - HASH_BYTES))
-                digest.update(f.read(HASH_BYTES))
+            while block := f.read(HASH_BLOCK):
+                digest.update(block)
     except OSError as e:
         raise CorpusError(f"{path}: cannot read: {e.strerror or e}") from None
     described = {
@@ -323,6 +336,8 @@ def _open_entry(folder: Path) -> tuple[Vocabulary, np.ndarray] | None:
             raise ValueError("entry does not match its metadata")
         if len(vocab) - 1 > np.iinfo(ids.dtype).max:
             raise ValueError("id type too small for the vocabulary")
+        if len(ids) and int(ids.max()) >= len(vocab):  # else every run fails on an index
+            raise ValueError("ids beyond the vocabulary")
     except (OSError, ValueError, KeyError, TypeError):
         shutil.rmtree(folder, ignore_errors=True)  # missing or unreadable: tokenise again
         return None
@@ -649,6 +664,11 @@ def _cut_ranges(path: Path, size: int, range_bytes: int) -> list[tuple[int, int]
                     at += newline + 1
                     break
                 at += len(piece)
+                if at - cuts[-1] > MAX_LINE_BYTES:  # read whole, it would take all memory
+                    raise CorpusError(
+                        f"{path}: a line of more than {MAX_LINE_BYTES >> 20} MiB near byte "
+                        f"{cuts[-1]:,}: not text"
+                    )
             if at >= size:
                 break
             cuts.append(at)
@@ -720,6 +740,11 @@ def _tokenise(
                 raise CorpusError(f"{path}: {result.error}")
             add = first_seen.setdefault
             where = np.fromiter((add(w, len(first_seen)) for w in result.words), np.int64)
+            if len(first_seen) > MAX_DISTINCT_WORDS:  # counted as read: memory stays bounded
+                raise CorpusError(
+                    f"{path}: more than {MAX_DISTINCT_WORDS:,} distinct words by byte "
+                    f"{job.end:,}: too many to count (is it text?)"
+                )
             if len(first_seen) > len(counts):
                 grow = np.zeros(len(first_seen) - len(counts), np.int64)
                 counts = np.concatenate([counts, grow])

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lstm_tui.core.errors import CorpusError
 from lstm_tui.core.text.tokenize import UNK
+
+# The most words a vocabulary keeps unless told how many (--max-vocab): 5 million distinct
+# words at --min-count 1 made a model of several GB and ran the machine out of memory.
+MAX_VOCAB_WORDS = 500_000
 
 SORT_KEYS = ("id", "word", "count")
 
@@ -87,6 +92,12 @@ class Vocabulary:
         keep = ranked[(counts[ranked] >= min_count) & ~is_unk[ranked]]
         if max_vocab is not None:
             keep = keep[: max(0, max_vocab - 1)]  # one slot is <unk>
+        elif len(keep) + 1 > MAX_VOCAB_WORDS:
+            raise CorpusError(
+                f"{len(keep) + 1:,} words seen at least {min_count} time(s): more than the "
+                f"{MAX_VOCAB_WORDS:,} a model here holds (its input and output layers grow with "
+                "each word); raise --min-count or set --max-vocab"
+            )
         remap = np.zeros(len(words_in_order), dtype=np.int64)
         remap[keep] = np.arange(1, len(keep) + 1)
         unk_count = int(counts.sum() - counts[keep].sum())

@@ -16,6 +16,7 @@ import contextlib
 import datetime
 import os
 import random
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -144,10 +145,25 @@ class Distributed:
             dist.destroy_process_group()
 
 
+LAUNCHER_PID = "LSTM_TUI_TORCHRUN_PID"  # set by ``torchrun`` below for its ranks
+
+
+def end_with_launcher() -> None:
+    """In a rank: SIGTERM when the torchrun that started it dies, even by SIGKILL, so that
+    no rank is left asleep in a collective (SIGTERM is a vote to stop: rank 0 still saves)."""
+    from lstm_tui.core.lifetime import die_with_parent
+
+    launcher = os.environ.get(LAUNCHER_PID, "")
+    if launcher.isdigit():
+        die_with_parent(signal.SIGTERM, expected_parent=int(launcher))
+
+
 def torchrun(argv: list[str]) -> int:
     """torch's own launcher (``torchrun``), quiet when Ctrl-C stops it: the ranks save first."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.run import main
+
+    os.environ[LAUNCHER_PID] = str(os.getpid())
 
     try:
         main(argv)
