@@ -8,6 +8,7 @@ renamed over the target, so a crash mid-save never leaves half a checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -356,34 +357,46 @@ def check_target(path: str | Path, protect: tuple[Path, ...] = (), size_hint: in
 def writer_lock(path: str | Path) -> Iterator[Path]:
     """Hold the right to write checkpoint ``path`` for a whole run, or refuse at once.
 
-    [issue 16.8] Two ``train --out S`` at once both trained and saved, and the later save
-    silently replaced the earlier. An advisory ``fcntl`` lock on a sidecar file (the
-    checkpoint itself is replaced by rename, so a lock on it would not survive a save) is
-    taken before any work; the kernel drops it when the process ends, even by SIGKILL, so a
-    crashed run never leaves the target locked. The sidecar stays: removing it would race
-    with a process that has just opened it.
+    Two ``train --out S`` at once both trained and saved, and the later save silently
+    replaced the earlier. An advisory ``fcntl`` lock on a sidecar file (the checkpoint itself
+    is replaced by rename, so a lock on it would not survive a save) is taken before any work;
+    the kernel drops it when the process ends, even by SIGKILL, so a crashed run never leaves
+    the target locked. The sidecar is removed by its holder before the lock is let go; a
+    process that opened it just before then finds, once it holds the lock, that the path now
+    names another file (or none) and opens it again, so two runs never both hold it.
     """
     path = Path(path)
     lock_path = path.with_name(f".{path.name}.lock")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-    except OSError as e:
-        raise CheckpointError(f"{path}: cannot save there: {e.strerror or e}") from None
-    try:
+    while True:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as e:
+            raise CheckpointError(f"{path}: cannot save there: {e.strerror or e}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
             by = f" (pid {holder})" if holder.isdigit() else ""
             raise CheckpointError(
                 f"{path}: another lstm-tui run is writing it{by}; wait for it to end or "
                 "choose another --out"
             ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder removed it as we opened it: take the new one
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield path
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)  # still held: nobody can take the name's lock in between
         os.close(fd)  # releases the lock
 
 
