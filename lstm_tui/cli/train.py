@@ -212,6 +212,7 @@ def _train(
             "best_epoch": result.best_epoch,
             "mix": result.mix,
             "components": result.components,
+            "ksr": result.ksr,
             "device": str(trainer.device),
             "threads": threads or None,
             "world_size": world,

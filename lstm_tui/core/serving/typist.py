@@ -271,7 +271,7 @@ class PartRows:
             if len(at) == 0:
                 return out
             weights = np.array([mix.lstm, mix.ngram if self.ngram is not None else 0, mix.cache])
-            weights = weights / weights.sum()
+            weights = weights / weights.sum() if weights.sum() > 0 else np.array([1.0, 0, 0])
             probs = torch.zeros(len(at), len(self.unigram))
             if weights[0] > 0:
                 probs.add_(self._lstm(at).exp(), alpha=float(weights[0]))
@@ -293,16 +293,24 @@ def session_ksr(
     positions: int = KSR_POSITIONS,
     streams: int = 1,
     parts: bool = True,
+    mix: MixWeights | None = None,
+    skip_unknown: bool = False,
 ) -> dict:
     """KSR of the session's mixture (and, with ``parts``, of the LSTM and the n-gram alone) on
     a text: ``tokens`` as typed, ``ids`` the same tokens in the session's vocabulary.
 
+    ``mix`` overrides the session's weights; ``skip_unknown`` types only the words the
+    vocabulary has (where ``tokens`` hold ``<unk>`` for the others, their spelling lost).
     Returns ``{"mixture": Typing.to_dict(), "lstm": …, "ngram": …, "positions": n, "top_k": k}``.
     """
     chosen = sample_positions(len(tokens), positions)
+    if skip_unknown:
+        chosen = chosen[np.asarray(ids)[chosen] != 0]
     rows = PartRows.read(session, ids, chosen, streams)
     chosen = rows.usable(chosen)
-    mixes = {"mixture": session.mix if session.ngram is not None else MixWeights.lstm_only()}
+    if mix is None:
+        mix = session.mix if session.ngram is not None else MixWeights.lstm_only()
+    mixes = {"mixture": mix}
     if parts:
         mixes["lstm"] = MixWeights.lstm_only()
         if session.ngram is not None:
