@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -73,18 +74,33 @@ def test_a_phrase_is_taken_with_one_key() -> None:
 
 
 def test_rows_and_the_predictor_offer_the_same(make_text, make_session) -> None:
-    """The quick path (distributions at sampled positions) types as the app's predictor."""
-    text = make_text(1200, extra_words=20)
-    corpus = Corpus.from_text(text)
+    """The quick path (distributions at sampled positions) types as the app's predictor,
+    rare words, and words never seen in training but typed a little earlier, included."""
+    corpus = Corpus.from_text(make_text(1200, extra_words=20))
     session = make_session(corpus)
     session.mix = MixWeights(0.3, 0.5, 0.2)
-    tokens = tokenize(text)[:160]
+    typed = re.sub(r"\bmouse\b", "zorblax mouse", make_text(150, seed=5))
+    tokens = tokenize(typed + " word3 word7 word3")[:190]
+    ids = corpus.vocab.encode(tokens)
+    assert tokens.count("zorblax") > 1 and "zorblax" not in corpus.vocab.rare
     positions = sample_positions(len(tokens), len(tokens))
-    rows = PartRows.read(session, corpus.ids[: len(tokens)], positions)
-    quick = simulate(RowOfferer(session.vocab, rows.mixed(session.mix), positions), tokens)
+    rows = PartRows.read(session, ids, positions)
+    offerer = RowOfferer(
+        session.vocab, rows.mixed(session.mix), positions, extras=rows.extras(tokens, session.mix)
+    )
+    quick = simulate(offerer, tokens)
     slow = simulate(PredictorOfferer(Predictor(session)), tokens)
     assert quick.to_dict() == slow.to_dict()
     assert 0 < quick.ksr < quick.ceiling
+
+
+def test_a_word_new_to_the_model_comes_back_through_the_cache(make_text, make_session) -> None:
+    session = make_session(Corpus.from_text(make_text(1500)))
+    session.mix = MixWeights(0.3, 0.5, 0.2)
+    predictor = Predictor(session)
+    suggestions = predictor.suggest("the cat met zorblax and the mouse saw zo")
+    assert suggestions.completion is not None and suggestions.completion.word == "zorblax"
+    assert "zorblax" not in session.vocab.rare  # offered from the text typed, not learnt
 
 
 def test_session_ksr_reports_the_mixture_and_each_part(fable, make_session) -> None:

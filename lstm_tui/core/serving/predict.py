@@ -31,7 +31,7 @@ import torch
 from lstm_tui.core.model.lstm import LanguageModel, State
 from lstm_tui.core.model.mixture import CACHE_WINDOW, MixWeights, cache_target_probs
 from lstm_tui.core.model.session import Session
-from lstm_tui.core.serving.open_vocab import open_top
+from lstm_tui.core.serving.open_vocab import cache_extras, open_top
 from lstm_tui.core.serving.surprisal import WordSurprise
 from lstm_tui.core.text.tokenize import UNK, detokenize, split_partial, tokenize
 
@@ -211,6 +211,7 @@ class Predictor:
         if mix.cache > 0 and ids:
             recent = torch.as_tensor(ids[-CACHE_WINDOW:])
             counts = torch.bincount(recent, minlength=len(self.session.vocab)).float()
+            counts[0] = 0  # the words <unk> stood for get their share by name (cache_extras)
             parts.append(torch.log(counts / len(recent)))
             weights.append(mix.cache)
         if not parts:  # only the LSTM is left to answer
@@ -218,6 +219,15 @@ class Predictor:
             return lstm
         log_w = torch.log(torch.tensor(weights) / sum(weights))
         return torch.logsumexp(torch.stack(parts) + log_w[:, None], dim=0)
+
+    def _cache_weight(self, ids: list[int]) -> float:
+        """The cache's weight in ``mixture`` after ``ids``, as it renormalises the parts."""
+        mix, ngram = self._mix, self.session.ngram
+        if not (mix.cache > 0 and ids):
+            return 0.0
+        lstm = mix.lstm if mix.lstm > 0 else 0.0
+        ngram_weight = mix.ngram if ngram is not None and mix.ngram > 0 else 0.0
+        return mix.cache / (lstm + ngram_weight + mix.cache)
 
     def _needs_lstm(self) -> bool:
         return self._mix.lstm > 0 or self.session.ngram is None
@@ -261,7 +271,8 @@ class Predictor:
             logp = self._log_probs(model, ids)
             surprise = self._surprise(model, ids)
             self._previous = (ids, logp)
-            return self._rank(tokens, partial, logp, k, unknown, surprise)
+            extras = cache_extras(tokens, ids, self._cache_weight(ids))
+            return self._rank(tokens, partial, logp, k, unknown, surprise, extras)
 
     @torch.inference_mode()
     def surprisal(self, text: str) -> list[WordSurprise]:
@@ -359,10 +370,11 @@ class Predictor:
         k: int,
         unknown: list[str],
         surprise: list[float | None],
+        extras: dict[str, float] | None = None,
     ) -> Suggestions:
         completion = None
         key = partial.lower() if partial and self.session.lowercase else partial
-        words, scores = open_top(self.session.vocab, logp, key, k)
+        words, scores = open_top(self.session.vocab, logp, key, k, extras)
         if partial and words and len(words[0]) > len(key):
             suffix = words[0][len(key) :]
             if len(partial) > 1 and partial.isupper():  # typed in capitals: "CA" -> "CAT"

@@ -20,6 +20,7 @@ as the top-k figures sample positions), for the mixture or any part of it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -29,6 +30,7 @@ import torch
 
 from lstm_tui.core.model.mixture import CACHE_WINDOW, MixWeights
 from lstm_tui.core.serving.open_vocab import open_top
+from lstm_tui.core.text.tokenize import UNK
 from lstm_tui.core.text.vocab import Vocabulary
 
 if TYPE_CHECKING:
@@ -157,6 +159,7 @@ class PredictorOfferer:
 
 
 RowsFn = Callable[[np.ndarray], torch.Tensor]
+ExtrasFn = Callable[[int], dict[str, float]]  # position -> the cache's words outside the vocab
 
 
 class RowOfferer:
@@ -168,11 +171,17 @@ class RowOfferer:
     """
 
     def __init__(
-        self, vocab: Vocabulary, rows: RowsFn, positions: np.ndarray, k: int = DEFAULT_TOP_K
+        self,
+        vocab: Vocabulary,
+        rows: RowsFn,
+        positions: np.ndarray,
+        k: int = DEFAULT_TOP_K,
+        extras: ExtrasFn | None = None,
     ) -> None:
-        self.vocab, self.rows, self.k = vocab, rows, k
+        self.vocab, self.rows, self.k, self.extras = vocab, rows, k, extras
         self.positions = np.asarray(positions, dtype=np.int64)
         self._chunk: dict[int, torch.Tensor] = {}
+        self._extras: tuple[int, dict[str, float] | None] = (-1, None)
 
     def _row(self, at: int) -> torch.Tensor:
         if at not in self._chunk:
@@ -184,7 +193,9 @@ class RowOfferer:
         return self._chunk[at]
 
     def offer(self, tokens: Sequence[str], at: int, prefix: str) -> Offer:
-        words, _ = open_top(self.vocab, self._row(at), prefix, self.k)
+        if self.extras is not None and self._extras[0] != at:
+            self._extras = (at, self.extras(at))
+        words, _ = open_top(self.vocab, self._row(at), prefix, self.k, self._extras[1])
         completion = words[0] if prefix and words and len(words[0]) > len(prefix) else None
         return Offer(words, completion)
 
@@ -256,7 +267,28 @@ class PartRows:
         for r, p in enumerate(positions.tolist()):
             recent = torch.from_numpy(self.ids[max(0, p - CACHE_WINDOW) : p])
             out[r].index_add_(0, recent, torch.full((len(recent),), 1.0 / len(recent)))
+        out[:, 0] = 0  # the words <unk> stood for get their share by name (``extras``)
         return out
+
+    def _weights(self, mix: MixWeights) -> np.ndarray:
+        weights = np.array([mix.lstm, mix.ngram if self.ngram is not None else 0, mix.cache])
+        return weights / weights.sum() if weights.sum() > 0 else np.array([1.0, 0, 0])
+
+    def extras(self, tokens: Sequence[str], mix: MixWeights) -> ExtrasFn:
+        """For a ``RowOfferer``: the cache's share of each word outside the vocabulary among
+        the tokens before a position, by its spelling (as ``open_vocab.cache_extras``)."""
+        weight = float(self._weights(mix)[2])
+        unknown = np.flatnonzero(self.ids == 0)
+
+        def at(position: int) -> dict[str, float]:
+            if weight <= 0 or position == 0:
+                return {}
+            lo = max(0, position - CACHE_WINDOW)
+            a, b = np.searchsorted(unknown, [lo, position])
+            counts = Counter(tokens[i] for i in unknown[a:b].tolist() if tokens[i] != UNK)
+            return {w: weight * c / (position - lo) for w, c in counts.items()}
+
+        return at
 
     def mixed(self, mix: MixWeights) -> RowsFn:
         """``rows`` for a ``RowOfferer``: the parts weighted by ``mix``, as the predictor mixes
@@ -270,8 +302,7 @@ class PartRows:
             at = positions[~first]
             if len(at) == 0:
                 return out
-            weights = np.array([mix.lstm, mix.ngram if self.ngram is not None else 0, mix.cache])
-            weights = weights / weights.sum() if weights.sum() > 0 else np.array([1.0, 0, 0])
+            weights = self._weights(mix)
             probs = torch.zeros(len(at), len(self.unigram))
             if weights[0] > 0:
                 probs.add_(self._lstm(at).exp(), alpha=float(weights[0]))
@@ -317,6 +348,6 @@ def session_ksr(
             mixes["ngram"] = MixWeights.ngram_only()
     out: dict = {"positions": len(chosen), "top_k": k}
     for name, mix in mixes.items():
-        offerer = RowOfferer(session.vocab, rows.mixed(mix), chosen, k)
+        offerer = RowOfferer(session.vocab, rows.mixed(mix), chosen, k, rows.extras(tokens, mix))
         out[name] = simulate(offerer, tokens, chosen).to_dict()
     return out
