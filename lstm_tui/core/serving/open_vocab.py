@@ -11,9 +11,10 @@ split is the unigram distribution within the class: the models never saw these w
 so nothing better is known about which of them follows h. ``<unk>`` itself is never offered.
 
 The unigram cache (Kuhn & De Mori 1990) is the exception: it counts the text just typed,
-where each word is known by its spelling. Its share for a word outside the vocabulary goes
-to that word itself (``cache_extras``), not to ``<unk>``: a name the user just typed comes
-back, even one never seen in training.
+where each word is known by its spelling. Its share of ``<unk>`` (the recent tokens that were
+``<unk>``) goes to those words by name (``cache_extras``), and only the rest of ``<unk>``'s
+probability is split by counts: a name the user just typed comes back, even one never seen
+in training.
 """
 
 from __future__ import annotations
@@ -67,17 +68,20 @@ def open_top(
         # A rare word's probability grows with its count: only the k commonest can rank.
         rare_ids = rare.most_common(k) if len(rare) else np.zeros(0, np.int64)
     names = [vocab.words[i] for i in known.tolist()]
+    # <unk>'s probability less the cache's share of the words it names: that goes to them
+    extras = extras or {}
+    unk = max(0.0, float(logp[0].exp()) - sum(extras.values()))
     outside: dict[str, float] = {}  # words outside the vocabulary -> probability
-    if len(rare_ids) and bool(torch.isfinite(logp[0])):
-        share = np.exp(float(logp[0]) + rare.log_share[rare_ids])
+    if len(rare_ids) and unk > 0:
+        share = unk * np.exp(rare.log_share[rare_ids])
         outside = dict(zip((rare.words[i] for i in rare_ids), share.tolist(), strict=True))
-    for word, p in (extras or {}).items():
+    for word, p in extras.items():
         if word.startswith(prefix):
             i = rare.index.get(word)
             if word in outside:
                 base = outside[word]
             elif i is not None:  # a rare word beyond the k commonest: its share too
-                base = float(np.exp(float(logp[0]) + rare.log_share[i]))
+                base = unk * float(np.exp(rare.log_share[i]))
             else:  # never seen in training: the cache alone knows it
                 base = 0.0
             outside[word] = base + p

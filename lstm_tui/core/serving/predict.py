@@ -211,7 +211,6 @@ class Predictor:
         if mix.cache > 0 and ids:
             recent = torch.as_tensor(ids[-CACHE_WINDOW:])
             counts = torch.bincount(recent, minlength=len(self.session.vocab)).float()
-            counts[0] = 0  # the words <unk> stood for get their share by name (cache_extras)
             parts.append(torch.log(counts / len(recent)))
             weights.append(mix.cache)
         if not parts:  # only the LSTM is left to answer

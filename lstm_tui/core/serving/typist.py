@@ -267,7 +267,6 @@ class PartRows:
         for r, p in enumerate(positions.tolist()):
             recent = torch.from_numpy(self.ids[max(0, p - CACHE_WINDOW) : p])
             out[r].index_add_(0, recent, torch.full((len(recent),), 1.0 / len(recent)))
-        out[:, 0] = 0  # the words <unk> stood for get their share by name (``extras``)
         return out
 
     def _weights(self, mix: MixWeights) -> np.ndarray:
