@@ -51,7 +51,7 @@ class RareWords:
         self.counts: list[int] = []
         self.index: dict[str, int] = {}
         self.version = 0
-        self._derived: tuple[int, list[str], np.ndarray, np.ndarray] | None = None
+        self._derived: tuple[int, list[str], np.ndarray, np.ndarray, np.ndarray] | None = None
         for word, count in zip(words, counts, strict=True):
             if word == UNK or word in self.index or int(count) <= 0:
                 raise ValueError(f"bad rare word {word!r} (count {count})")
@@ -88,8 +88,9 @@ class RareWords:
         self.version += 1
         return new
 
-    def _tables(self) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """(words sorted, their indices, log share), rebuilt when the words changed."""
+    def _tables(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """(words sorted, their indices, log share, indices by count), rebuilt when the words
+        changed: a keystroke only looks them up."""
         if self._derived is None or self._derived[0] != self.version:
             order = sorted(range(len(self.words)), key=self.words.__getitem__)
             counts = np.asarray(self.counts, dtype=np.float64)
@@ -99,8 +100,9 @@ class RareWords:
                 [self.words[i] for i in order],
                 np.asarray(order, dtype=np.int64),
                 share,
+                np.argsort(-counts, kind="stable"),
             )
-        return self._derived[1], self._derived[2], self._derived[3]
+        return self._derived[1:]
 
     @property
     def log_share(self) -> np.ndarray:
@@ -109,7 +111,7 @@ class RareWords:
 
     def prefix_ids(self, prefix: str) -> np.ndarray:
         """Indices of the rare words starting with ``prefix``, O(log n + hits)."""
-        words, order, _ = self._tables()
+        words, order, _, _ = self._tables()
         lo = bisect.bisect_left(words, prefix)
         n = len(prefix)
         hi = bisect.bisect_right(words, prefix, lo, key=lambda w: w[:n])
@@ -117,8 +119,7 @@ class RareWords:
 
     def most_common(self, k: int) -> np.ndarray:
         """Indices of the ``k`` most frequent rare words (ties: first seen first)."""
-        counts = np.asarray(self.counts, dtype=np.int64)
-        return np.argsort(-counts, kind="stable")[:k]
+        return self._tables()[3][:k]
 
     def to_dict(self) -> dict[str, list]:
         return {"words": list(self.words), "counts": list(self.counts)}
