@@ -196,3 +196,21 @@ def test_a_checkpoint_without_rare_words_still_loads(
     loaded = checkpoint.load(old)
     assert len(loaded.vocab.rare) == 0
     assert Predictor(loaded).suggest("the ca").completion is not None
+
+
+def test_training_reports_keystrokes_saved_after_each_evaluation(make_text, make_session) -> None:
+    from lstm_tui.core.training.config import TrainConfig
+    from lstm_tui.core.training.train import EpochEvent, Trainer, TrainResult
+
+    corpus = Corpus.from_text(make_text(3000))
+    assert corpus.has_validation
+    session = make_session(corpus)
+    config = TrainConfig(epochs=2, batch_size=8, bptt=16, seed=1)
+    events = list(Trainer(session, corpus.train_ids, corpus.val_ids, config).run())
+    evaluations = [e for e in events if isinstance(e, EpochEvent)]
+    result = events[-1]
+    assert evaluations and isinstance(result, TrainResult)
+    for event in evaluations:
+        assert event.ksr is not None and 0 < event.ksr < 1
+    assert result.ksr == evaluations[-1].ksr
+    assert session.history[-1]["ksr"] == result.ksr  # kept with the checkpoint's history

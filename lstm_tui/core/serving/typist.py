@@ -251,9 +251,13 @@ class PartRows:
 
     def _lstm(self, positions: np.ndarray) -> torch.Tensor:
         features = torch.stack([self.features[int(p)] for p in positions])  # [P, hidden]
-        device = self.model.embedding.weight.device
+        model = self.model
+        device = model.embedding.weight.device
+        was_training = model.training  # a trainer's model: no dropout while it is measured
+        model.eval()
         with torch.inference_mode():
-            scores = self.model.scores(features.to(device)).float()
+            scores = model.scores(features.to(device)).float()
+        model.train(was_training)
         return torch.log_softmax(scores, dim=-1).cpu()  # [P, vocab]
 
     def _ngram(self, positions: np.ndarray) -> torch.Tensor:

@@ -55,7 +55,7 @@ AUTO_MIN_EPOCHS = 10  # ... and never fewer epochs than this
 # several times within a two-minute budget. ``lstm-tui eval`` reads all of a held-out file.
 MAX_EVAL_TOKENS = 16_000
 # Keystrokes saved are measured on this many validation tokens at each evaluation.
-KSR_TOKENS = 1_000
+KSR_TOKENS = 500
 EVALS_PER_BUDGET = 6  # under a time budget, evaluate about this many times
 EVALS_PER_RUN = 12  # without one, at most about this many times (or every epoch, if fewer)
 WARMUP = 0.03  # share of the run spent warming the learning rate up from 0
