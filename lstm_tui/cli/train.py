@@ -29,6 +29,11 @@ if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torc
     from lstm_tui.core.training.distributed import Distributed
 
 
+# A save writes the weights (and AdamW's two slots a weight) at about this many bytes a second
+# or faster on the disks seen so far; a budget keeps that long, plus a second, for saving.
+SAVE_BYTES_PER_SECOND = 50e6
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     refuse_special_file(args.corpus)  # before torch is imported: a FIFO is one line at once
     from lstm_tui.core.training import distributed
@@ -61,7 +66,7 @@ def _train(
     from lstm_tui.core.training.control import StopOnSignals
     from lstm_tui.core.training.train import EpochEvent, StepEvent, Trainer
 
-    started = time.perf_counter()
+    started = getattr(args, "started", None) or time.perf_counter()  # --max-seconds from here
     main_rank = dist is None or dist.is_main  # under torchrun, rank 0 alone prints and saves
     quiet, device = args.quiet or not main_rank, str(dist.device) if dist else args.device
     if args.preset != "auto" and args.preset not in PRESETS:
@@ -134,8 +139,16 @@ def _train(
             protect=tuple(p for p in (corpus.path,) if p is not None),
             size_hint=_checkpoint_size(session, not args.weights_only),
         )
+    save_bytes = _checkpoint_size(session, not args.weights_only)
     trainer = Trainer(
-        session, corpus.train_ids, corpus.val_ids, config, dist=dist, precision=args.precision
+        session,
+        corpus.train_ids,
+        corpus.val_ids,
+        config,
+        dist=dist,
+        precision=args.precision,
+        budget_started=started,  # the budget covers the whole command: reading, saving
+        reserve=1.0 + save_bytes / SAVE_BYTES_PER_SECOND,
     )
     threads = use_threads(training_threads(args.threads)) if trainer.device.type == "cpu" else 0
     world = dist.world if dist else 1

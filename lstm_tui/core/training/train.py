@@ -5,11 +5,15 @@
 
 With validation text, a run is "the best model in the time given": the learning rate warms up
 and then follows a cosine down to the deadline (``max_seconds``) or the planned epochs
-(Loshchilov & Hutter 2017, SGDR, without restarts), the model is evaluated several times a
-run, the mixture weights with the n-gram and cache are refitted at each evaluation, and the
-weights with the best validation loss are the ones the run ends with. Evaluations count
-against the time budget. Tiny texts (no validation split, such as the fable) keep a constant
-rate and stop on the tutorial's window accuracy.
+(Loshchilov & Hutter 2017, SGDR, without restarts), and the model is evaluated several times a
+run. The LSTM's weights with its own best validation loss are the ones the run ends with
+(early stopping, Prechelt 1998: a run whose validation loss has not improved for ``PATIENCE``
+evaluations ends there); the mixture weights with the n-gram and cache are then fitted again
+for those weights, on the held-out text. The budget covers the whole job: what the caller
+spent before the run (``budget_started``), the evaluations, the end-of-run work (the last
+evaluations, counting the n-gram again) and what it keeps for itself (``reserve``: saving).
+Tiny texts (no validation split, such as the fable) keep a constant rate and stop on the
+tutorial's window accuracy.
 """
 
 from __future__ import annotations
@@ -56,10 +60,18 @@ AUTO_MIN_EPOCHS = 10  # ... and never fewer epochs than this
 MAX_EVAL_TOKENS = 16_000
 # Keystrokes saved are measured on this many validation tokens at each evaluation.
 KSR_TOKENS = 500
-EVALS_PER_BUDGET = 6  # under a time budget, evaluate about this many times
+# Under a time budget, evaluate about this many times: often enough that the weights kept
+# are near the best a small text reaches before it overfits, and that early stopping ends a
+# run a third of a budget after its best.
+EVALS_PER_BUDGET = 12
 EVALS_PER_RUN = 12  # without one, at most about this many times (or every epoch, if fewer)
+EVAL_SHARE = 0.1  # however slow an evaluation is, evaluations take at most this share of a run
+# The full evaluation that ends a run (top-1/top-3 of the n-gram and the mixture too, on more
+# positions) costs up to about this many quick ones (measured: docs/SMALLTEXT.md). A budget
+# keeps room for it, and skips it if it no longer fits: it changes no weight.
+FULL_EVAL_COST = 3.0
 WARMUP = 0.03  # share of the run spent warming the learning rate up from 0
-PATIENCE = 4  # stop on a plateau after this many evaluations without a better loss
+PATIENCE = 4  # stop on a plateau after this many evaluations without a better LSTM loss
 FINAL_LR = 0.02  # the cosine ends at this share of the peak learning rate
 # Evaluation may cost at most this fraction of the training work between two evaluations: a
 # tiny corpus (an epoch is a step) is evaluated every few epochs, counted, not timed, so that
@@ -172,8 +184,12 @@ class Trainer:
         control: RunControl | None = None,
         dist: Distributed | None = None,
         precision: str = "auto",  # bf16 autocast where the hardware has it (device.py)
+        budget_started: float | None = None,  # time.perf_counter() when max_seconds began
+        reserve: float = 0.0,  # seconds of max_seconds the caller keeps for after the run
     ) -> None:
         self.session = session
+        self.budget_started = budget_started
+        self.reserve = reserve
         self.config = (config or session.train_config).check()
         self.device = resolve_device(self.config.device)
         self.autocast = resolve_precision(precision, self.device)
@@ -283,7 +299,9 @@ class Trainer:
             "mix": None,
             "components": None,
         }
-        selection_loss = scores.lstm.loss
+        # The weights kept are the LSTM's best alone: the mixture's loss would keep an
+        # overfitted LSTM that the n-gram and the cache make up for (issue 17).
+        metrics["selection_loss"] = scores.lstm.loss
         if has_val and (ngram is not None or cache):
             weights = fit_weights(scores.probs, self.fixed_mix)
             if full:
@@ -292,15 +310,12 @@ class Trainer:
                 )
             else:
                 scores = with_mixture(scores, weights)
-            assert scores.mixture is not None
-            selection_loss = scores.mixture.loss
             metrics["mix"] = MixWeights(*map(float, weights)).to_dict()
             metrics["components"] = scores.to_dict()
             if cache:  # what the cache adds: the best mixture without it, for comparison
                 plain = fit_weights(scores.probs[:2], self.fixed_mix)
                 without = float(-mixture_log_likelihood(scores.probs[:2], plain).mean())
                 metrics["components"]["mixture"]["perplexity_without_cache"] = math.exp(without)
-        metrics["selection_loss"] = selection_loss
         metrics["ksr"] = self._ksr(text, metrics["mix"]) if has_val else None
         return metrics
 
@@ -343,26 +358,39 @@ class Trainer:
         step = TrainStep(self.session.model, self.autocast)
         return step if self.dist is None else self.dist.wrap(step)
 
-    def _stop_vote(
-        self, watch: _Stopwatch, steps: int, reserve: float = 0.0
-    ) -> tuple[StopReason, str] | None:
-        """Why to stop before the next step (agreed by every rank under torchrun).
-
-        ``reserve``: seconds of the budget kept for the evaluations that end a run.
-        """
+    def _stop_vote(self, r: _Run) -> tuple[StopReason, str] | None:
+        """Why to stop before the next step (agreed by every rank under torchrun)."""
         cfg = self.config
         code = 0
         if self.control.stop_requested:
             code = 2
-        elif cfg.max_seconds is not None and watch.seconds + reserve >= cfg.max_seconds:
-            code = 1
+        elif r.budget is not None and r.watch.seconds + self._end_reserve(r) >= r.budget:
+            # A budget spent before the first step (a slow start on a busy machine) still
+            # trains one: a run that asked for training never ends with none.
+            code = 1 if r.progress.steps else 0
         if self.dist is not None:
-            code = self.dist.vote_stop(code, steps)
+            code = self.dist.vote_stop(code, r.progress.steps)
         if code == 2:
             return StopReason.STOPPED, "stopped by request"
         if code == 1:
             return StopReason.TIME, f"reached the {cfg.max_seconds:g} s time limit"
         return None
+
+    def _end_reserve(self, r: _Run) -> float:
+        """Seconds a budget keeps for what ends a run: the next step and, with validation text,
+        a quick evaluation, a full one of the weights kept and counting the n-gram again."""
+        reserve = r.step_seconds
+        if self.val_ids is not None:
+            reserve += (1 + FULL_EVAL_COST) * r.clock.last + self._recount_seconds()
+        return reserve
+
+    def _recount_seconds(self) -> float:
+        """About what counting the n-gram again on all the text takes (as its first count)."""
+        session = self.session
+        if not session.ngram_tokens or self.mix_mode == MixMode.OFF or self.val_ids is None:
+            return 0.0
+        tokens = min(MAX_NGRAM_TOKENS, len(self.train_ids) + len(self.val_ids))
+        return session.ngram_seconds * tokens / session.ngram_tokens
 
     def _wait_if_paused(self, watch: _Stopwatch) -> None:
         if self.control.paused:
@@ -387,9 +415,8 @@ class Trainer:
                 batches = self._stream_batches(r.rng)
                 for i, (x, y) in enumerate(batches):
                     self._wait_if_paused(r.watch)
-                    # Stop in time to run the last evaluations inside the budget.
-                    reserve = r.clock.reserve if self.val_ids is not None else 0.0
-                    stop = self._stop_vote(r.watch, r.progress.steps, reserve)
+                    # Stop in time to do the end-of-run work inside the budget.
+                    stop = self._stop_vote(r)
                     if stop is not None:
                         r.reason, r.message = stop
                         break
@@ -397,8 +424,11 @@ class Trainer:
                         yield self._evaluation(r)
                         if r.best.stale >= PATIENCE and cfg.epochs is None:  # as many as asked
                             r.reason = StopReason.PLATEAU
-                            r.message = f"validation loss stopped improving ({PATIENCE} checks)"
+                            r.message = (
+                                f"the LSTM's validation loss stopped improving ({PATIENCE} checks)"
+                            )
                             break
+                    began = r.watch.seconds
                     self._set_learning_rate(r)
                     report_due = (
                         i == len(batches) - 1
@@ -424,6 +454,7 @@ class Trainer:
                     with session.lock:
                         r.optimizer.step()
                         session.mark_changed()
+                    r.step_seconds = r.watch.seconds - began
                     n = x.numel() * (self.dist.world if self.dist else 1)  # [issue 9] global
                     r.count_step(session.progress, n, (i + 1) / len(batches))
                     r.meters.add(loss.detach(), n, correct, read_back)
@@ -461,7 +492,10 @@ class Trainer:
         )
         params = [p for p in model.parameters() if p.requires_grad]
         has_val = self.val_ids is not None
-        budget = cfg.max_seconds
+        budget = cfg.max_seconds  # what is left of it for this run's own steps and evaluations
+        if budget is not None:
+            spent = time.perf_counter() - self.budget_started if self.budget_started else 0.0
+            budget = max(0.0, budget - spent - self.reserve)
         steps_planned = (self.epochs or 0) * self.steps_per_epoch()
         # How often to evaluate, with validation text: about EVALS_PER_BUDGET times under a
         # budget, else EVALS_PER_RUN times over the planned steps. Tiny texts count epochs.
@@ -470,6 +504,7 @@ class Trainer:
             every_steps = max(1, steps_planned // EVALS_PER_RUN)
         every_seconds = budget / EVALS_PER_BUDGET if has_val and budget else math.inf
         r = _Run(
+            budget=budget,
             rng=rng,
             optimizer=self._make_optimizer(),
             forward=self._train_step(),
@@ -485,10 +520,10 @@ class Trainer:
 
     def _done_share(self, r: _Run, seconds: float) -> float:
         """How far through the run: the budget's share of time, else of planned steps."""
-        budget = self.config.max_seconds
         share = r.progress.steps / r.steps_planned if r.steps_planned else 0.0
-        if budget:
-            share = max(share, seconds / budget) if self.epochs else seconds / budget
+        if r.budget is not None:
+            spent = seconds / r.budget if r.budget > 0 else 1.0
+            share = max(share, spent) if self.epochs else spent
         return min(1.0, share)
 
     def _set_learning_rate(self, r: _Run) -> None:
@@ -498,8 +533,12 @@ class Trainer:
                 group["lr"] = lr
 
     def _evaluation_due(self, r: _Run) -> bool:
-        """With validation text, by time or steps (every rank decides at the same step)."""
-        due = self.val_ids is not None and r.clock.due(r.progress.steps, r.watch.seconds)
+        """With validation text, by time or steps (every rank decides at the same step); not
+        when the budget would end the run before the next step (its end measures it)."""
+        seconds = r.watch.seconds
+        due = self.val_ids is not None and r.clock.due(r.progress.steps, seconds)
+        if due and r.budget is not None:
+            due = seconds + r.clock.last + self._end_reserve(r) < r.budget
         if self.dist is not None:
             due = self.dist.vote_stop(int(due), 0) > 0
         return due
@@ -571,11 +610,18 @@ class Trainer:
         if unmeasured:
             yield self._evaluation(r)
         if r.best.weights is not None and r.best.stale:
+            # With the mixture weights fitted for them at their evaluation, on held-out text.
             r.best.restore(self.session, self.session.model, r.params, r.snapshot)
-            kept = f"kept the weights of evaluation {r.best.number} (best validation loss)"
+            r.metrics = dict(self.session.metrics)
+            kept = (
+                f"kept the weights of evaluation {r.best.number} (the LSTM's best validation loss)"
+            )
             r.message = f"{r.message}; {kept}" if r.message else kept
-        # The figures of the weights kept, with top-1/top-3 of the n-gram and mixture.
-        yield self._evaluation(r, full=True, record=False)
+        # The figures of the weights kept, with top-1/top-3 of the n-gram and mixture, when
+        # the budget has room for them (they change no weight, only what is reported).
+        full_cost = FULL_EVAL_COST * r.clock.last
+        if r.budget is None or r.watch.seconds + full_cost + self._recount_seconds() <= r.budget:
+            yield self._evaluation(r, full=True, record=False)
         self._recount_ngram()
 
     def _recount_ngram(self) -> None:
@@ -828,17 +874,11 @@ class _EvalClock:
     total: float = 0.0  # seconds all of them took
 
     def due(self, steps: int, seconds: float) -> bool:
-        # Evaluations take at most about a fifth of the time, however slow they are.
+        slowest = self.last * (1 / EVAL_SHARE - 1)  # however slow evaluations are
         return (
-            seconds - self.at_time >= max(self.every_seconds, 4 * self.last)
+            seconds - self.at_time >= max(self.every_seconds, slowest)
             or steps - self.at_step >= self.every_steps
         )
-
-    @property
-    def reserve(self) -> float:
-        """Seconds of a budget kept for the evaluations that end a run: a quick one, and a
-        full one of the weights kept (about as much work again)."""
-        return 2 * self.last
 
     def record(self, steps: int, began: float, ended: float) -> None:
         self.at_step, self.at_time = steps, ended
@@ -898,6 +938,7 @@ class _Run:
     full_softmax: bool
     steps_planned: int  # 0: no epoch limit (a time budget ends the run)
     clock: _EvalClock
+    budget: float | None  # seconds of max_seconds left for this run's steps and evaluations
     watch: _Stopwatch = field(default_factory=lambda: _Stopwatch())  # pauses excluded
     progress: Progress = field(default_factory=Progress)  # this run's share of the session's
     meters: _Meters = field(default_factory=lambda: _Meters())
@@ -905,6 +946,7 @@ class _Run:
     metrics: dict = field(default_factory=dict)  # the latest evaluation's
     epoch_at: float = 0.0  # epochs done (session total, fractional) at the latest step
     last_report: float = -math.inf  # run seconds at the last StepEvent
+    step_seconds: float = 0.0  # what the latest step took
     reason: StopReason = StopReason.FINISHED
     message: str = ""
 
