@@ -228,6 +228,7 @@ def _summary(
         "best_epoch": result.best_epoch,
         "mix": result.mix,
         "components": result.components,
+        "ksr": result.ksr,
         "device": str(setup.device),
         "threads": setup.threads or None,
         "world_size": world,

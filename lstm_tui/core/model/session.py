@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -244,6 +245,13 @@ class Session:
                 self.mix = MixWeights.ngram_only()
             self.saved_steps = 0  # nothing saved is left in these weights
             self.mark_changed()
+
+    def learn_words(self, words: Iterable[str]) -> list[str]:
+        """Words the user typed (tokens, as this session's tokenizer gives them): those the
+        vocabulary lacks are counted among its rare words, so the predictor offers them from
+        now on. Returns the words it had never seen. The n-gram and the LSTM are untouched."""
+        with self.lock:
+            return self.vocab.learn(words)
 
     def record_evaluation(self, metrics: dict) -> None:
         """The metrics of an evaluation just made: the latest, and one more history record."""

@@ -63,7 +63,7 @@ from lstm_tui.core.text.tokenize import Tokenizer as TokenKind
 from lstm_tui.core.text.tokenize import tokenize
 from lstm_tui.core.text.vocab import Vocabulary
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: the vocabulary keeps its rare words (issue 17)
 RANGE_BYTES = 8 << 20  # one worker's share of the file at a time
 HASH_BLOCK = 1 << 20  # the key hashes the whole file, this much at a time
 SNIFF_BYTES = 64 << 10  # a NUL in the head: binary, refused before anything reads the rest

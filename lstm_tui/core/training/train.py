@@ -59,6 +59,8 @@ AUTO_MIN_EPOCHS = 10  # ... and never fewer epochs than this
 # part, so that they compare): enough for a perplexity to two digits, cheap enough to run
 # several times within a two-minute budget. ``lstm-tui eval`` reads all of a held-out file.
 MAX_EVAL_TOKENS = 16_000
+# Keystrokes saved are measured on this many validation tokens at each evaluation.
+KSR_TOKENS = 500
 # Under a time budget, evaluate about this many times: often enough that the weights kept
 # are near the best a small text reaches before it overfits, and that early stopping ends a
 # run a third of a budget after its best.
@@ -128,6 +130,7 @@ class EpochEvent:
     mix: dict | None = None
     components: dict | None = None
     best: bool = False  # the best validation loss so far: these weights are kept
+    ksr: float | None = None  # keystrokes saved by the mixture on validation text (_ksr)
 
     def metrics(self) -> dict:
         skip = ("step", "elapsed", "best")
@@ -152,6 +155,7 @@ class TrainResult:
     best_epoch: float | None = None  # epochs done (fractional) when the kept weights were
     mix: dict | None = None
     components: dict | None = None
+    ksr: float | None = None  # keystrokes saved on validation text, at the last evaluation
 
 
 Event = StepEvent | EpochEvent | TrainResult
@@ -313,7 +317,26 @@ class Trainer:
                 plain = fit_weights(scores.probs[:2], self.fixed_mix)
                 without = float(-mixture_log_likelihood(scores.probs[:2], plain).mean())
                 metrics["components"]["mixture"]["perplexity_without_cache"] = math.exp(without)
+        metrics["ksr"] = self._ksr(text, metrics["mix"]) if has_val else None
         return metrics
+
+    def _ksr(self, text: np.ndarray, mix: dict | None) -> float:
+        """Keystrokes saved by the mixture (these weights) on the start of the validation text.
+
+        The simulated typist of docs/TYPING.md, on the first ``KSR_TOKENS`` tokens read as one
+        stream. Only ids are at hand here, so the words the vocabulary maps to ``<unk>`` (whose
+        spelling is not kept) are left out; ``lstm-tui eval --ksr`` types every word.
+        """
+        from lstm_tui.core.serving.typist import session_ksr
+
+        session = self.session
+        ids = np.asarray(text[:KSR_TOKENS], dtype=np.int64)
+        tokens = session.vocab.decode(ids)
+        weights = MixWeights.from_dict(mix) if mix is not None else MixWeights.lstm_only()
+        figures = session_ksr(
+            session, tokens, ids, positions=len(ids), parts=False, mix=weights, skip_unknown=True
+        )
+        return figures["mixture"]["ksr"]
 
     def _stream_batches(self, rng: np.random.Generator) -> StreamBatches:
         """One epoch: the text cut into ``batch_size`` side-by-side streams, ``bptt`` at a time.
@@ -657,6 +680,7 @@ class Trainer:
             best_epoch=r.best.epoch,
             mix=metrics.get("mix"),
             components=metrics.get("components"),
+            ksr=metrics.get("ksr"),
         )
 
     def _evaluate_into_session(
