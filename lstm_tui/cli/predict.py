@@ -150,6 +150,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = evaluate_session(session, ids)
     result["seconds"] = round(time.perf_counter() - started, 3)
+    if args.adapt:
+        result["adapt"] = _adapt_figures(args, session, ids)
     if args.json:
         print(json.dumps(result))
     else:
@@ -160,4 +162,44 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"window accuracy {fmt.percent(result['window_accuracy'])}, "
             f"out of vocabulary {result['oov_rate']:.1%}"
         )
+        if args.adapt:
+            _print_adapt(result["adapt"])
     return 0
+
+
+def _adapt_figures(args: argparse.Namespace, session, ids) -> dict:
+    """Perplexities reading the text as trained and learning as it goes, in one run."""
+    from dataclasses import replace
+
+    from lstm_tui.core.serving.adapt import AdaptConfig, adaptive_scores
+
+    config = AdaptConfig()
+    given = {
+        "lr": args.adapt_lr,
+        "decay": args.adapt_decay,
+        "prior": args.adapt_prior,
+        "segment": args.adapt_segment,
+    }
+    config = replace(config, **{k: v for k, v in given.items() if v is not None})
+    started = time.perf_counter()
+    scores = adaptive_scores(session.model, session.ngram, session.mix, ids, config)
+    figures = scores.perplexities()
+    static, adapted = figures["static"]["mixture"], figures["adapted"]["mixture"]
+    return {
+        "config": config.to_dict(),
+        "without": figures["static"],
+        "with": figures["adapted"],
+        "change": adapted / static - 1.0,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _print_adapt(figures: dict) -> None:
+    parts = ", ".join(
+        f"{name} {figures['without'][name]:.2f} → {figures['with'][name]:.2f}"
+        for name in figures["with"]
+    )
+    print(
+        f"learning as it reads (one stream): perplexity {parts} "
+        f"({figures['change']:+.1%} for the mixture)"
+    )

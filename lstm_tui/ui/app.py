@@ -43,6 +43,7 @@ from lstm_tui.ui.memory import Memory
 from lstm_tui.ui.messages import (
     CorpusProgress,
     InferenceFailed,
+    Learnt,
     Saved,
     SessionFailed,
     SessionReady,
@@ -102,6 +103,7 @@ class LstmApp(SafeNotifyApp):
         self.launch_checkpoint = checkpoint
         self.device_name = device or "auto"
         self.threads = threads  # torch threads for training on the CPU; None: the free cores
+        self.learning = True  # learn from the lines sent (settings: learn); applied to each model
         self.session: Session | None = None
         self.corpus: Corpus | None = None  # the training text in the session's vocabulary
         self.corpus_path: Path | None = None
@@ -271,6 +273,10 @@ class LstmApp(SafeNotifyApp):
     def on_session_ready(self, message: SessionReady) -> None:
         if self.is_running:  # else shutting down: the widgets are going
             self.flows.opened(message)
+            if self.session is not None:
+                from lstm_tui.core.serving.adapt import set_learning
+
+                set_learning(self.session, self.learning)
             self._state_changed()
 
     def on_corpus_progress(self, message: CorpusProgress) -> None:
@@ -377,6 +383,36 @@ class LstmApp(SafeNotifyApp):
         self._refresh_status()
         if message.then_quit:
             self._quit_now()
+
+    # -- learning as you type (core/serving/adapt.py) --------------------------------------------
+
+    def action_toggle_learning(self) -> None:
+        if self._not_ready():
+            return
+        from lstm_tui.core.serving.adapt import set_learning
+
+        assert self.session is not None
+        self.learning = not self.learning
+        set_learning(self.session, self.learning)
+        self.memory.learning_changed(self.learning)
+        state = "on: it learns from each line you send" if self.learning else "off"
+        self.notify(f"Learning as you type is {state}.", timeout=4)
+        self._live_refresh(force=True)
+
+    def action_forget_learning(self) -> None:
+        if self._not_ready():
+            return
+        from lstm_tui.core.serving.adapt import forget
+
+        assert self.session is not None
+        words = forget(self.session)
+        self.notify(f"Forgot what it learnt from {words:,} words you typed.", timeout=4)
+        self._live_refresh(force=True)
+
+    def on_learnt(self, message: Learnt) -> None:
+        if self.is_running and self.inference.current(message.generation):
+            self._refresh_status()
+            self._live_refresh(force=True)
 
     # -- quitting ---------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from lstm_tui.ui.background import REFRESH_NICE, lower_priority
 from lstm_tui.ui.messages import (
     ContinuationReady,
     InferenceFailed,
+    Learnt,
     PredictorRefreshed,
     SuggestionsReady,
     WordDetailsReady,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from lstm_tui.core.model.mixture import MixWeights
     from lstm_tui.core.model.ngram import KneserNey
     from lstm_tui.core.model.session import Session
+    from lstm_tui.core.serving.adapt import Adaptation
     from lstm_tui.core.serving.predict import Predictor
     from lstm_tui.core.text.tokenize import Tokenizer
     from lstm_tui.core.text.vocab import Vocabulary
@@ -173,6 +175,10 @@ class LiveView:
     def mix(self) -> MixWeights:
         return self.session.mix
 
+    @property
+    def adaptation(self) -> Adaptation | None:
+        return self.session.adaptation
+
 
 class PredictorPair:
     """Two predictors over one session: one answers keystrokes, the other catches up."""
@@ -292,6 +298,30 @@ class InferenceService:
                 raise
             surprise = pair.active.surprisal(text)
             reply_to.post_message(ContinuationReady(generation, request, answer, None, surprise))
+
+        self.queue.submit(JobKind.CONTINUE, job)
+
+    def learn(self, line: str, reply_to: MessagePump) -> None:
+        """Learn from a sent line (if learning is on), after its continuation, in this thread.
+
+        The new weights and counts reach keystrokes as training's do: the session's version
+        moves, and the standby predictor catches up (``refresh_if_due``)."""
+        pair, generation = self._pair, self.generation
+        if pair is None:
+            return
+
+        def job() -> None:
+            from lstm_tui.core.serving.adapt import learn
+            from lstm_tui.core.text.tokenize import tokenize
+
+            session = pair.session
+            ids = [
+                session.vocab.id(t) for t in tokenize(line, session.lowercase, session.tokenizer)
+            ]
+            if learn(session, ids):
+                adaptation = session.adaptation
+                words = adaptation.words if adaptation is not None else 0
+                self._answer(reply_to, generation, Learnt(generation, words))
 
         self.queue.submit(JobKind.CONTINUE, job)
 

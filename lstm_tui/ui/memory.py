@@ -41,6 +41,7 @@ class Memory:
             app.device_name = settings.device
         if settings.threads and app.threads is None:
             app.threads = settings.threads
+        app.learning = settings.learn
         if self.problem:
             app.notify(self.problem, title="Settings", severity="warning", timeout=10)
 
@@ -71,6 +72,16 @@ class Memory:
             store.write_settings(self.settings)
         except OSError as e:
             self.app.notify(f"could not save the theme: {e}", severity="warning", timeout=5)
+
+    def learning_changed(self, on: bool) -> None:
+        """Remember the switch for learning as you type (``learn`` in config.toml)."""
+        if on == self.settings.learn or self.problem:
+            return  # (a config file that could not be read is never overwritten)
+        self.settings.learn = on
+        try:
+            store.write_settings(self.settings)
+        except OSError as e:
+            self.app.notify(f"could not save the setting: {e}", severity="warning", timeout=5)
 
     def _save_state(self) -> None:
         with contextlib.suppress(OSError):  # best effort: remembering is a convenience

@@ -27,6 +27,7 @@ from lstm_tui.core.training.config import TrainConfig
 
 if TYPE_CHECKING:
     from lstm_tui.core.model.ngram import KneserNey
+    from lstm_tui.core.serving.adapt import Adaptation
 
 
 DEFAULT_NGRAM_ORDER = 5
@@ -76,6 +77,8 @@ class Session:
     # a checkpoint from before mixtures).
     ngram: KneserNey | None = None
     mix: MixWeights = field(default_factory=MixWeights.lstm_only)
+    # What the model learnt from the text typed to it (serving/adapt.py); None: nothing yet.
+    adaptation: Adaptation | None = None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     version: int = 0
     saved_version: int | None = None  # the version last saved or loaded
@@ -159,6 +162,14 @@ class Session:
             self.vocab, model, replace(self.corpus), train_config, ngram=self.ngram, mix=mix
         )
 
+    def adapting(self) -> Adaptation:
+        """The session's adaptation, made on first use. Call under ``lock``."""
+        if self.adaptation is None:
+            from lstm_tui.core.serving.adapt import Adaptation
+
+            self.adaptation = Adaptation()
+        return self.adaptation
+
     @property
     def config(self) -> ModelConfig:
         return self.model.config
@@ -202,6 +213,8 @@ class Session:
             if self.ngram is not None:  # an untrained LSTM adds nothing to the n-gram
                 self.mix = MixWeights.ngram_only()
             self.saved_steps = 0  # nothing saved is left in these weights
+            if self.adaptation is not None:  # a delta from other weights means nothing here
+                self.adaptation.delta = {}
             self.mark_changed()
 
     def record_evaluation(self, metrics: dict) -> None:

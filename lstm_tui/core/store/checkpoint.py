@@ -37,12 +37,17 @@ if TYPE_CHECKING:  # torch-backed types, imported lazily so that listing stays t
     from lstm_tui.core.model.lstm import LanguageModel, ModelConfig
     from lstm_tui.core.model.ngram import KneserNey
     from lstm_tui.core.model.session import Session
+    from lstm_tui.core.serving.adapt import Adaptation
 
 FORMAT = "lstm-tui-checkpoint"
 # 2: adds the n-gram (tensors "ngram.*"), the mixture weights, the training history and the
 # tokenizer. A version-1 file loads as an LSTM alone.
-FORMAT_VERSION = 2
+# 3: adds what the model learnt from the text typed to it ("adapt": the LSTM's delta from the
+# trained weights, tensors "adapt.delta.*", and the token ids learnt from, "adapt.ids"). A
+# version-2 file loads with nothing learnt.
+FORMAT_VERSION = 3
 NGRAM_PREFIX = "ngram."
+ADAPT_PREFIX = "adapt."
 METADATA_KEY = "lstm_tui"
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
 
@@ -188,6 +193,7 @@ def save(session: Session, path: str | Path, include_optimizer: bool = True) -> 
             optimizer_meta = _add_optimizer_tensors(session.optimizer_state, tensors)
         tensors["vocab.counts"] = torch.as_tensor(session.vocab.counts, dtype=torch.int64)
         ngram_meta = _add_ngram_tensors(session, tensors)
+        adapt_meta = _add_adapt_tensors(session, tensors)
         _refuse_non_finite(path, tensors)
         meta = {
             "format": FORMAT,
@@ -207,6 +213,7 @@ def save(session: Session, path: str | Path, include_optimizer: bool = True) -> 
             "vocab_words": session.vocab.words,
             "ngram": ngram_meta,
             "mix": session.mix.to_dict(),
+            "adapt": adapt_meta,
         }
     data = safetensors_bytes(tensors, metadata={METADATA_KEY: json.dumps(meta)})
     _write_atomically(path, data)
@@ -231,6 +238,44 @@ def _add_ngram_tensors(session: Session, tensors: dict) -> dict | None:
             array = array.view(array.dtype.str.replace("u", "i"))
         tensors[NGRAM_PREFIX + name] = torch.from_numpy(array.copy())
     return {"order": session.ngram.order, "dtypes": dtypes}
+
+
+def _add_adapt_tensors(session: Session, tensors: dict) -> dict | None:
+    """What the session learnt as it was typed to: the delta and the ids, with its settings."""
+    adaptation = session.adaptation
+    if adaptation is None:
+        return None
+    for name, tensor in adaptation.tensors().items():
+        tensors[ADAPT_PREFIX + name] = tensor.detach().to("cpu", copy=True).contiguous()
+    return {
+        "config": adaptation.config.to_dict(),
+        "enabled": adaptation.enabled,
+        "words": adaptation.words,
+    }
+
+
+def _adaptation(meta: dict | None, tensors: dict, model: LanguageModel) -> Adaptation | None:
+    """The saved adaptation, its delta checked against the model's parameters."""
+    from lstm_tui.core.serving.adapt import Adaptation, AdaptConfig
+
+    if not meta:
+        return None
+    saved = {
+        k.removeprefix(ADAPT_PREFIX): v for k, v in tensors.items() if k.startswith(ADAPT_PREFIX)
+    }
+    shapes = {f"delta.{n}": tuple(p.shape) for n, p in model.named_parameters()}
+    for name, tensor in saved.items():
+        if name != "ids" and shapes.get(name) != tuple(tensor.shape):
+            raise ValueError(f"learnt weights {name} do not fit the model")
+    ids = saved.get("ids")
+    vocab_size = model.config.vocab_size
+    if ids is None or ids.ndim != 1 or ids.is_floating_point():
+        raise ValueError("the learnt words are not a list of ids")
+    if len(ids) and not 0 <= int(ids.min()) <= int(ids.max()) < vocab_size:
+        raise ValueError("the learnt words are not ids of the vocabulary")
+    adaptation = Adaptation.from_tensors(saved, AdaptConfig.from_dict(dict(meta["config"])))
+    adaptation.enabled = bool(meta.get("enabled", True))
+    return adaptation
 
 
 def _ngram(meta: dict | None, tensors: dict) -> KneserNey | None:
@@ -471,6 +516,10 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
     if (vocab.counts < 0).any():
         raise CheckpointError(f"{path}: corrupt checkpoint (negative word counts)")
     _check_optimizer_tensors(path, optimizer_state, list(model.parameters()))
+    try:
+        adaptation = _adaptation(meta.get("adapt"), tensors, model)
+    except (ConfigError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: corrupt checkpoint (bad learnt text: {e})") from None
     session = Session(
         vocab=vocab,
         model=model,
@@ -482,6 +531,7 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
         optimizer_state=optimizer_state,
         ngram=ngram,
         mix=mix,
+        adaptation=adaptation,
     )
     if device is not None:
         from lstm_tui.core.model.device import resolve_device
