@@ -44,8 +44,8 @@ class Settings:
     theme: str | None = None
     device: str | None = None
     threads: int | None = None
-    learn: bool = True  # the model learns from the lines sent to it (serving/adapt.py)
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> "key,key"
+    learn: bool = True  # the model learns from the lines sent to it (serving/adapt.py)
 
 
 def read_settings(path: Path | None = None) -> tuple[Settings, str | None]:
