@@ -291,6 +291,15 @@ def build_parser() -> Parser:
         ("--adapt-segment", _positive_int, "tokens per gradient step"),
     ):
         evaluate.add_argument(flag, type=kind, help=f"with --adapt: {what}")
+    evaluate.add_argument(
+        "--ksr",
+        action="store_true",
+        help="also keystrokes saved: a simulated typist types the text with the top-k row "
+        "and the completion (docs/TYPING.md); reads the text in memory",
+    )
+    evaluate.add_argument(
+        "--top-k", type=_top_k, default=5, help=f"words in the typist's row, 1..{MAX_TOP_K:,} (5)"
+    )
     _add_token_cache(evaluate)
     _add_model_source(evaluate)
 

@@ -138,7 +138,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     session = load_session(args)
     path = Path(args.corpus)
     big = path.is_file() and path.stat().st_size >= CACHE_FROM_BYTES
-    if args.token_cache == "on" or (args.token_cache == "auto" and big):
+    tokens: list[str] | None = None
+    if args.ksr:  # the typist needs the words as written, not only their ids
+        from lstm_tui.core.text.corpus import text_blocks
+        from lstm_tui.core.text.tokenize import tokenize
+
+        text = read_text(path, args.max_corpus_bytes)
+        kind, lowercase = session.tokenizer, session.lowercase
+        tokens = [t for block in text_blocks(text) for t in tokenize(block, lowercase, kind)]
+        del text
+        ids = session.vocab.encode(tokens)
+    elif args.token_cache == "on" or (args.token_cache == "auto" and big):
         options = {"vocab": session.vocab, "lowercase": session.lowercase, "val_fraction": 0.0}
         ids = load_corpus_with_progress(args, path, kind=session.tokenizer, **options).corpus.ids
     else:
@@ -149,6 +159,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise CorpusError(f"{args.corpus}: needs at least 2 tokens to score a prediction")
     started = time.perf_counter()
     result = evaluate_session(session, ids)
+    if tokens is not None:
+        from lstm_tui.core.serving.typist import session_ksr
+        from lstm_tui.core.training.metrics import eval_streams
+
+        streams = eval_streams(len(ids))
+        result["ksr"] = session_ksr(session, tokens, ids, args.top_k, streams=streams)
     result["seconds"] = round(time.perf_counter() - started, 3)
     if args.adapt:
         result["adapt"] = _adapt_figures(args, session, ids)
@@ -162,6 +178,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"window accuracy {fmt.percent(result['window_accuracy'])}, "
             f"out of vocabulary {result['oov_rate']:.1%}"
         )
+        if "ksr" in result:
+            print(_ksr_line(result["ksr"]))
         if args.adapt:
             _print_adapt(result["adapt"])
     return 0
@@ -202,4 +220,16 @@ def _print_adapt(figures: dict) -> None:
     print(
         f"learning as it reads (one stream): perplexity {parts} "
         f"({figures['change']:+.1%} for the mixture)"
+    )
+
+
+def _ksr_line(ksr: dict) -> str:
+    """Keystrokes saved by the mixture and each part, in one line."""
+    parts = ", ".join(f"{name} {ksr[name]['ksr']:.1%}" for name in ("lstm", "ngram") if name in ksr)
+    mixture = ksr["mixture"]
+    return (
+        f"keystrokes saved (top-{ksr['top_k']}, {ksr['positions']:,} words): "
+        f"{mixture['ksr']:.1%}" + (f" ({parts} alone)" if parts else "") + "; "
+        f"offered before the first letter {mixture['offered_before_first_letter']:.1%}; "
+        f"ceiling {mixture['ceiling']:.1%}"
     )

@@ -291,6 +291,9 @@ class InferenceService:
             return
 
         def job() -> None:
+            # A word the user sent is offered from the next keystroke on (issue 17); the
+            # vocabulary is the session's, so both predictors of the pair see it.
+            pair.active.learn(text)
             try:
                 answer = pair.active.continue_text(text, words, temperature=temperature)
             except Exception as e:  # the line still gets its answer: the error

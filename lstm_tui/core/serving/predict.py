@@ -5,6 +5,10 @@ session lock, whenever the version moved), so it can run while a trainer thread 
 the session. It keeps the LSTM state after each token of the text it last saw: one more
 keystroke costs at most one LSTM step, and usually none.
 
+Every word of the training text, and every word the user typed, can be offered: rare words
+are ``<unk>`` to the models, and ``<unk>``'s probability is shared among them
+(``core.serving.open_vocab``).
+
 Next-word distributions are the session's mixture (``core.mixture``): the LSTM, the
 Kneser-Ney n-gram and a unigram cache over the text typed so far, weighted as fitted on
 validation text. Before the LSTM has been evaluated the n-gram alone predicts.
@@ -28,6 +32,7 @@ from lstm_tui.core.model.lstm import LanguageModel, State
 from lstm_tui.core.model.mixture import CACHE_WINDOW, MixWeights, cache_target_probs
 from lstm_tui.core.model.session import Session
 from lstm_tui.core.serving.adapt import TextCounts
+from lstm_tui.core.serving.open_vocab import cache_extras, open_top
 from lstm_tui.core.serving.surprisal import WordSurprise
 from lstm_tui.core.text.tokenize import UNK, detokenize, split_partial, tokenize
 
@@ -70,7 +75,9 @@ class Continuation:
 
 
 class Predictor:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, mix: MixWeights | None = None) -> None:
+        """``mix`` overrides the session's mixture weights (e.g. the n-gram alone, to
+        measure a part); None follows the session's."""
         self.session = session
         self._lock = threading.RLock()
         self._model: LanguageModel | None = None
@@ -88,9 +95,24 @@ class Predictor:
         # that text, which the unigram cache counts before the words of the context.
         self._counts: TextCounts | None = None
         self._recent: list[int] = []
-        counts = torch.as_tensor(session.vocab.counts, dtype=torch.float32)
-        counts[0] = 0  # never suggest <unk>
-        self._unigram = torch.log(counts / counts.sum())  # the guess before any word is typed
+        self._override = mix
+        self._unigram_at = -1  # the rare words' version ``_unigram`` was made for
+        self._unigram_cached = torch.zeros(0)
+
+    @property
+    def _unigram(self) -> torch.Tensor:
+        """log P(first word), ``<unk>`` included: the guess before any word is typed.
+
+        ``<unk>`` counts at least as often as the rare words it stands for, words the user
+        typed included, so that a word typed once can be offered first thing.
+        """
+        vocab = self.session.vocab
+        if self._unigram_at != vocab.rare.version:
+            counts = torch.as_tensor(vocab.counts, dtype=torch.float32)
+            counts[0] = max(float(counts[0]), float(sum(vocab.rare.counts)))
+            self._unigram_cached = torch.log(counts / counts.sum())
+            self._unigram_at = vocab.rare.version
+        return self._unigram_cached
 
     @property
     def model(self) -> LanguageModel:
@@ -115,6 +137,8 @@ class Predictor:
             if adaptation is not None and adaptation.active:
                 adaptation.apply(self._model)
                 self._counts, self._recent = adaptation.counts, adaptation.recent()
+            if self._override is not None:
+                self._mix = self._override
             self._step = None  # laid out from the old weights
         self._model.eval()
         self._ids, self._states, self._last = [], [], None
@@ -211,6 +235,15 @@ class Predictor:
         log_w = torch.log(torch.tensor(weights) / sum(weights))
         return torch.logsumexp(torch.stack(parts) + log_w[:, None], dim=0)
 
+    def _cache_weight(self, ids: list[int]) -> float:
+        """The cache's weight in ``mixture`` after ``ids``, as it renormalises the parts."""
+        mix, ngram = self._mix, self.session.ngram
+        if not (mix.cache > 0 and (ids or self._recent)):
+            return 0.0
+        lstm = mix.lstm if mix.lstm > 0 else 0.0
+        ngram_weight = mix.ngram if ngram is not None and mix.ngram > 0 else 0.0
+        return mix.cache / (lstm + ngram_weight + mix.cache)
+
     def _needs_lstm(self) -> bool:
         return self._mix.lstm > 0 or self.session.ngram is None
 
@@ -229,7 +262,6 @@ class Predictor:
             return self._unigram
         recent = torch.as_tensor(self._recent)
         cache = torch.bincount(recent, minlength=len(self.session.vocab)).float() / len(recent)
-        cache[0] = 0  # never suggest <unk>
         return torch.log((1 - weight) * self._unigram.exp() + weight * cache)
 
     def _one_token(self, model: LanguageModel) -> OneTokenLSTM:
@@ -238,19 +270,20 @@ class Predictor:
         return self._step
 
     def _log_probs(self, model: LanguageModel, ids: list[int]) -> torch.Tensor:
-        """log P(next word | ids), [vocab], on the CPU; unigram when there is no context."""
+        """log P(next word | ids), [vocab], ``<unk>`` included (the rare words' share), on the
+        CPU; unigram when there is no context."""
         if not ids:
             return self._first_word()
         if not self._needs_lstm():
-            return self._mixed(None, ids)
+            return self.mixture(None, ids)
         self._advance(model, ids)
         if self._last is not None and self._last[0] == len(ids):
-            return self._mixed(self._last[1], ids)
+            return self.mixture(self._last[1], ids)
         state = self._states[-1]
         assert state is not None
         lstm = self._lstm_log_probs(model, state)
         self._last = (len(ids), lstm)
-        return self._mixed(lstm, ids)
+        return self.mixture(lstm, ids)
 
     @torch.inference_mode()
     def suggest(self, text: str, k: int = 5) -> Suggestions:
@@ -262,7 +295,8 @@ class Predictor:
             logp = self._log_probs(model, ids)
             surprise = self._surprise(model, ids)
             self._previous = (ids, logp)
-            return self._rank(tokens, partial, logp, k, unknown, surprise)
+            extras = cache_extras(tokens, ids, self._cache_weight(ids))
+            return self._rank(tokens, partial, logp, k, unknown, surprise, extras)
 
     @torch.inference_mode()
     def surprisal(self, text: str) -> list[WordSurprise]:
@@ -360,31 +394,25 @@ class Predictor:
         k: int,
         unknown: list[str],
         surprise: list[float | None],
+        extras: dict[str, float] | None = None,
     ) -> Suggestions:
-        vocab = self.session.vocab
         completion = None
-        if partial:
-            key = partial.lower() if self.session.lowercase else partial
-            candidates = torch.as_tensor(vocab.prefix_ids(key))
-            if len(candidates) == 0:
-                return Suggestions(tokens, partial, [], None, unknown, surprise)
-            scores = logp[candidates]
-            order = torch.argsort(scores, descending=True)[:k]
-            top = candidates[order]
-            best = vocab.words[int(top[0])]
-            if len(best) > len(key):
-                suffix = best[len(key) :]
-                if len(partial) > 1 and partial.isupper():  # typed in capitals: "CA" -> "CAT"
-                    suffix = suffix.upper()
-                prob = float(scores[order[0]].exp())
-                completion = Completion(best, partial + suffix, suffix, prob)
-            chosen = top.tolist()
-            probs = scores[order].exp().tolist()
-        else:
-            values, chosen_t = logp.topk(min(k, len(vocab) - 1))
-            chosen, probs = chosen_t.tolist(), values.exp().tolist()
-        next_words = [WordProb(vocab.words[i], p) for i, p in zip(chosen, probs, strict=True)]
+        key = partial.lower() if partial and self.session.lowercase else partial
+        words, scores = open_top(self.session.vocab, logp, key, k, extras)
+        if partial and words and len(words[0]) > len(key):
+            suffix = words[0][len(key) :]
+            if len(partial) > 1 and partial.isupper():  # typed in capitals: "CA" -> "CAT"
+                suffix = suffix.upper()
+            completion = Completion(words[0], partial + suffix, suffix, float(scores[0].exp()))
+        next_words = [WordProb(w, p) for w, p in zip(words, scores.exp().tolist(), strict=True)]
         return Suggestions(tokens, partial, next_words, completion, unknown, surprise)
+
+    def learn(self, text: str) -> list[str]:
+        """Count the words of a line the user sent: one the vocabulary lacks is offered from
+        the next keystroke on (``Session.learn_words``). Returns the words new to it."""
+        tokens = tokenize(text, self.session.lowercase, self.session.tokenizer)
+        with self.session.lock:
+            return self.session.vocab.learn(tokens)
 
     def unknown_words(self, text: str) -> list[str]:
         """Words of a text (read as complete words) that the vocabulary does not have."""
@@ -400,7 +428,7 @@ class Predictor:
         with self._lock:
             model = self._synced()
             ids, _ = self._encode(tokenize(context, self.session.lowercase, self.session.tokenizer))
-            logp = self._unigram
+            logp = _without_unk(self._unigram)
             if ids:
                 state = self._fresh_state(model, ids) if self._needs_lstm() else None
                 logp = self._next_log_probs(model, state, ids)
@@ -430,6 +458,7 @@ class Predictor:
             words: list[str] = []
             context = list(ids)
             for _ in range(n_words):
+                logp = _without_unk(logp)
                 token = _pick(logp, temperature, top_k, generator)
                 words.append(self.session.vocab.words[token])
                 context.append(token)
@@ -513,6 +542,13 @@ def _pick(
         scores = scores.masked_fill(scores < cutoff, -float("inf"))
     probs = torch.softmax(scores, dim=-1)
     return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _without_unk(logp: torch.Tensor) -> torch.Tensor:
+    """The same log-probabilities with ``<unk>`` (id 0) impossible: it is never a word to show."""
+    logp = logp.clone()
+    logp[0] = -float("inf")
+    return logp
 
 
 def _shared_prefix(a: list[int], b: list[int]) -> int:
