@@ -20,6 +20,9 @@ from lstm_tui.core import format as fmt
 from lstm_tui.core.text.safe_text import visible
 
 if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torch
+    import numpy as np
+
+    from lstm_tui.core.model.session import Session
     from lstm_tui.core.serving.predict import Predictor
 
 MAX_PROMPT_CHARS = 10_000  # an LSTM is steered by the last few hundred tokens at most
@@ -167,7 +170,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         result["ksr"] = session_ksr(session, tokens, ids, args.top_k, streams=streams)
     result["seconds"] = round(time.perf_counter() - started, 3)
     if args.adapt:
-        result["adapt"] = _adapt_figures(args, session, ids)
+        result["adapt"] = _adapt_figures(args, session, ids, tokens)
     if args.json:
         print(json.dumps(result))
     else:
@@ -185,11 +188,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _adapt_figures(args: argparse.Namespace, session, ids) -> dict:
-    """Perplexities reading the text as trained and learning as it goes, in one run."""
+def _adapt_figures(
+    args: argparse.Namespace, session: Session, ids: np.ndarray, tokens: list[str] | None
+) -> dict:
+    """Perplexities (and with --ksr keystrokes saved) reading the text as trained and
+    learning as it goes, in one run."""
     from dataclasses import replace
 
-    from lstm_tui.core.serving.adapt import AdaptConfig, adaptive_scores
+    from lstm_tui.core.serving.adapt import AdaptConfig, adaptive_ksr, adaptive_scores
 
     config = AdaptConfig()
     given = {
@@ -203,13 +209,16 @@ def _adapt_figures(args: argparse.Namespace, session, ids) -> dict:
     scores = adaptive_scores(session.model, session.ngram, session.mix, ids, config)
     figures = scores.perplexities()
     static, adapted = figures["static"]["mixture"], figures["adapted"]["mixture"]
-    return {
+    out = {
         "config": config.to_dict(),
         "without": figures["static"],
         "with": figures["adapted"],
         "change": adapted / static - 1.0,
-        "seconds": round(time.perf_counter() - started, 3),
     }
+    if tokens is not None:
+        out["ksr"] = adaptive_ksr(session, tokens, ids, args.top_k, config)
+    out["seconds"] = round(time.perf_counter() - started, 3)
+    return out
 
 
 def _print_adapt(figures: dict) -> None:
@@ -221,6 +230,12 @@ def _print_adapt(figures: dict) -> None:
         f"learning as it reads (one stream): perplexity {parts} "
         f"({figures['change']:+.1%} for the mixture)"
     )
+    if "ksr" in figures:
+        ksr = figures["ksr"]
+        print(
+            f"keystrokes saved learning as it reads (top-{ksr['top_k']}, "
+            f"{ksr['positions']:,} words): {ksr['without']['ksr']:.1%} → {ksr['with']['ksr']:.1%}"
+        )
 
 
 def _ksr_line(ksr: dict) -> str:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from lstm_tui.core.serving.adapt import (
     AdaptConfig,
+    AdaptRows,
     TextCounts,
     adaptive_probs,
     adaptive_scores,
@@ -50,10 +51,15 @@ def test_scoring_a_position_never_sees_it_or_later(fable_session, data) -> None:
     tail = data.draw(st.lists(st.integers(0, vocab - 1), min_size=1, max_size=20))
     other = ids[:cut] + tail
     model, ngram = fable_session.model, fable_session.ngram
-    a = adaptive_probs(model, ngram, np.array(ids), QUICK)
-    b = adaptive_probs(model, ngram, np.array(other), QUICK)
+    rows_a, rows_b = AdaptRows.at(np.arange(len(ids))), AdaptRows.at(np.arange(len(other)))
+    a = adaptive_probs(model, ngram, np.array(ids), QUICK, rows_a)
+    b = adaptive_probs(model, ngram, np.array(other), QUICK, rows_b)
     # Column i scores ids[i + 1]: columns 0 .. cut - 2 score words before the cut.
     np.testing.assert_array_equal(a[:, : cut - 1], b[:, : cut - 1])
+    # The typist's whole distributions too: the one for the word at p reads ids[:p] alone.
+    for p in range(1, cut + 1):
+        torch.testing.assert_close(rows_a.lstm[p], rows_b.lstm[p], rtol=0, atol=0)
+        torch.testing.assert_close(rows_a.ngram[p], rows_b.ngram[p], rtol=0, atol=0)
 
 
 def test_the_property_is_not_vacuous_it_does_learn(fable_session, fable) -> None:

@@ -277,11 +277,13 @@ def dynamic_steps(
     config: AdaptConfig,
     base: dict[str, torch.Tensor],
     state: State | None = None,
+    keep: dict[int, torch.Tensor] | None = None,
 ) -> tuple[np.ndarray, State | None]:
     """Read ``ids`` segment by segment, scoring then learning each; ``model`` is changed.
 
     Returns log P(ids[i] | ids[:i]) for i = 1..len-1 under the weights learnt from the
-    segments strictly before i's, and the LSTM state after the text.
+    segments strictly before i's, and the LSTM state after the text. ``keep``: positions
+    whose whole distribution (log-probabilities [vocab], as scored) to fill in.
     """
     device = model.embedding.weight.device
     tokens = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=device)
@@ -293,6 +295,11 @@ def dynamic_steps(
         features, state = model.features(x, state)  # [1, L, hidden]
         logp = model.target_log_probs(features, y)  # [1, L]: scored before learning from it
         out[start : start + y.shape[1]] = logp[0].detach().cpu().double().numpy()
+        for j in range(y.shape[1]):
+            if keep is not None and start + j + 1 in keep:
+                with torch.no_grad():
+                    row = model.scores(features[0, j].detach()).float()
+                    keep[start + j + 1] = torch.log_softmax(row, dim=-1).cpu()
         _sgd_step(model, -logp.mean(), config, base)
         state = (state[0].detach(), state[1].detach())
     return out, state
@@ -325,31 +332,116 @@ def adaptive_probs(
     ngram: KneserNey | None,
     ids: np.ndarray,
     config: AdaptConfig,
+    rows: AdaptRows | None = None,
 ) -> np.ndarray:
     """[3, len(ids) - 1]: each part's probability of ids[i], learning as it reads (causal).
 
     The LSTM is a copy of ``model`` adapted by dynamic evaluation; the n-gram's counts grow by
     each word once it is scored; the cache counts the text before each word, as without
-    adaptation (it never learns anything else).
+    adaptation (it never learns anything else). ``rows``: positions whose whole next-word
+    distributions to keep as well (for the typist).
     """
     ids = np.asarray(ids, dtype=np.int64)
     n = len(ids) - 1
     probs = np.zeros((3, n))
     adapted = _copy(model)
     base = {name: p.detach().clone() for name, p in model.named_parameters()}
-    lstm, _ = dynamic_steps(adapted, ids, config, base)
+    keep = rows.lstm if rows is not None else None
+    lstm, _ = dynamic_steps(adapted, ids, config, base, keep=keep)
     probs[0] = np.exp(lstm)
     if ngram is not None:
         trained = np.exp(ngram.target_log_probs(ids))  # [n], from the words before each only
         counts = TextCounts(config.order, config.prior)
         counts.add(ids[:1])
         history = counts.ids
+        wanted = rows.lstm.keys() if rows is not None else ()
         for i in range(n):
             word = int(ids[i + 1])
             probs[1, i] = counts.prob(float(trained[i]), history, word)
+            if i + 1 in wanted:
+                assert rows is not None
+                rows.ngram[i + 1] = _ngram_row(ngram, counts, ids, i + 1)
             counts.add([word])  # learnt only after it is scored
     probs[2] = cache_target_probs(ids)
     return probs
+
+
+def _ngram_row(ngram: KneserNey, counts: TextCounts, ids: np.ndarray, at: int) -> torch.Tensor:
+    """[vocab] the adapted n-gram's probabilities of the word at ``at``, from ``counts`` of
+    the words before it."""
+    context = ids[max(0, at - (ngram.order - 1)) : at]
+    trained = np.exp(ngram.log_probs(context).astype(np.float64))
+    return torch.from_numpy(counts.distribution(trained, counts.ids)).float()
+
+
+@dataclass
+class AdaptRows:
+    """Whole next-word distributions at chosen positions, as an adapting model read them."""
+
+    lstm: dict[int, torch.Tensor]  # position -> log-probabilities [vocab]
+    ngram: dict[int, torch.Tensor]  # position -> probabilities [vocab]
+
+    @classmethod
+    def at(cls, positions: np.ndarray) -> AdaptRows:
+        wanted = [int(p) for p in positions if p > 0]
+        return cls(dict.fromkeys(wanted), {})  # type: ignore[arg-type]  # filled as it reads
+
+    def mixed(self, ids: np.ndarray, weights: np.ndarray, unigram: torch.Tensor):
+        """``rows`` for the typist's ``RowOfferer``: the parts mixed as the predictor mixes."""
+
+        def rows(positions: np.ndarray) -> torch.Tensor:
+            out = torch.empty(len(positions), len(unigram))
+            for r, p in enumerate(np.asarray(positions).tolist()):
+                if p == 0:
+                    out[r] = unigram
+                    continue
+                probs = self.lstm[p].exp() * float(weights[0])
+                if weights[1] > 0:
+                    probs += self.ngram[p] * float(weights[1])
+                if weights[2] > 0:
+                    recent = torch.from_numpy(ids[max(0, p - CACHE_WINDOW) : p])
+                    probs.index_add_(
+                        0, recent, torch.full((len(recent),), float(weights[2]) / len(recent))
+                    )
+                out[r] = torch.log(probs)
+            return out
+
+        return rows
+
+
+def adaptive_ksr(
+    session: Session,
+    tokens: list[str],
+    ids: np.ndarray,
+    k: int,
+    config: AdaptConfig,
+    positions: int = 2_000,
+) -> dict:
+    """Keystrokes saved by the session's mixture on a text, as trained and learning as it
+    reads, at the same positions with the same typist (``typist.py``), the text in one stream."""
+    from lstm_tui.core.serving.typist import (
+        PartRows,
+        RowOfferer,
+        sample_positions,
+        session_ksr,
+        simulate,
+    )
+
+    ids = np.asarray(ids, dtype=np.int64)
+    static = session_ksr(session, tokens, ids, k, positions, streams=1, parts=False)
+    chosen = sample_positions(len(tokens), positions)
+    chosen = chosen[chosen < len(ids)]
+    rows = AdaptRows.at(chosen)
+    adaptive_probs(session.model, session.ngram, ids, config, rows)
+    parts = PartRows.read(session, ids[:1], np.zeros(0, np.int64))  # the unigram and weights
+    parts.ids = ids
+    mix = session.mix if session.ngram is not None else MixWeights.lstm_only()
+    weights = parts._weights(mix)
+    offerer = RowOfferer(
+        session.vocab, rows.mixed(ids, weights, parts.unigram), chosen, k, parts.extras(tokens, mix)
+    )
+    adapted = simulate(offerer, tokens, chosen).to_dict()
+    return {"without": static["mixture"], "with": adapted, "positions": len(chosen), "top_k": k}
 
 
 def adaptive_scores(
