@@ -42,11 +42,19 @@ def main() -> None:
     parser.add_argument("--segment", type=int, default=AdaptConfig.segment)
     parser.add_argument("--max-tokens", type=int, default=0, help="score only the first N")
     parser.add_argument("--grid", action="store_true")
+    parser.add_argument(
+        "--app",
+        action="store_true",
+        help="the app's costs: learning one sent line, and a keystroke with what was learnt",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     session = checkpoint.load(args.checkpoint)
     config = AdaptConfig(lr=args.lr, decay=args.decay, prior=args.prior, segment=args.segment)
     print(f"{args.checkpoint}: {session.summary()}, mix {session.mix}")
+    if args.app:
+        app_costs(args.checkpoint, Path(args.texts[0]))
+        return
     for path in args.texts:
         text = Path(path).read_text(encoding="utf-8")
         ids = encode_text(text, session.vocab, session.lowercase, session.tokenizer)
@@ -64,6 +72,44 @@ def main() -> None:
         seconds = time.perf_counter() - started
         print(
             f"{Path(path).name}: {len(ids)} tokens  {parts}  mixture {change:+.1%}  {seconds:.0f}s"
+        )
+
+
+def app_costs(path: str, text_path: Path, lines: int = 40) -> None:
+    """Learn from ``lines`` lines of a text one by one (as sent in the app), then type the
+    next lines with a predictor of the learnt session and one of the same model as trained,
+    keystroke by keystroke, alternating: medians and p99 side by side."""
+    from lstm_tui.core.serving.adapt import learn
+    from lstm_tui.core.serving.predict import Predictor
+    from lstm_tui.core.text.tokenize import tokenize
+
+    text = [ln for ln in text_path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    learnt, plain = checkpoint.load(path), checkpoint.load(path)
+    costs = []
+    for line in text[:lines]:
+        ids = [learnt.vocab.id(t) for t in tokenize(line, learnt.lowercase, learnt.tokenizer)]
+        started = time.perf_counter()
+        learn(learnt, ids)
+        costs.append(time.perf_counter() - started)
+    ms = np.array(costs) * 1000
+    words = learnt.adaptation.words if learnt.adaptation else 0
+    print(
+        f"learning one sent line ({words / lines:.1f} tokens on average): median "
+        f"{np.median(ms):.1f} ms, max {ms.max():.1f} ms over {lines} lines"
+    )
+    predictors = {"as trained": Predictor(plain), "learnt": Predictor(learnt)}
+    times: dict[str, list[float]] = {name: [] for name in predictors}
+    for line in text[lines : lines + 20]:
+        for end in range(1, len(line) + 1):
+            for name, predictor in predictors.items():
+                started = time.perf_counter()
+                predictor.suggest(line[:end])
+                times[name].append(time.perf_counter() - started)
+    for name, values in times.items():
+        ms = np.array(values) * 1000
+        print(
+            f"keystroke, {name}: median {np.median(ms):.2f} ms, p99 "
+            f"{np.percentile(ms, 99):.2f} ms ({len(ms)} keystrokes)"
         )
 
 

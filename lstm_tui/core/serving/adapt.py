@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from copy import deepcopy
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
@@ -249,26 +250,33 @@ def forget(session: Session) -> int:
 
 
 def _copy(model: LanguageModel) -> LanguageModel:
-    copy = LanguageModel(model.config).to(model.embedding.weight.device)
-    copy.load_state_dict(model.state_dict())
+    """A private copy to adapt (no fresh initialisation: a big table's costs as much)."""
+    copy = deepcopy(model)
     copy.eval()  # Krause et al. adapt without dropout
+    for p in copy.parameters():
+        p.requires_grad_(True)
     return copy
 
 
 def _sgd_step(
     model: LanguageModel, loss: torch.Tensor, config: AdaptConfig, base: dict[str, torch.Tensor]
 ) -> None:
-    """θ ← θ − η ∇L + λ (θ₀ − θ): one step of dynamic evaluation (Krause et al. 2018, eq. 8)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    """θ ← θ − η ∇L + λ (θ₀ − θ): one step of dynamic evaluation (Krause et al. 2018, eq. 8).
+
+    As two fused updates over all the parameters at once (``torch._foreach_*``): the pull is
+    a lerp toward θ₀ by λ.
+    """
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
     grads = torch.autograd.grad(loss, params, allow_unused=True)
     if not math.isfinite(float(loss.detach())):
         return  # a step on a non-finite loss would ruin the weights: skip it
     with torch.no_grad():
-        for name, p, g in zip(names, params, grads, strict=True):
-            if g is not None:
-                p.sub_(config.lr * g)
-            p.add_(base[name].to(p.device) - p, alpha=config.decay)
+        stepped = [(p, g) for p, g in zip(params, grads, strict=True) if g is not None]
+        if stepped and config.lr:
+            torch._foreach_add_([p for p, _ in stepped], [g for _, g in stepped], alpha=-config.lr)
+        if config.decay:
+            torch._foreach_lerp_(params, [base[n] for n, _ in named], config.decay)
 
 
 def dynamic_steps(
