@@ -157,3 +157,21 @@ def test_a_checkpoint_from_before_learning_still_loads(default_session) -> None:
     header = checkpoint.read_header(paths.default_checkpoint())
     assert header["format_version"] < checkpoint.FORMAT_VERSION
     assert default_session.adaptation is None
+
+
+def test_a_forged_learnt_part_is_refused_in_one_line(fable, make_session, tmp_path) -> None:
+    """What was learnt comes from a file too: its word count and settings are checked."""
+    from lstm_tui.core.errors import CheckpointError
+    from tests.core.test_mixture import _rewrite_metadata
+
+    session = make_session(fable)
+    learn(session, encode_text("the cat and the mice .", session.vocab).tolist())
+    for change, problem in (
+        (lambda meta: meta["adapt"].update(words=99), "adapt.words does not match"),
+        (lambda meta: meta["adapt"]["config"].update(lr="fast"), "adapt.config.lr"),
+    ):
+        path = checkpoint.save(session, tmp_path / "forged.safetensors")
+        _rewrite_metadata(path, change)
+        with pytest.raises(CheckpointError, match=problem) as refused:
+            checkpoint.load(path)
+        assert "\n" not in str(refused.value)
