@@ -57,10 +57,17 @@ def open_top(
     words, most likely first, and their log-probabilities [≤ k].
     """
     rare = vocab.rare
+    # Only k words of each kind can rank, so each is cut to its k best before they are
+    # merged: a keystroke costs what it did before rare words (no name for every candidate).
     if prefix:
         known = torch.as_tensor(vocab.prefix_ids(prefix))  # never <unk>
         known_scores = logp[known]
+        if len(known) > k:
+            known_scores, best = known_scores.topk(k)
+            known = known[best]
         rare_ids = rare.prefix_ids(prefix) if len(rare) else np.zeros(0, np.int64)
+        if len(rare_ids) > k:  # a rare word's share grows with its count
+            rare_ids = rare_ids[np.argsort(-rare.log_share[rare_ids], kind="stable")[:k]]
     else:
         masked = logp.clone()
         masked[0] = -float("inf")
