@@ -59,6 +59,7 @@ class LstmCommands(Provider):
     """Runs the app's action methods directly: a command that cannot run says why."""
 
     def _run(self, action: str) -> None:
+        # LstmApp.run_command: this module cannot import app.py (app.py imports it).
         self.app.call_later(self.app.run_command, action)  # type: ignore[attr-defined]
 
     async def discover(self) -> Hits:

@@ -12,8 +12,8 @@ dropped.
 
 While training runs, the session's version moves with every optimizer step (10 times a
 second or more), and the core's ``Predictor`` copies the weights (waiting for the step in
-progress) and recomputes its context whenever it moved: on every keystroke, 10-150 ms on a
-busy 2-core machine. So the service keeps two predictors (``PredictorPair``), each reading
+progress) and recomputes its context whenever it moved: on every keystroke, far longer
+than a keystroke may wait. So the service keeps two predictors (``PredictorPair``), each reading
 the session through a ``LiveView`` whose version moves only when told: keystrokes use the
 active one, while a low-priority thread brings the other up to date and warms it on the
 text being typed, then swaps them. No keystroke waits for a copy.
@@ -42,6 +42,7 @@ from lstm_tui.ui.messages import (
 )
 
 if TYPE_CHECKING:
+    from textual.message import Message
     from textual.message_pump import MessagePump
 
     from lstm_tui.core.model.lstm import LanguageModel
@@ -142,7 +143,6 @@ class LiveView:
     def __init__(self, session: Session) -> None:
         self.session = session
         self._version = session.version
-        self.caught_up_at = time.monotonic()
 
     @property
     def version(self) -> int:
@@ -153,7 +153,6 @@ class LiveView:
         return self._version != self.session.version
 
     def catch_up(self) -> None:
-        self.caught_up_at = time.monotonic()
         self._version = self.session.version
 
     @property
@@ -361,9 +360,9 @@ class InferenceService:
 
         self.queue.submit(JobKind.DETAILS, job)
 
-    def _answer(self, reply_to: MessagePump, generation: int, message: object) -> None:
+    def _answer(self, reply_to: MessagePump, generation: int, message: Message) -> None:
         if generation == self.generation:  # a newer model makes this answer pointless
-            reply_to.post_message(message)  # type: ignore[arg-type]
+            reply_to.post_message(message)
 
     # -- fresher weights while training -----------------------------------------------------------
 

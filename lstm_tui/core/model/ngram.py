@@ -148,7 +148,8 @@ def _index(
         if j + 1 < order:
             need[tables[j + 1][needed[j + 1]] % len(tables[j])] = True
         needed[j] = need
-    hists, new_rank, new_size = [np.zeros(0, np.int64)] * 2, {}, {1: v}
+    new_rank: dict[int, np.ndarray] = {}
+    hists, new_size = [np.zeros(0, np.int64)] * 2, {1: v}
     for j in range(2, order):
         kept, old_size = tables[j][needed[j]], v if j == 2 else len(tables[j - 1])
         newer = kept % old_size if j == 2 else new_rank[j - 1][kept % old_size]
@@ -262,7 +263,7 @@ class KneserNey:
             lo, hi = self._offsets[k - 1][r : r + 2]
             p *= self._gammas[k - 1][r]
             p[self._words[k - 1][lo:hi]] += self._alphas[k - 1][lo:hi]
-        return np.log(p).astype(np.float32)
+        return np.asarray(np.log(p), dtype=np.float32)
 
     def log_probs_batch(
         self, contexts: np.ndarray, lengths: np.ndarray | None = None
@@ -341,7 +342,7 @@ class KneserNey:
         for k in range(1, self.order + 1):
             row = rows[k - 1]
             p = self._alpha_of(k, row, target) + self._gammas[k - 1][row] * p
-        return np.log(p)
+        return np.asarray(np.log(p))
 
     def perplexity(self, ids: np.ndarray) -> float:
         return float(np.exp(-np.mean(self.target_log_probs(ids))))
@@ -384,7 +385,7 @@ class KneserNey:
         expected |= {f"{n}{k}" for n in ("offsets", "words", "alphas") for k in range(1, order + 1)}
         _require(set(arrays) == expected, f"arrays {sorted(arrays)} are not an order-{order} model")
         discounts = _array(arrays, "discounts", np.float64)
-        ok = discounts.shape == (order, 3) and ((discounts >= 0) & (discounts <= 3)).all()
+        ok: object = discounts.shape == (order, 3) and ((discounts >= 0) & (discounts <= 3)).all()
         _require(ok, "discounts must be [order, 3] values in 0..3")
         hists: list[np.ndarray] = [np.zeros(0, np.int64)] * 2
         size = [1, v]
@@ -418,7 +419,7 @@ class KneserNey:
         return cls(order, v, discounts, offsets, words, alphas, hists)
 
 
-def _require(ok: bool, problem: str) -> None:
+def _require(ok: object, problem: str) -> None:  # a bool, or numpy's
     if not ok:
         raise CheckpointError(f"n-gram: {problem}")
 
@@ -431,7 +432,8 @@ def _row_sums(offsets: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def _array(arrays: dict[str, np.ndarray], name: str, dtype: type) -> np.ndarray:
     a = arrays.get(name)
-    _require(isinstance(a, np.ndarray) and a.dtype == dtype, f"{name} is not {np.dtype(dtype)}")
+    if not isinstance(a, np.ndarray) or a.dtype != dtype:
+        raise CheckpointError(f"n-gram: {name} is not {np.dtype(dtype)}")
     return a
 
 

@@ -27,8 +27,8 @@ from lstm_tui.core.training.auto import auto_choice
 from lstm_tui.core.training.config import TrainConfig
 
 if TYPE_CHECKING:
+    from lstm_tui.core.model.adaptation import Adaptation
     from lstm_tui.core.model.ngram import KneserNey
-    from lstm_tui.core.serving.adapt import Adaptation
 
 
 DEFAULT_NGRAM_ORDER = 5
@@ -166,7 +166,7 @@ class Session:
     def adapting(self) -> Adaptation:
         """The session's adaptation, made on first use. Call under ``lock``."""
         if self.adaptation is None:
-            from lstm_tui.core.serving.adapt import Adaptation
+            from lstm_tui.core.model.adaptation import Adaptation
 
             self.adaptation = Adaptation()
         return self.adaptation

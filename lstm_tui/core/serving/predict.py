@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from lstm_tui.core.model.adaptation import TextCounts
 from lstm_tui.core.model.lstm import LanguageModel, State
 from lstm_tui.core.model.mixture import CACHE_WINDOW, MixWeights, cache_target_probs
 from lstm_tui.core.model.session import Session
-from lstm_tui.core.serving.adapt import TextCounts
 from lstm_tui.core.serving.open_vocab import cache_extras, open_top
 from lstm_tui.core.serving.surprisal import WordSurprise
 from lstm_tui.core.text.tokenize import UNK, detokenize, split_partial, tokenize
@@ -247,7 +247,9 @@ class Predictor:
     def _needs_lstm(self) -> bool:
         return self._mix.lstm > 0 or self.session.ngram is None
 
-    def _next_log_probs(self, model: LanguageModel, state: State | None, ids: list[int]):
+    def _next_log_probs(
+        self, model: LanguageModel, state: State | None, ids: list[int]
+    ) -> torch.Tensor:
         """The mixture after ``ids``, whose LSTM state is ``state``."""
         lstm = None
         if self._needs_lstm():
@@ -326,7 +328,9 @@ class Predictor:
         self._bits.extend(new)
         return list(self._bits)
 
-    def _known_log_probs(self, model: LanguageModel, ids: list[int], at: int):
+    def _known_log_probs(
+        self, model: LanguageModel, ids: list[int], at: int
+    ) -> torch.Tensor | None:
         """log P(next word | ids[:at]) from what typing has computed already, else None.
 
         Call after ``_log_probs(model, ids)``: the cache then holds a state for every
@@ -344,7 +348,7 @@ class Predictor:
             return None
         return self._mixed(self._lstm_log_probs(model, state), ids[:at])
 
-    def _score_tokens(self, model: LanguageModel, ids: list[int], start: int):
+    def _score_tokens(self, model: LanguageModel, ids: list[int], start: int) -> list[float | None]:
         """Bits for ``ids[start:]`` under the mixture in one pass (pasted text, new weights)."""
         first = max(start, len(ids) - SURPRISE_TOKENS)
         bits: list[float | None] = [None] * (first - start)
@@ -362,6 +366,7 @@ class Predictor:
             wanted = range(first - 1, len(ids) - 1)  # the states after ids[: i + 1]
             if self._ids == ids and all(self._states[i] is not None for i in wanted):
                 # Typed: the keystroke's own states hold the LSTM's outputs, no re-read.
+                # None of them is None (checked just above); mypy cannot carry that over.
                 tops = [self._states[i][0][-1, 0] for i in wanted]  # type: ignore[index]
                 features = torch.stack(tops)[None]  # [1, T - first, H]
             else:
@@ -490,9 +495,10 @@ class OneTokenLSTM:
     """``model.features`` for one token at a time, fast on a CPU.
 
     A single token through ``nn.LSTM`` on a CPU takes its oneDNN path, which re-packs every
-    weight on each call: 2x512 costs ~9 ms of CPU a step on a 2-core EPYC. The same
-    equations as one [x, h] @ W product per layer, W laid out for it once, cost ~1 ms, and
-    ~0.7 ms with layer 0's input term looked up. Build a new one when the weights change.
+    weight on each call. The same equations as one [x, h] @ W product per layer, W laid out
+    for it once, cost several times less, and less again with layer 0's input term looked
+    up (figures: docs/BENCHMARKS.md, bench/latency.py). Build a new one when the weights
+    change.
     """
 
     @torch.no_grad()

@@ -34,10 +34,10 @@ from lstm_tui.core.store.files import kind_of, open_regular
 from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX, checkpoints_dir
 
 if TYPE_CHECKING:  # torch-backed types, imported lazily so that listing stays torch-free
+    from lstm_tui.core.model.adaptation import Adaptation
     from lstm_tui.core.model.lstm import LanguageModel, ModelConfig
     from lstm_tui.core.model.ngram import KneserNey
     from lstm_tui.core.model.session import Session
-    from lstm_tui.core.serving.adapt import Adaptation
 
 FORMAT = "lstm-tui-checkpoint"
 # 2: adds the n-gram (tensors "ngram.*"), the mixture weights, the training history and the
@@ -72,6 +72,11 @@ class CheckpointInfo:
     @property
     def name(self) -> str:
         return self.path.name.removesuffix(CHECKPOINT_SUFFIX)
+
+
+def read_history(path: str | Path) -> list[dict]:
+    """A checkpoint's training history (``history.py``), read from its header alone (no torch)."""
+    return history.checked(read_header(path).get("history"))
 
 
 def read_header(path: str | Path) -> dict:
@@ -261,7 +266,7 @@ def _add_adapt_tensors(session: Session, tensors: dict) -> dict | None:
 
 def _adaptation(meta: dict | None, tensors: dict, model: LanguageModel) -> Adaptation | None:
     """The saved adaptation, its delta checked against the model's parameters."""
-    from lstm_tui.core.serving.adapt import Adaptation, AdaptConfig
+    from lstm_tui.core.model.adaptation import Adaptation, AdaptConfig
 
     if not meta:
         return None
@@ -413,7 +418,7 @@ def clean_stale_temp_files(folder: Path, now: float | None = None) -> list[Path]
     is gone: a save in progress elsewhere is never touched.
     """
     now = time.time() if now is None else now
-    removed = []
+    removed: list[Path] = []
     try:
         candidates = set(folder.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"))
         # lstm-tui 0.1 named them .<target>.<random>.tmp, with no pid: age alone decides

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 from lstm_tui.core.training.config import OPTIMIZERS
 
@@ -62,22 +62,28 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _int(where: str, value: object, low: int = 0, high: int | None = None) -> int:
-    if not _is_int(value) or value < low or (high is not None and value > high):
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < low
+        or (high is not None and value > high)
+    ):
         span = f"{low}..{high}" if high is not None else f"at least {low}"
         raise SchemaError(f"{where} must be a whole number {span}, not {_short(value)}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _number(where: str, value: object, low: float = 0.0, high: float = math.inf) -> float:
-    if not _is_number(value) or not low <= value <= high:  # type: ignore[operator]
+    number = float(value) if _is_number(value) else math.nan
+    if not low <= number <= high:  # NaN: never
         span = f"in [{low:g}, {high:g}]" if math.isfinite(high) else f"of at least {low:g}"
         raise SchemaError(f"{where} must be a finite number {span}, not {_short(value)}")
-    return float(value)  # type: ignore[arg-type]
+    return number
 
 
 def _dict(where: str, value: object) -> dict:

@@ -69,7 +69,7 @@ def _settings_from(data: dict) -> Settings:
             continue
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ValueError(f"{name} must be a {kind.__name__}, not {value!r}")
-        if name == "threads" and value < 1:
+        if name == "threads" and isinstance(value, int) and value < 1:
             raise ValueError(f"threads must be at least 1, not {value}")
         setattr(settings, name, value)
     learn = data.get("learn", True)

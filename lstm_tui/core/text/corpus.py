@@ -161,6 +161,7 @@ class Corpus:
     ) -> Corpus:
         path = Path(path)
         text = read_text(path, max_bytes)
+        # from_text's keywords (vocab, lowercase, ...), passed through as the caller gave them.
         return cls.from_text(text, name=path.name, path=path, **options)  # type: ignore[arg-type]
 
     def encode_text(self, text: str) -> np.ndarray:

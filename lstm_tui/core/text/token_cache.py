@@ -561,7 +561,7 @@ def _tokenise(
         offset += n
         if progress:
             progress(Phase.WRITING, offset, total)
-    if scratch is not None:
+    if isinstance(ids, np.memmap):  # the scratch file
         ids.flush()
     return vocab, ids
 

@@ -242,8 +242,8 @@ class Vocabulary:
         # words that go on with that character).
         n = len(prefix)
         hi = bisect.bisect_right(self._sorted_words, prefix, lo, key=lambda w: w[:n])
-        ids = self._sorted_ids[lo:hi]
-        return ids[ids != 0]
+        ids: np.ndarray = self._sorted_ids[lo:hi]
+        return np.asarray(ids[ids != 0])
 
     def learn(self, words: Iterable[str]) -> list[str]:
         """Count words typed by the user that the vocabulary lacks, so they can be offered

@@ -58,7 +58,9 @@ class StreamBatches(Sequence[tuple[torch.Tensor, torch.Tensor]]):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]: ...
     @overload
     def __getitem__(self, i: slice) -> list[tuple[torch.Tensor, torch.Tensor]]: ...
-    def __getitem__(self, i: int | slice):
+    def __getitem__(
+        self, i: int | slice
+    ) -> tuple[torch.Tensor, torch.Tensor] | list[tuple[torch.Tensor, torch.Tensor]]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         if not -len(self) <= i < len(self):

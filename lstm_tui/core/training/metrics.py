@@ -107,7 +107,7 @@ def window_accuracy(
         rows = ids_t[positions]  # [N, window + 1]
         features, _ = model.features(rows[:, :window])
         predicted = model.scores(features[:, -1]).argmax(-1)
-        hits += (predicted == rows[:, window]).sum().item()
+        hits += int((predicted == rows[:, window]).sum().item())
     model.train(was_training)
     return hits / len(starts)
 
@@ -253,7 +253,7 @@ def _ngram_rows(ngram: KneserNey, ids: np.ndarray, positions: np.ndarray) -> np.
     return ngram.probs_batch(contexts, np.minimum(positions, k))
 
 
-def _add_cache(mixed: torch.Tensor, ids: np.ndarray, positions: np.ndarray, weight: float):
+def _add_cache(mixed: torch.Tensor, ids: np.ndarray, positions: np.ndarray, weight: float) -> None:
     """Add ``weight`` × the unigram cache before each position to the rows of ``mixed``."""
     for r, p in enumerate(positions.tolist()):
         recent = torch.from_numpy(ids[max(0, p - CACHE_WINDOW) : p])

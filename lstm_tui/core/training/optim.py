@@ -29,6 +29,9 @@ class FusedOptimizer:
         self.param_groups = [{**group, "params": list(range(len(self.params)))}]
         self.state: dict[int, dict[str, torch.Tensor]] = {}
 
+    def step(self) -> None:
+        raise NotImplementedError  # AdamW and SGD below
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
             p.grad = None
@@ -59,7 +62,9 @@ class FusedOptimizer:
 class AdamW(FusedOptimizer):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019), fused."""
 
-    def __init__(self, params, lr: float, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self, params: list[torch.nn.Parameter], lr: float, weight_decay: float = 0.0
+    ) -> None:
         group = {
             "lr": lr,
             "betas": BETAS,
@@ -78,7 +83,11 @@ class AdamW(FusedOptimizer):
     @torch.no_grad()
     def step(self) -> None:
         group = self.param_groups[0]
-        params, grads, avgs, squares, steps = [], [], [], [], []
+        params: list[torch.Tensor] = []
+        grads: list[torch.Tensor] = []
+        avgs: list[torch.Tensor] = []
+        squares: list[torch.Tensor] = []
+        steps: list[torch.Tensor] = []
         beta1, beta2 = group["betas"]
         for i, p in enumerate(self.params):
             if p.grad is None:
@@ -160,7 +169,9 @@ def clip_grad_norm_(params: list[torch.nn.Parameter], max_norm: float) -> torch.
 class SGD(FusedOptimizer):
     """Plain SGD with weight decay, as pytorch/examples trains its LSTM."""
 
-    def __init__(self, params, lr: float, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self, params: list[torch.nn.Parameter], lr: float, weight_decay: float = 0.0
+    ) -> None:
         group = {
             "lr": lr,
             "momentum": 0,
@@ -177,10 +188,10 @@ class SGD(FusedOptimizer):
     @torch.no_grad()
     def step(self) -> None:
         group = self.param_groups[0]
-        params = [p for p in self.params if p.grad is not None]
-        grads = [p.grad for p in params]
+        params: list[torch.Tensor] = [p for p in self.params if p.grad is not None]
+        grads = [g for p in params if (g := p.grad) is not None]  # every one of them
         if not params:
             return
         if group["weight_decay"]:
-            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+            grads = list(torch._foreach_add(grads, params, alpha=group["weight_decay"]))
         torch._foreach_add_(params, grads, alpha=-float(group["lr"]))

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Any
 
 import numpy as np
 import torch
@@ -177,7 +178,7 @@ class Trainer:
         self.config = (config or session.train_config).check()
         self.device = resolve_device(self.config.device)
         self.autocast = resolve_precision(precision, self.device)
-        # [issue 9] Many processes: each reads its share of the streams, all vote to stop.
+        # Many processes: each reads its share of the streams, all vote to stop.
         self.dist = dist
         if dist is not None and self.config.seed is None:
             self.config = replace(self.config, seed=dist.shared_seed(None))
@@ -253,7 +254,7 @@ class Trainer:
 
     def _evaluate(self, full: bool = False) -> dict:
         self.session.wait_for_ngram()
-        if self.dist is not None:  # [issue 9] rank 0 scores; all take its metrics, decide alike
+        if self.dist is not None:  # rank 0 scores; all take its metrics, decide alike
             return self.dist.from_main(lambda: self._score(full))
         return self._score(full)
 
@@ -271,7 +272,7 @@ class Trainer:
         ngram = session.ngram if self.mix_mode != MixMode.OFF else None
         cache = self.config.cache and self.mix_mode != MixMode.OFF and has_val
         scores = score_components(model, text, streams, ngram, cache=cache, topk_positions=2000)
-        metrics = {
+        metrics: dict[str, Any] = {
             "val_loss": scores.lstm.loss if has_val else None,
             "val_perplexity": scores.lstm.perplexity if has_val else None,
             "val_accuracy": scores.lstm.top1 if has_val else None,
@@ -326,7 +327,7 @@ class Trainer:
         """One epoch: the text cut into ``batch_size`` side-by-side streams, ``bptt`` at a time.
 
         The streams start at a random offset each epoch, so on a small text every position
-        is sometimes read from an empty state (as the predictor will be). [issue 9] Batches
+        is sometimes read from an empty state (as the predictor will be). Batches
         are read from ``train_ids`` step by step (it may be a memory map of a huge corpus);
         under torchrun each rank reads its own streams of the global batch.
         """
@@ -338,7 +339,7 @@ class Trainer:
         return StreamBatches(ids, offset, length, self.bptt, rows, self.device)
 
     def _train_step(self) -> torch.nn.Module:
-        """[issue 9] The forward pass as a module: (x, y, state, count_correct) -> (loss,
+        """The forward pass as a module: (x, y, state, count_correct) -> (loss,
         hits, detached state); wrapped in DDP under torchrun, autocast to bf16 if asked."""
         step = TrainStep(self.session.model, self.autocast)
         return step if self.dist is None else self.dist.wrap(step)
@@ -665,7 +666,7 @@ class Trainer:
         )
 
     def _recover(
-        self, params: list[torch.Tensor], snapshot: list[torch.Tensor], step: int, loss_ok: bool
+        self, params: Sequence[torch.Tensor], snapshot: list[torch.Tensor], step: int, loss_ok: bool
     ) -> str:
         """After a non-finite loss or gradient: put back the last good weights.
 
@@ -678,7 +679,7 @@ class Trainer:
                 "from before it (try a lower learning rate)"
             )
         with self.session.lock, torch.no_grad():
-            torch._foreach_copy_(params, snapshot)
+            torch._foreach_copy_(list(params), snapshot)
             self.session.mark_changed()
         return (
             f"loss became NaN or infinite at step {step}; stopped and restored the last "
@@ -729,13 +730,13 @@ class _Best:
         self,
         session: Session,
         model: torch.nn.Module,
-        params: list[torch.Tensor],
+        params: Sequence[torch.Tensor],
         snapshot: list[torch.Tensor],
     ) -> None:
         assert self.weights is not None
         with session.lock, torch.no_grad():
             model.load_state_dict(self.weights)
-            torch._foreach_copy_(snapshot, params)
+            torch._foreach_copy_(snapshot, list(params))
             session.metrics = dict(self.metrics or {})
             if self.mix is not None:
                 session.mix = self.mix

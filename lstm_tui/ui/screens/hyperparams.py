@@ -54,6 +54,12 @@ class FieldError(Exception):
         self.field = field
 
 
+def _required(value: int | None) -> int:
+    """A whole number that may not be blank: ``_whole`` without ``allow_blank`` gives one."""
+    assert value is not None
+    return value
+
+
 def _whole(
     field: str, text: str, blank: int | None = None, allow_blank: bool = False
 ) -> int | None:
@@ -111,8 +117,8 @@ def parse_form(
     train = replace(
         base or TrainConfig(),
         lr=_real("lr", values["lr"]),
-        batch_size=_whole("batch", values["batch"]),  # type: ignore[arg-type]
-        bptt=_whole("bptt", values["bptt"]),  # type: ignore[arg-type]
+        batch_size=_required(_whole("batch", values["batch"])),
+        bptt=_required(_whole("bptt", values["bptt"])),
         epochs=_whole("epochs", values["epochs"], allow_blank=True),
         max_seconds=_seconds(values.get("seconds", "")),
         seed=_whole("seed", values["seed"], allow_blank=True),

@@ -77,6 +77,7 @@ class StatusBar(Widget):
     status: reactive[Status] = reactive(Status, layout=False)
 
     def update_status(self, **changes: object) -> None:
+        # Status's field names, each with its own type: mypy cannot check **changes.
         self.status = replace(self.status, **changes)  # type: ignore[arg-type]
 
     def render(self) -> Text:

@@ -306,6 +306,7 @@ class TrainingPane(Vertical, can_focus=True):
         step, epoch = self.last_step, self.last_epoch
         loaded = self._loaded_metrics
         loss = step.loss if step else (epoch.train_loss if epoch else loaded.get("train_loss"))
+        accuracy: float | None
         if step and step.accuracy is not None:
             accuracy = step.accuracy
         elif epoch:
@@ -378,8 +379,9 @@ def _short_ppl(value: float | None) -> str:
 
 def _number(value: object) -> float | None:
     """A figure as a float; None for a missing one (or anything else a file may hold)."""
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return float(value) if is_number else None  # type: ignore[arg-type]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
 
 
 def _append_parts(text: Text, parts: list[tuple[str, str]]) -> None:

@@ -111,6 +111,7 @@ class VocabPane(Vertical):
             "share": max(5, len(fmt.share(1 / total)), len(fmt.share(most / total))),
         }
         for key, width in widths.items():
+            # Textual keys columns by ColumnKey, which hashes and compares as its string.
             column = table.columns[key]  # type: ignore[index]
             column.width = width
             column.auto_width = False
