@@ -96,6 +96,13 @@ def _number(text: str) -> float:
     return value
 
 
+def _non_negative(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {text!r}")
+    return value
+
+
 TEMPERATURE_HELP = f"0 is greedy; else {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}"
 
 
@@ -288,6 +295,20 @@ def build_parser() -> Parser:
         metavar="N",
         help=f"refuse a text larger than this ({DEFAULT_MAX_CORPUS_BYTES:,} bytes, 2 GiB)",
     )
+    evaluate.add_argument(
+        "--adapt",
+        action="store_true",
+        help="also read the text learning as it goes (dynamic evaluation and n-gram counts), "
+        "and report both",
+    )
+    # Defaults (None) come from AdaptConfig, read when --adapt runs: no torch for --help.
+    for flag, kind, what in (
+        ("--adapt-lr", _non_negative, "step size η of the LSTM's updates"),
+        ("--adapt-decay", _non_negative, "pull λ toward the trained weights per step"),
+        ("--adapt-prior", _non_negative, "counts the trained n-gram's opinion is worth"),
+        ("--adapt-segment", _positive_int, "tokens per gradient step"),
+    ):
+        evaluate.add_argument(flag, type=kind, help=f"with --adapt: {what}")
     evaluate.add_argument(
         "--ksr",
         action="store_true",

@@ -20,6 +20,9 @@ from lstm_tui.core import format as fmt
 from lstm_tui.core.text.safe_text import visible
 
 if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torch
+    import numpy as np
+
+    from lstm_tui.core.model.session import Session
     from lstm_tui.core.serving.predict import Predictor
 
 MAX_PROMPT_CHARS = 10_000  # an LSTM is steered by the last few hundred tokens at most
@@ -165,6 +168,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         streams = eval_streams(len(ids))
         result["ksr"] = session_ksr(session, tokens, ids, args.top_k, streams=streams)
     result["seconds"] = round(time.perf_counter() - started, 3)
+    if args.adapt:
+        result["adapt"] = _adapt_figures(args, session, ids, tokens)
     if args.json:
         print(json.dumps(result))
     else:
@@ -177,7 +182,60 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
         if "ksr" in result:
             print(_ksr_line(result["ksr"]))
+        if args.adapt:
+            _print_adapt(result["adapt"])
     return 0
+
+
+def _adapt_figures(
+    args: argparse.Namespace, session: Session, ids: np.ndarray, tokens: list[str] | None
+) -> dict:
+    """Perplexities (and with --ksr keystrokes saved) reading the text as trained and
+    learning as it goes, in one run."""
+    from dataclasses import replace
+
+    from lstm_tui.core.model.adaptation import AdaptConfig
+    from lstm_tui.core.serving.adapt import adaptive_ksr, adaptive_scores
+
+    config = AdaptConfig()
+    given = {
+        "lr": args.adapt_lr,
+        "decay": args.adapt_decay,
+        "prior": args.adapt_prior,
+        "segment": args.adapt_segment,
+    }
+    config = replace(config, **{k: v for k, v in given.items() if v is not None})
+    started = time.perf_counter()
+    scores = adaptive_scores(session.model, session.ngram, session.mix, ids, config)
+    figures = scores.perplexities()
+    static, adapted = figures["static"]["mixture"], figures["adapted"]["mixture"]
+    out = {
+        "config": config.to_dict(),
+        "without": figures["static"],
+        "with": figures["adapted"],
+        "change": adapted / static - 1.0,
+    }
+    if tokens is not None:
+        out["ksr"] = adaptive_ksr(session, tokens, ids, args.top_k, config)
+    out["seconds"] = round(time.perf_counter() - started, 3)
+    return out
+
+
+def _print_adapt(figures: dict) -> None:
+    parts = ", ".join(
+        f"{name} {figures['without'][name]:.2f} → {figures['with'][name]:.2f}"
+        for name in figures["with"]
+    )
+    print(
+        f"learning as it reads (one stream): perplexity {parts} "
+        f"({figures['change']:+.1%} for the mixture)"
+    )
+    if "ksr" in figures:
+        ksr = figures["ksr"]
+        print(
+            f"keystrokes saved learning as it reads (top-{ksr['top_k']}, "
+            f"{ksr['positions']:,} words): {ksr['without']['ksr']:.1%} → {ksr['with']['ksr']:.1%}"
+        )
 
 
 def _ksr_line(ksr: dict) -> str:

@@ -45,6 +45,7 @@ from lstm_tui.ui.main_screen import MainScreen
 from lstm_tui.ui.messages import (
     CorpusProgress,
     InferenceFailed,
+    Learnt,
     Saved,
     SessionFailed,
     SessionReady,
@@ -197,6 +198,10 @@ class LstmApp(SafeNotifyApp):
     def on_session_ready(self, message: SessionReady) -> None:
         if self.is_running:  # else shutting down: the widgets are going
             self.dialogs.opened(message)
+            if self.session is not None:  # the app's switch applies to every model it opens
+                from lstm_tui.core.serving.adapt import set_learning
+
+                set_learning(self.session, self.state.learning)
 
     def on_corpus_progress(self, message: CorpusProgress) -> None:
         meter = "█" * round(message.fraction * 10)
@@ -303,6 +308,39 @@ class LstmApp(SafeNotifyApp):
         self.state.saved_to = message.path
         if message.then_quit:
             self._quit_now()
+
+    # -- learning as you type (core/serving/adapt.py) --------------------------------------------
+
+    def action_toggle_learning(self) -> None:
+        if self._not_ready():
+            return
+        from lstm_tui.core.serving.adapt import set_learning
+
+        assert self.session is not None
+        learning = not self.state.learning
+        self.state.learning = learning
+        set_learning(self.session, learning)
+        self.memory.learning_changed(learning)
+        state = "on: it learns from each line you send" if learning else "off"
+        self.notify(f"Learning as you type is {state}.", timeout=4)
+        self.main.refresh_status()
+        self.main.live_refresh(force=True)
+
+    def action_forget_learning(self) -> None:
+        if self._not_ready():
+            return
+        from lstm_tui.core.serving.adapt import forget
+
+        assert self.session is not None
+        words = forget(self.session)
+        self.notify(f"Forgot what it learnt from {words:,} words you typed.", timeout=4)
+        self.main.refresh_status()
+        self.main.live_refresh(force=True)
+
+    def on_learnt(self, message: Learnt) -> None:
+        if self.is_running and self.inference.current(message.generation):
+            self.main.refresh_status()
+            self.main.live_refresh(force=True)
 
     # -- quitting ---------------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ class AppState:
         self.run_state = TrainState.IDLE  # the current training run's, as last seen
         self.saved_to: Path | None = None  # the last checkpoint written
         self.narrow = False  # a small terminal: one pane at a time, a shorter footer
+        self.learning = True  # learn from the lines sent (settings: learn); applied to each model
 
     def __setattr__(self, name: str, value: Any) -> None:
         if self.__dict__.get(name, _UNSET) is value:

@@ -37,6 +37,16 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("Continuation: more words", "#predictor.more_words", "Longer answers", "ctrl+↑"),
     Command("Continuation: fewer words", "#predictor.fewer_words", "Shorter answers", "ctrl+↓"),
+    Command(
+        "Learning as you type: on or off",
+        "toggle_learning",
+        "Learn from each line you send (saved with the checkpoint)",
+    ),
+    Command(
+        "Forget what it learnt from your typing",
+        "forget_learning",
+        "Back to the trained weights and counts",
+    ),
     Command("Clear transcript", "#predictor.clear_transcript", "Empty the conversation", "ctrl+l"),
     Command("Vocabulary: cycle sort", "#vocab.cycle_sort", "Sort by count, word or id", "s"),
     Command("Vocabulary: reverse order", "#vocab.reverse", "Ascending or descending", "r"),

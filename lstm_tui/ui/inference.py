@@ -25,6 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,7 @@ from lstm_tui.ui.background import REFRESH_NICE, lower_priority
 from lstm_tui.ui.messages import (
     ContinuationReady,
     InferenceFailed,
+    Learnt,
     PredictorRefreshed,
     SuggestionsReady,
     WordDetailsReady,
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from textual.message import Message
     from textual.message_pump import MessagePump
 
+    from lstm_tui.core.model.adaptation import Adaptation
     from lstm_tui.core.model.lstm import LanguageModel
     from lstm_tui.core.model.mixture import MixWeights
     from lstm_tui.core.model.ngram import KneserNey
@@ -56,6 +59,14 @@ TOP_K = 5
 DETAIL_WORDS = 8
 TYPING_PAUSE = 0.3  # seconds without a keystroke: a good moment to copy fresh weights
 MAX_STALE = 1.0  # seconds: while typing non-stop, refresh the predictions at least this often
+
+
+def _learning_thread() -> None:
+    """The learning thread's set-up: below the keystrokes' priority, their thread count."""
+    import torch
+
+    lower_priority(REFRESH_NICE)
+    torch.set_num_threads(PREDICT_THREADS)
 
 
 class JobKind(Enum):
@@ -172,6 +183,10 @@ class LiveView:
     def mix(self) -> MixWeights:
         return self.session.mix
 
+    @property
+    def adaptation(self) -> Adaptation | None:
+        return self.session.adaptation
+
 
 class PredictorPair:
     """Two predictors over one session: one answers keystrokes, the other catches up."""
@@ -226,6 +241,7 @@ class InferenceService:
         self._refreshing = threading.Event()  # a refresh thread is running
         self._last_keystroke = 0.0
         self._failures: MessagePump | None = None  # where errors of warm-up jobs go
+        self._learning: ThreadPoolExecutor | None = None  # one thread: lines learnt in order
 
     # -- the model ----------------------------------------------------------------------------
 
@@ -259,6 +275,8 @@ class InferenceService:
 
     def close(self) -> None:
         self.queue.close()
+        if self._learning is not None:
+            self._learning.shutdown(wait=False, cancel_futures=True)
 
     # -- requests, each answered to the widget that asked ----------------------------------------
 
@@ -296,6 +314,39 @@ class InferenceService:
             reply_to.post_message(ContinuationReady(generation, request, answer, None, surprise))
 
         self.queue.submit(JobKind.CONTINUE, job)
+
+    def learn(self, line: str, reply_to: MessagePump) -> None:
+        """Learn from a sent line (if learning is on), in the service's learning thread.
+
+        Lines are learnt one at a time, in the order sent, at a lower priority, so that no
+        keystroke waits behind a gradient step. The new weights and counts reach keystrokes as
+        training's do: the session's version moves, and the standby predictor catches up
+        (``refresh_if_due``)."""
+        pair, generation = self._pair, self.generation
+        if pair is None or self.queue.closed:
+            return
+
+        def job() -> None:
+            from lstm_tui.core.serving.adapt import learn
+            from lstm_tui.core.text.tokenize import tokenize
+
+            session = pair.session
+            tokens = tokenize(line, session.lowercase, session.tokenizer)
+            try:
+                learnt = learn(session, [session.vocab.id(t) for t in tokens])
+            except Exception as e:  # a bug; the app goes on, without this line learnt
+                self._report(f"could not learn from the line: {type(e).__name__}: {e}")
+                return
+            if learnt:
+                adaptation = session.adaptation
+                words = adaptation.words if adaptation is not None else 0
+                self._answer(reply_to, generation, Learnt(generation, words))
+
+        if self._learning is None:
+            self._learning = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="lstm-tui-learn", initializer=_learning_thread
+            )
+        self._learning.submit(job)
 
     def word_details(self, word: str, reply_to: MessagePump) -> None:
         pair, generation = self._pair, self.generation

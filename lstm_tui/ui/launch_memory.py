@@ -78,6 +78,7 @@ class LaunchMemory:
             state.device_name = settings.device
         if settings.threads and state.threads is None:
             state.threads = settings.threads
+        state.learning = settings.learn
         if self.problem:
             app.notify(self.problem, title="Settings", severity="warning", timeout=10)
 
@@ -108,6 +109,16 @@ class LaunchMemory:
             store.write_settings(self.settings)
         except OSError as e:
             self.app.notify(f"could not save the theme: {e}", severity="warning", timeout=5)
+
+    def learning_changed(self, on: bool) -> None:
+        """Remember the switch for learning as you type (``learn`` in config.toml)."""
+        if on == self.settings.learn or self.problem:
+            return  # (a config file that could not be read is never overwritten)
+        self.settings.learn = on
+        try:
+            store.write_settings(self.settings)
+        except OSError as e:
+            self.app.notify(f"could not save the setting: {e}", severity="warning", timeout=5)
 
     def _save_state(self) -> None:
         with contextlib.suppress(OSError):  # best effort: remembering is a convenience

@@ -128,3 +128,11 @@ class WordDetailsReady(Message):
     word: str
     next_words: list[WordProb]
     neighbours: list[WordProb]
+
+
+@dataclass
+class Learnt(Message):
+    """The model learnt from a line the user sent (to the app: the status line says so)."""
+
+    generation: int
+    words: int  # words learnt from so far, in all

@@ -195,6 +195,12 @@ def test_settings_round_trip_and_a_bad_file_says_why(tmp_path: Path) -> None:
     got, problem = settings.read_settings(path)
     assert got == settings.Settings() and problem and "threads must be at least 1" in problem
     assert "\n" not in problem
+    # Learning as you type: on unless the file says false, and only then written.
+    assert settings.Settings().learn
+    settings.write_settings(settings.Settings(learn=False), path)
+    assert "learn = false" in path.read_text() and not settings.read_settings(path)[0].learn
+    path.write_text('learn = "no"\n')
+    assert "learn must be true or false" in (settings.read_settings(path)[1] or "")
 
 
 def test_state_remembers_the_newest_first(tmp_path: Path) -> None:

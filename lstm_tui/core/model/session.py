@@ -29,6 +29,7 @@ from lstm_tui.core.training.auto import auto_choice
 from lstm_tui.core.training.config import TrainConfig
 
 if TYPE_CHECKING:
+    from lstm_tui.core.model.adaptation import Adaptation
     from lstm_tui.core.model.ngram import KneserNey
 
 
@@ -96,6 +97,8 @@ class Session:
     ngram: KneserNey | None = None
     ngram_text: NgramText = NgramText.TRAINING  # what the n-gram has read
     mix: MixWeights = field(default_factory=MixWeights.lstm_only)
+    # What the model learnt from the text typed to it (serving/adapt.py); None: nothing yet.
+    adaptation: Adaptation | None = None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     version: int = 0
     saved_version: int | None = None  # the version last saved or loaded
@@ -201,6 +204,14 @@ class Session:
             mix=mix,
         )
 
+    def adapting(self) -> Adaptation:
+        """The session's adaptation, made on first use. Call under ``lock``."""
+        if self.adaptation is None:
+            from lstm_tui.core.model.adaptation import Adaptation
+
+            self.adaptation = Adaptation()
+        return self.adaptation
+
     @property
     def config(self) -> ModelConfig:
         return self.model.config
@@ -244,6 +255,8 @@ class Session:
             if self.ngram is not None:  # an untrained LSTM adds nothing to the n-gram
                 self.mix = MixWeights.ngram_only()
             self.saved_steps = 0  # nothing saved is left in these weights
+            if self.adaptation is not None:  # a delta from other weights means nothing here
+                self.adaptation.delta = {}
             self.mark_changed()
 
     def learn_words(self, words: Iterable[str]) -> list[str]:

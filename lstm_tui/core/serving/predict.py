@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from lstm_tui.core.model.adaptation import TextCounts
 from lstm_tui.core.model.lstm import LanguageModel, State
 from lstm_tui.core.model.mixture import CACHE_WINDOW, MixWeights, cache_target_probs
 from lstm_tui.core.model.session import Session
@@ -89,6 +90,11 @@ class Predictor:
         self._scored: list[int] = []  # the context ids whose surprise is known …
         self._bits: list[float | None] = []  # … and that surprise, in bits
         self._previous: tuple[list[int], torch.Tensor] | None = None  # last context, log-probs
+        # What was learnt from the text typed (serving/adapt.py), read with the weights: the
+        # n-gram's counts (never changed once read: learning replaces them) and the tail of
+        # that text, which the unigram cache counts before the words of the context.
+        self._counts: TextCounts | None = None
+        self._recent: list[int] = []
         self._override = mix
         self._unigram_at = -1  # the rare words' version ``_unigram`` was made for
         self._unigram_cached = torch.zeros(0)
@@ -126,6 +132,11 @@ class Predictor:
             self._model.load_state_dict(source.state_dict())
             self._version = session.version
             self._mix = session.mix if session.ngram is not None else MixWeights.lstm_only()
+            adaptation = getattr(session, "adaptation", None)
+            self._counts, self._recent = None, []
+            if adaptation is not None and adaptation.active:
+                adaptation.apply(self._model)
+                self._counts, self._recent = adaptation.counts, adaptation.recent()
             if self._override is not None:
                 self._mix = self._override
             self._step = None  # laid out from the old weights
@@ -206,10 +217,15 @@ class Predictor:
             weights.append(mix.lstm)
         if ngram is not None and mix.ngram > 0:
             context = ids[-(ngram.order - 1) :] if ngram.order > 1 else []
-            parts.append(torch.from_numpy(ngram.log_probs(context)))
+            logp = ngram.log_probs(context)
+            if self._counts is not None:  # refined by the counts of the text typed so far
+                adapted = self._counts.distribution(np.exp(logp.astype(np.float64)), ids)
+                logp = np.log(adapted).astype(np.float32)
+            parts.append(torch.from_numpy(logp))
             weights.append(mix.ngram)
-        if mix.cache > 0 and ids:
-            recent = torch.as_tensor(ids[-CACHE_WINDOW:])
+        history = self._recent + ids if self._recent else ids
+        if mix.cache > 0 and history:
+            recent = torch.as_tensor(history[-CACHE_WINDOW:])
             counts = torch.bincount(recent, minlength=len(self.session.vocab)).float()
             parts.append(torch.log(counts / len(recent)))
             weights.append(mix.cache)
@@ -222,7 +238,7 @@ class Predictor:
     def _cache_weight(self, ids: list[int]) -> float:
         """The cache's weight in ``mixture`` after ``ids``, as it renormalises the parts."""
         mix, ngram = self._mix, self.session.ngram
-        if not (mix.cache > 0 and ids):
+        if not (mix.cache > 0 and (ids or self._recent)):
             return 0.0
         lstm = mix.lstm if mix.lstm > 0 else 0.0
         ngram_weight = mix.ngram if ngram is not None and mix.ngram > 0 else 0.0
@@ -241,6 +257,15 @@ class Predictor:
             lstm = self._lstm_log_probs(model, state)
         return self._mixed(lstm, ids)
 
+    def _first_word(self) -> torch.Tensor:
+        """log P(first word): the unigram, mixed with the cache of the text learnt from."""
+        weight = self._mix.cache
+        if not self._recent or weight <= 0:
+            return self._unigram
+        recent = torch.as_tensor(self._recent)
+        cache = torch.bincount(recent, minlength=len(self.session.vocab)).float() / len(recent)
+        return torch.log((1 - weight) * self._unigram.exp() + weight * cache)
+
     def _one_token(self, model: LanguageModel) -> OneTokenLSTM:
         if self._step is None or self._step.model is not model:
             self._step = OneTokenLSTM(model)
@@ -250,7 +275,7 @@ class Predictor:
         """log P(next word | ids), [vocab], ``<unk>`` included (the rare words' share), on the
         CPU; unigram when there is no context."""
         if not ids:
-            return self._unigram
+            return self._first_word()
         if not self._needs_lstm():
             return self.mixture(None, ids)
         self._advance(model, ids)

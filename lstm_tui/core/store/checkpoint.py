@@ -38,6 +38,7 @@ from lstm_tui.core.store.files import kind_of, open_regular
 from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX, checkpoints_dir
 
 if TYPE_CHECKING:  # torch-backed types, imported lazily so that listing stays torch-free
+    from lstm_tui.core.model.adaptation import Adaptation
     from lstm_tui.core.model.lstm import LanguageModel, ModelConfig
     from lstm_tui.core.model.ngram import KneserNey
     from lstm_tui.core.model.session import Session
@@ -47,8 +48,12 @@ FORMAT = "lstm-tui-checkpoint"
 # tokenizer. A version-1 file loads as an LSTM alone.
 # 3: adds the rare words (metadata "rare_words", tensor "vocab.rare_counts"): the words <unk>
 # stands for, so that they can be offered (issue 17). Older files load with none.
-FORMAT_VERSION = 3
+# 4: adds what the model learnt from the text typed to it ("adapt": the LSTM's delta from the
+# trained weights, tensors "adapt.delta.*", and the token ids learnt from, "adapt.ids"). Older
+# files load with nothing learnt.
+FORMAT_VERSION = 4
 NGRAM_PREFIX = "ngram."
+ADAPT_PREFIX = "adapt."
 METADATA_KEY = "lstm_tui"
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
 
@@ -201,6 +206,7 @@ def save(session: Session, path: str | Path, include_optimizer: bool = True) -> 
         rare = session.vocab.rare
         tensors["vocab.rare_counts"] = torch.as_tensor(rare.counts, dtype=torch.int64)
         ngram_meta = _add_ngram_tensors(session, tensors)
+        adapt_meta = _add_adapt_tensors(session, tensors)
         _refuse_non_finite(path, tensors)
         meta = {
             "format": FORMAT,
@@ -221,6 +227,7 @@ def save(session: Session, path: str | Path, include_optimizer: bool = True) -> 
             "rare_words": list(rare.words),
             "ngram": ngram_meta,
             "mix": session.mix.to_dict(),
+            "adapt": adapt_meta,
         }
     data = safetensors_bytes(tensors, metadata={METADATA_KEY: json.dumps(meta)})
     _write_atomically(path, data)
@@ -245,6 +252,44 @@ def _add_ngram_tensors(session: Session, tensors: dict) -> dict | None:
             array = array.view(array.dtype.str.replace("u", "i"))
         tensors[NGRAM_PREFIX + name] = torch.from_numpy(array.copy())
     return {"order": session.ngram.order, "dtypes": dtypes, "text": session.ngram_text.value}
+
+
+def _add_adapt_tensors(session: Session, tensors: dict) -> dict | None:
+    """What the session learnt as it was typed to: the delta and the ids, with its settings."""
+    adaptation = session.adaptation
+    if adaptation is None:
+        return None
+    for name, tensor in adaptation.tensors().items():
+        tensors[ADAPT_PREFIX + name] = tensor.detach().to("cpu", copy=True).contiguous()
+    return {
+        "config": adaptation.config.to_dict(),
+        "enabled": adaptation.enabled,
+        "words": adaptation.words,
+    }
+
+
+def _adaptation(meta: dict | None, tensors: dict, model: LanguageModel) -> Adaptation | None:
+    """The saved adaptation, its delta checked against the model's parameters."""
+    from lstm_tui.core.model.adaptation import Adaptation, AdaptConfig
+
+    if not meta:
+        return None
+    saved = {
+        k.removeprefix(ADAPT_PREFIX): v for k, v in tensors.items() if k.startswith(ADAPT_PREFIX)
+    }
+    shapes = {f"delta.{n}": tuple(p.shape) for n, p in model.named_parameters()}
+    for name, tensor in saved.items():
+        if name != "ids" and shapes.get(name) != tuple(tensor.shape):
+            raise ValueError(f"learnt weights {name} do not fit the model")
+    ids = saved.get("ids")
+    vocab_size = model.config.vocab_size
+    if ids is None or ids.ndim != 1 or ids.is_floating_point():
+        raise ValueError("the learnt words are not a list of ids")
+    if len(ids) and not 0 <= int(ids.min()) <= int(ids.max()) < vocab_size:
+        raise ValueError("the learnt words are not ids of the vocabulary")
+    adaptation = Adaptation.from_tensors(saved, AdaptConfig.from_dict(dict(meta["config"])))
+    adaptation.enabled = bool(meta.get("enabled", True))
+    return adaptation
 
 
 def _ngram(meta: dict | None, tensors: dict) -> KneserNey | None:
@@ -564,6 +609,10 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
     if (vocab.counts < 0).any():
         raise CheckpointError(f"{path}: corrupt checkpoint (negative word counts)")
     _check_optimizer_tensors(path, optimizer_state, list(model.parameters()))
+    try:
+        adaptation = _adaptation(meta.get("adapt"), tensors, model)
+    except (ConfigError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: corrupt checkpoint (bad learnt text: {e})") from None
     session = Session(
         vocab=vocab,
         model=model,
@@ -576,6 +625,7 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
         ngram=ngram,
         ngram_text=ngram_text,
         mix=mix,
+        adaptation=adaptation,
     )
     if device is not None:
         from lstm_tui.core.model.device import resolve_device

@@ -172,6 +172,8 @@ def check_meta(meta: dict, header: dict) -> None:
         _check_ngram(_dict("ngram", meta["ngram"]), header)
     if meta.get("optimizer") is not None:
         _check_optimizer(_dict("optimizer", meta["optimizer"]), header)
+    if meta.get("adapt") is not None:
+        _check_adapt(_dict("adapt", meta["adapt"]), header)
     words = _list("vocab_words", meta.get("vocab_words"))
     for word in words:
         _str("a vocabulary word", word)
@@ -216,6 +218,23 @@ def _check_ngram(ngram: dict, header: dict) -> None:
             raise SchemaError(f"ngram array {_short(name)} has an unknown type {_short(dtype)}")
         if f"ngram.{name}" not in header:
             raise SchemaError(f"ngram array {_short(name)} is missing")
+
+
+def _check_adapt(adapt: dict, header: dict) -> None:
+    config = _dict("adapt.config", adapt.get("config"))
+    for key in ("lr", "decay", "prior"):
+        _number(f"adapt.config.{key}", config.get(key, 0.0))
+    for key in ("segment", "order"):
+        _int(f"adapt.config.{key}", config.get(key, 2), 1, 1_000_000)
+    _int("adapt.words", adapt.get("words", 0))
+    ids = header.get("adapt.ids")
+    if not isinstance(ids, dict) or ids.get("dtype") not in INT_DTYPES:
+        raise SchemaError("the learnt words (adapt.ids) are missing or not whole numbers")
+    if ids.get("shape") != [adapt.get("words", 0)]:
+        raise SchemaError("adapt.words does not match the learnt words")
+    for name, entry in header.items():
+        if name.startswith("adapt.delta.") and entry["dtype"] not in FLOAT_DTYPES:
+            raise SchemaError(f"tensor {_short(name)} must hold floating-point numbers")
 
 
 def _check_model_config(config: dict) -> dict:

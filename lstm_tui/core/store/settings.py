@@ -50,6 +50,7 @@ class Settings:
     device: str | None = None
     threads: int | None = None
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> "key,key"
+    learn: bool = True  # the model learns from the lines sent to it (serving/adapt.py)
 
 
 def read_settings(path: Path | None = None) -> tuple[Settings, str | None]:
@@ -77,11 +78,15 @@ def _settings_from(data: dict) -> Settings:
         if name == "threads" and isinstance(value, int) and value < 1:
             raise ValueError(f"threads must be at least 1, not {value}")
         setattr(settings, name, value)
+    learn = data.get("learn", True)
+    if not isinstance(learn, bool):
+        raise ValueError(f"learn must be true or false, not {learn!r}")
+    settings.learn = learn
     keys = data.get("keys", {})
     if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
         raise ValueError('[keys] must map binding ids to key names, e.g. train = "f5"')
     settings.keys = dict(keys)
-    unknown = set(data) - {"theme", "device", "threads", "keys"}
+    unknown = set(data) - {"theme", "device", "threads", "learn", "keys"}
     if unknown:
         raise ValueError(f"unknown setting {sorted(unknown)[0]!r}")
     return settings
@@ -95,6 +100,8 @@ def write_settings(settings: Settings, path: Path | None = None) -> Path:
         value = getattr(settings, name)
         if value is not None:
             lines.append(f"{name} = {_toml_value(value)}")
+    if not settings.learn:
+        lines.append("learn = false")
     if settings.keys:
         lines.append("\n[keys]")
         lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in sorted(settings.keys.items())]

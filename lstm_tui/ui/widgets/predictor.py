@@ -481,6 +481,8 @@ class PredictorPane(Vertical):
         transcript.scroll_end(animate=False)
         event.input.value = ""
         self.inference.continue_text(line, request, self.n_words, self.temperature, self)
+        if line.strip():
+            self.inference.learn(line, self.app)  # after the answer: it never waits for this
 
     # -- continuation settings ------------------------------------------------------------
 

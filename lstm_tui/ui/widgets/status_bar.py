@@ -28,6 +28,7 @@ class Status:
     saved: bool | None = None  # None: nothing loaded yet
     saved_as: str = ""  # the checkpoint's name, when the weights came from or went to one
     activity: str = "loading model…"
+    learning: str = ""  # "learnt from 312 words you typed", "learning off"
 
 
 def session_status(
@@ -51,6 +52,13 @@ def session_status(
     else:
         activity = "untrained · F5 to train" if session.progress.steps == 0 else ""
     source = session.source
+    adaptation = session.adaptation
+    if adaptation is not None and not adaptation.enabled:
+        learning = "learning off"
+    elif adaptation is not None and adaptation.words:
+        learning = f"learnt from {adaptation.words:,} words you typed"
+    else:
+        learning = "learns as you type"
     return Status(
         corpus=corpus_name,
         corpus_tokens=session.corpus.tokens or None,
@@ -59,6 +67,7 @@ def session_status(
         saved=session.is_saved,
         saved_as=source.name.removesuffix(CHECKPOINT_SUFFIX) if source else "",
         activity=activity,
+        learning=learning,
     )
 
 
@@ -102,6 +111,8 @@ def status_line(s: Status, wide: bool) -> Text:
         if s.saved_as and wide:
             unsaved.append(f" (changed since {s.saved_as})", style="dim")
         segments.append(unsaved)
+    if s.learning:
+        segments.append(Text(s.learning, style="dim" if s.learning == "learning off" else ""))
     if s.activity:
         segments.append(Text(s.activity, style="italic"))
     text = Text(no_wrap=True, overflow="ellipsis")
