@@ -27,12 +27,26 @@ import torch
 from lstm_tui.core.model.lstm import LanguageModel, State
 from lstm_tui.core.model.mixture import CACHE_WINDOW, MixWeights, cache_target_probs
 from lstm_tui.core.model.session import Session
+from lstm_tui.core.serving.phrase import (
+    DEFAULT_THRESHOLD,
+    SENTENCE_END,
+    FitSource,
+    Phrase,
+    PhraseConfig,
+    PhraseFit,
+    beam_search,
+    choose,
+    fit_threshold,
+    held_out_text,
+)
 from lstm_tui.core.serving.surprisal import WordSurprise
-from lstm_tui.core.text.tokenize import UNK, detokenize, split_partial, tokenize
+from lstm_tui.core.text.tokenize import UNK, Tokenizer, detokenize, split_partial, tokenize
 
 MAX_CACHED_STATES = 2048
 STEPWISE_TAIL = 32  # when catching up on pasted text, the last this-many tokens go one by one
+ATTACH_LEFT = frozenset(",.;:?!%)]}…'’”")  # punctuation that hugs the word before it
 SURPRISE_TOKENS = 128  # a pasted text's words are scored up to this many from its end
+NO_REPEAT_NGRAM = 3  # greedy continuations never repeat a 3-gram they wrote (nor a word twice)
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,8 @@ class Predictor:
         self._scored: list[int] = []  # the context ids whose surprise is known …
         self._bits: list[float | None] = []  # … and that surprise, in bits
         self._previous: tuple[list[int], torch.Tensor] | None = None  # last context, log-probs
+        self.phrase_config = PhraseConfig()
+        self._phrase_fit: tuple[object, PhraseFit] | None = None  # (what it was fitted for, fit)
         counts = torch.as_tensor(session.vocab.counts, dtype=torch.float32)
         counts[0] = 0  # never suggest <unk>
         self._unigram = torch.log(counts / counts.sum())  # the guess before any word is typed
@@ -239,6 +255,110 @@ class Predictor:
             return self._rank(tokens, partial, logp, k, unknown, surprise)
 
     @torch.inference_mode()
+    def phrase(self, text: str, threshold: float | None = None) -> Phrase | None:
+        """The phrase to offer after ``text`` (its partial word completed), or None.
+
+        Ask after ``suggest`` for the same text: the LSTM state is then cached, and the search
+        costs only its own steps. ``threshold`` defaults to the fitted one (``phrase_fit``).
+        """
+        if threshold is None:
+            threshold = self.phrase_fit.threshold
+        if math.isinf(threshold):
+            return None
+        with self._lock:
+            model = self._synced()
+            vocab = self.session.vocab
+            tokens, partial = split_partial(text, self.session.lowercase, self.session.tokenizer)
+            ids, _ = self._encode(tokens)
+            first = self._log_probs(model, ids)
+            if partial:  # the first word completes it: P(word | context, its first letters)
+                key = partial.lower() if self.session.lowercase else partial
+                allowed = torch.as_tensor(vocab.prefix_ids(key), dtype=torch.long)
+                if len(allowed) == 0:
+                    return None
+                masked = torch.full_like(first, -float("inf"))
+                masked[allowed] = first[allowed] - torch.logsumexp(first[allowed], 0)
+                first = masked
+            state = self._states[-1] if ids and self._needs_lstm() else None
+            best = self._search(model, ids, state, first, min(threshold, 1.0))
+            picked = choose(best, threshold, self.phrase_config)
+            if picked is None:
+                return None
+            prob, chosen = picked
+            words = [vocab.words[i] for i in chosen]
+            if self.session.lowercase:
+                words = [
+                    _cased(w, tokens if i == 0 else [*tokens, *words[:i]])
+                    for i, w in enumerate(words)
+                ]
+            return _phrase_for(text, partial, words, prob, self.session.tokenizer)
+
+    def _search(
+        self,
+        model: LanguageModel,
+        ids: list[int],
+        state: State | None,
+        first: torch.Tensor,
+        floor: float,
+    ) -> list[tuple[float, list[int]]]:
+        """``phrase.beam_search`` over this predictor's mixture, from the state after ``ids``."""
+        lstm = self._needs_lstm()
+
+        def step(token: int, before: State | None) -> State | None:
+            return self._one_token(model)(token, before) if lstm else None
+
+        def dist(after: State | None, context: list[int]) -> torch.Tensor:
+            return self._next_log_probs(model, after, context)
+
+        stops = frozenset(self.session.vocab.id(p) for p in SENTENCE_END) - {0}
+        return beam_search(first, ids, state, step, dist, stops, floor, self.phrase_config)
+
+    @property
+    def phrase_fit(self) -> PhraseFit:
+        """The phrase threshold, fitted on held-out text when first asked (see ``phrase``).
+
+        Fitted again once the session records another evaluation (its weights and mixture
+        then moved for good), not on every training step.
+        """
+        session = getattr(self.session, "session", self.session)  # the app's LiveView
+        last = session.history[-1].get("step", -1) if session.history else -1
+        key = (id(session), len(session.history), last)
+        with self._lock:
+            if self._phrase_fit is None or self._phrase_fit[0] != key:
+                self._phrase_fit = (key, self._fit_phrases(session))
+            return self._phrase_fit[1]
+
+    @torch.inference_mode()
+    def _fit_phrases(self, session: Session) -> PhraseFit:
+        from lstm_tui.core.text.corpus import encode_text
+
+        text, source = held_out_text(session.corpus.path)
+        ids = encode_text(text, session.vocab, session.lowercase, session.tokenizer) if text else []
+        if len(ids) == 0:
+            return PhraseFit(DEFAULT_THRESHOLD, None, 0, 0, FitSource.DEFAULT)
+        return self.fit_phrase_threshold(np.asarray(ids), source)
+
+    @torch.inference_mode()
+    def fit_phrase_threshold(self, ids: np.ndarray, source: FitSource) -> PhraseFit:
+        """A phrase threshold fitted on these token ids (``phrase.fit_threshold``)."""
+        with self._lock:
+            model = self._synced()
+
+            context: list[int] = []  # read once, token by token, as the positions rise
+            state: State | None = None
+
+            def search(p: int, floor: float) -> list[tuple[float, list[int]]]:
+                nonlocal state
+                for token in ids[len(context) : p].tolist():
+                    if self._needs_lstm():
+                        state = self._one_token(model)(token, state)
+                    context.append(token)
+                first = self._next_log_probs(model, state, context)
+                return self._search(model, list(context), state, first, floor)
+
+            return fit_threshold(search, ids, source, self.phrase_config)
+
+    @torch.inference_mode()
     def surprisal(self, text: str) -> list[WordSurprise]:
         """Each word of a text (read as complete words), as written, with its bits of surprise."""
         with self._lock:
@@ -357,7 +477,10 @@ class Predictor:
         else:
             values, chosen_t = logp.topk(min(k, len(vocab) - 1))
             chosen, probs = chosen_t.tolist(), values.exp().tolist()
-        next_words = [WordProb(vocab.words[i], p) for i, p in zip(chosen, probs, strict=True)]
+        words = [vocab.words[i] for i in chosen]
+        if self.session.lowercase and not partial:  # a typed partial word keeps its own case
+            words = [_cased(w, tokens) for w in words]
+        next_words = [WordProb(w, p) for w, p in zip(words, probs, strict=True)]
         return Suggestions(tokens, partial, next_words, completion, unknown, surprise)
 
     def unknown_words(self, text: str) -> list[str]:
@@ -404,6 +527,8 @@ class Predictor:
             words: list[str] = []
             context = list(ids)
             for _ in range(n_words):
+                if temperature <= 0:  # greedy loops ("the the the", ",,,,"): guard it
+                    logp = _no_repeats(logp, context, len(words))
                 token = _pick(logp, temperature, top_k, generator)
                 words.append(self.session.vocab.words[token])
                 context.append(token)
@@ -476,6 +601,26 @@ class OneTokenLSTM:
         return torch.stack(hs), torch.stack(cs)
 
 
+def _no_repeats(logp: torch.Tensor, history: list[int], written: int) -> torch.Tensor:
+    """``logp`` without the tokens that would repeat the last one, or a ``NO_REPEAT_NGRAM``-gram
+    already in the continuation (``written`` tokens at the end of ``history``, with the two
+    before them): the "no repeat n-gram" rule of greedy decoding (Paulus et al. 2018)."""
+    if not history:
+        return logp
+    banned = {history[-1]}
+    n = NO_REPEAT_NGRAM
+    span = history[-(written + n - 1) :]  # the continuation and the n - 1 tokens before it
+    prefix = span[len(span) - (n - 1) :]
+    for i in range(len(span) - n + 1):
+        if span[i : i + n - 1] == prefix:
+            banned.add(span[i + n - 1])
+    if len(banned) >= int(torch.isfinite(logp).sum()):
+        return logp  # nothing else left to say: better a repeat than nothing
+    guarded = logp.clone()
+    guarded[list(banned)] = -float("inf")
+    return guarded
+
+
 def _pick(
     logp: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None
 ) -> int:
@@ -487,6 +632,32 @@ def _pick(
         scores = scores.masked_fill(scores < cutoff, -float("inf"))
     probs = torch.softmax(scores, dim=-1)
     return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _cased(word: str, before: list[str]) -> str:
+    """A lowercased model's word as a person would write it after the tokens ``before``:
+    capitalised at the start of a sentence, and "i" (alone or as in "i'm") always."""
+    if word == "i" or word.startswith(("i'", "i’")):
+        return "I" + word[1:]
+    if not before or before[-1] in SENTENCE_END:
+        return word[:1].upper() + word[1:]
+    return word
+
+
+def _phrase_for(
+    text: str, partial: str, words: list[str], prob: float, kind: Tokenizer
+) -> Phrase | None:
+    """The phrase as ghost text after ``text``; None where it cannot follow it as typed
+    (punctuation after a typed space, which the row offers instead)."""
+    joined = detokenize(words, kind)
+    if partial:
+        if not joined.lower().startswith(partial.lower()):
+            return None
+        return Phrase(words, joined[len(partial) :], prob)
+    if joined[:1] in ATTACH_LEFT:
+        return None
+    gap = "" if not text or text[-1].isspace() else " "
+    return Phrase(words, gap + joined, prob)
 
 
 def _shared_prefix(a: list[int], b: list[int]) -> int:
