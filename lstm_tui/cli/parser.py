@@ -87,7 +87,10 @@ def _number(text: str) -> float:
     return value
 
 
-TEMPERATURE_HELP = f"0 is greedy; else {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}"
+TEMPERATURE_HELP = (
+    f"0.8 by default; 0 is greedy (guarded against loops); else {MIN_TEMPERATURE:g} to "
+    f"{MAX_TEMPERATURE:g}"
+)
 
 
 def _mix(text: str) -> str:
@@ -105,7 +108,8 @@ def _add_prediction(p: argparse.ArgumentParser, words: int, words_help: str) -> 
     """What predict and chat share: how many suggestions, and how to continue the text."""
     p.add_argument("--top-k", type=_top_k, default=5, help=f"1..{MAX_TOP_K:,} (5)")
     p.add_argument("--words", type=_words, default=words, help=words_help)
-    p.add_argument("--temperature", type=_temperature, default=0.0, help=TEMPERATURE_HELP)
+    # Sampled by default: greedy text loops ("the the the"), and reads as a machine's.
+    p.add_argument("--temperature", type=_temperature, default=0.8, help=TEMPERATURE_HELP)
     p.add_argument("--seed", type=_seed, help=f"seed for sampled continuations, 0..{MAX_SEED}")
 
 

@@ -82,8 +82,10 @@ def _read_prompt(stream: TextIO) -> tuple[str, int] | None:
 
 def _answer(predictor: Predictor, text: str, args: argparse.Namespace) -> dict:
     """Everything the predictor says about one line of text, as plain data."""
+    from lstm_tui.api import suggestion
+
     started = time.perf_counter()
-    typed = predictor.suggest(text, k=args.top_k)
+    typed = suggestion(text, predictor.suggest(text, k=args.top_k), predictor.phrase(text))
     after = predictor.next_words(text, k=args.top_k)
     continuation = None
     if args.words > 0:
@@ -93,7 +95,8 @@ def _answer(predictor: Predictor, text: str, args: argparse.Namespace) -> dict:
     return {
         "input": text,
         "suggestions": [{"word": w.word, "probability": w.prob} for w in after],
-        "completion": typed.completion.text if typed.completion else None,
+        "completion": typed.completion,
+        "phrase": typed.phrase,  # several words the model is confident of, or null
         "continuation": continuation,
         "unknown": predictor.unknown_words(text),
         "ms": round((time.perf_counter() - started) * 1000, 3),

@@ -34,6 +34,7 @@ from lstm_tui.ui.background import REFRESH_NICE, lower_priority
 from lstm_tui.ui.messages import (
     ContinuationReady,
     InferenceFailed,
+    PhraseReady,
     PredictorRefreshed,
     SuggestionsReady,
     WordDetailsReady,
@@ -60,6 +61,7 @@ MAX_STALE = 1.0  # seconds: while typing non-stop, refresh the predictions at le
 class JobKind(Enum):
     WARM_UP = "warm-up"  # the newest wins, and goes first
     SUGGEST = "suggest"  # the newest wins
+    PHRASE = "phrase"  # the newest wins, after the row it extends (the row never waits)
     CONTINUE = "continue"  # every one, in order
     DETAILS = "details"  # the newest wins, and goes last
 
@@ -100,7 +102,7 @@ class InferenceQueue:
             return None
 
     def _pop(self) -> Job | None:
-        for kind in (JobKind.WARM_UP, JobKind.SUGGEST):
+        for kind in (JobKind.WARM_UP, JobKind.SUGGEST, JobKind.PHRASE):
             if kind in self._latest:
                 return self._latest.pop(kind)
         if self._ordered:
@@ -225,8 +227,10 @@ class InferenceService:
         self._pair: PredictorPair | None = None
         self._thread: threading.Thread | None = None
         self._refreshing = threading.Event()  # a refresh thread is running
+        self._fitting = threading.Event()  # a thread is fitting the phrase threshold
         self._last_keystroke = 0.0
         self._failures: MessagePump | None = None  # where errors of warm-up jobs go
+        self.phrases = True  # offer phrases after each row (set on the UI thread)
 
     # -- the model ----------------------------------------------------------------------------
 
@@ -271,8 +275,19 @@ class InferenceService:
             self._last_keystroke = time.monotonic()
 
         def job() -> None:
-            suggestions = pair.active.suggest(text, k=TOP_K)
+            predictor = pair.active
+            suggestions = predictor.suggest(text, k=TOP_K)
             self._answer(reply_to, generation, SuggestionsReady(generation, text, suggestions))
+            if self.phrases:  # queued behind any newer keystroke, which then replaces it
+
+                def phrase() -> None:
+                    if predictor.fitted_phrases() is None:  # fitted aside; asked again after
+                        self._fit_phrases(pair, generation, reply_to)
+                        return
+                    found = predictor.phrase(text)
+                    self._answer(reply_to, generation, PhraseReady(generation, text, found))
+
+                self.queue.submit(JobKind.PHRASE, phrase)
 
         self.queue.submit(JobKind.SUGGEST, job)
 
@@ -310,6 +325,33 @@ class InferenceService:
     def _answer(self, reply_to: MessagePump, generation: int, message: object) -> None:
         if generation == self.generation:  # a newer model makes this answer pointless
             reply_to.post_message(message)  # type: ignore[arg-type]
+
+    def _fit_phrases(self, pair: PredictorPair, generation: int, reply_to: MessagePump) -> None:
+        """Fit the phrase threshold in a low-priority thread with a predictor of its own (it
+        reads held-out text for a second or more: keystrokes must not wait for it); then tell
+        ``reply_to`` to ask again (``PredictorRefreshed``)."""
+        if self._fitting.is_set():
+            return
+        self._fitting.set()
+
+        def fit() -> None:
+            import torch
+
+            from lstm_tui.core.serving.predict import Predictor
+
+            lower_priority(REFRESH_NICE)
+            torch.set_num_threads(PREDICT_THREADS)
+            try:
+                Predictor(pair.session).phrase_fit()
+            except Exception as e:
+                self._report(f"could not fit the phrase threshold: {type(e).__name__}: {e}")
+            else:
+                if generation == self.generation:
+                    reply_to.post_message(PredictorRefreshed(generation))
+            finally:
+                self._fitting.clear()
+
+        threading.Thread(target=fit, name="lstm-tui-phrases", daemon=True).start()
 
     # -- fresher weights while training -----------------------------------------------------------
 

@@ -184,6 +184,7 @@ def test_typed_words_are_tinted_by_surprise_as_they_are_typed() -> None:
 def test_tab_and_right_accept_the_completion_keeping_case() -> None:
     async def scenario(pilot: Pilot) -> None:
         app = await wait_ready(pilot)
+        app.inference.phrases = False  # the completion alone (tests/ui/test_phrase.py: phrases)
         prompt = app.query_one(PromptInput)
         await type_text(pilot, "The Ca")
         await pilot.press("tab")

@@ -77,6 +77,9 @@ class Session:
     ngram: KneserNey | None = None
     mix: MixWeights = field(default_factory=MixWeights.lstm_only)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    # Phrase thresholds fitted for these weights (``serving.predict.Predictor.phrase_fit``),
+    # shared by the session's predictors; computed on load, never saved.
+    phrase_fits: dict = field(default_factory=dict, repr=False)
     version: int = 0
     saved_version: int | None = None  # the version last saved or loaded
     source: Path | None = None  # the checkpoint file it was loaded from or saved to

@@ -165,7 +165,7 @@ def fit_threshold(
     n = len(ids)
     if n < config.min_words + 2:
         return PhraseFit(DEFAULT_THRESHOLD, None, 0, 0, FitSource.DEFAULT)
-    count = min(config.fit_positions, n - config.min_words - 1)
+    count = min(config.fit_positions, n - config.min_words)
     positions = np.unique(np.linspace(1, n - config.min_words, count).astype(int))
     found: list[list[tuple[float, bool]]] = []  # per position: (probability, right) per length
     for p in positions.tolist():

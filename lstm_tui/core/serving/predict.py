@@ -46,6 +46,7 @@ MAX_CACHED_STATES = 2048
 STEPWISE_TAIL = 32  # when catching up on pasted text, the last this-many tokens go one by one
 ATTACH_LEFT = frozenset(",.;:?!%)]}…'’”")  # punctuation that hugs the word before it
 SURPRISE_TOKENS = 128  # a pasted text's words are scored up to this many from its end
+MAX_PHRASE_FITS = 4  # phrase thresholds a session keeps (one is in use)
 NO_REPEAT_NGRAM = 3  # greedy continuations never repeat a 3-gram they wrote (nor a word twice)
 
 
@@ -97,7 +98,6 @@ class Predictor:
         self._bits: list[float | None] = []  # … and that surprise, in bits
         self._previous: tuple[list[int], torch.Tensor] | None = None  # last context, log-probs
         self.phrase_config = PhraseConfig()
-        self._phrase_fit: tuple[object, PhraseFit] | None = None  # (what it was fitted for, fit)
         counts = torch.as_tensor(session.vocab.counts, dtype=torch.float32)
         counts[0] = 0  # never suggest <unk>
         self._unigram = torch.log(counts / counts.sum())  # the guess before any word is typed
@@ -259,10 +259,10 @@ class Predictor:
         """The phrase to offer after ``text`` (its partial word completed), or None.
 
         Ask after ``suggest`` for the same text: the LSTM state is then cached, and the search
-        costs only its own steps. ``threshold`` defaults to the fitted one (``phrase_fit``).
+        costs only its own steps. ``threshold`` defaults to the fitted one (``phrase_fit()``).
         """
         if threshold is None:
-            threshold = self.phrase_fit.threshold
+            threshold = self.phrase_fit().threshold
         if math.isinf(threshold):
             return None
         with self._lock:
@@ -313,20 +313,35 @@ class Predictor:
         stops = frozenset(self.session.vocab.id(p) for p in SENTENCE_END) - {0}
         return beam_search(first, ids, state, step, dist, stops, floor, self.phrase_config)
 
-    @property
     def phrase_fit(self) -> PhraseFit:
         """The phrase threshold, fitted on held-out text when first asked (see ``phrase``).
 
-        Fitted again once the session records another evaluation (its weights and mixture
-        then moved for good), not on every training step.
+        Shared by every predictor of the session (the app keeps two), and fitted again once
+        the session records another evaluation (its weights and mixture then moved for good),
+        not on every training step. The fit holds this predictor's lock while it reads the
+        text: the app fits with a predictor of its own, off the keystroke thread.
         """
-        session = getattr(self.session, "session", self.session)  # the app's LiveView
+        session, key = self._phrase_key()
+        fit = session.phrase_fits.get(key)
+        if fit is None:
+            fit = self._fit_phrases(session)
+            session.phrase_fits[key] = fit
+            while len(session.phrase_fits) > MAX_PHRASE_FITS:  # the oldest go first
+                del session.phrase_fits[next(iter(session.phrase_fits))]
+        return fit
+
+    def fitted_phrases(self) -> PhraseFit | None:
+        """The phrase threshold if it is fitted already, without fitting it."""
+        session, key = self._phrase_key()
+        return session.phrase_fits.get(key)
+
+    def _phrase_key(self) -> tuple[Session, tuple]:
+        """The session itself (the app's predictors read it through a ``LiveView``), and what
+        a fit is for: its evaluations so far (reset_weights clears them) and the config."""
+        session = getattr(self.session, "session", self.session)
         last = session.history[-1].get("step", -1) if session.history else -1
-        key = (id(session), len(session.history), last)
-        with self._lock:
-            if self._phrase_fit is None or self._phrase_fit[0] != key:
-                self._phrase_fit = (key, self._fit_phrases(session))
-            return self._phrase_fit[1]
+        trained = session.progress.steps > 0
+        return session, (len(session.history), last, trained, self.phrase_config)
 
     @torch.inference_mode()
     def _fit_phrases(self, session: Session) -> PhraseFit:
