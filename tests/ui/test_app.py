@@ -211,6 +211,10 @@ def test_enter_sends_the_line_and_the_model_continues_it() -> None:
 
     async def scenario(pilot: Pilot) -> None:
         app = await wait_ready(pilot)
+        pane = app.query_one(PredictorPane)
+        assert pane.temperature == 0.8  # sampled by default (greedy text loops and reads flat)
+        assert "sampled, T=0.8" in static_text(app, "#predictor-info")
+        pane.temperature = 0.0  # greedy, to compare with the core's answer
         await type_text(pilot, "the mice")
         await pilot.press("enter")
         transcript = app.query_one("#transcript")

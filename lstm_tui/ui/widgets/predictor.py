@@ -282,6 +282,7 @@ class PredictorPane(Vertical):
         self.suggestions_for: str | None = None  # the input value the shown row belongs to
         self.ghost: str | None = None  # the value the ghost completion (or phrase) would give
         self._carried: str | None = None  # a phrase's ghost, kept while it is taken word by word
+        self.phrase_for: str | None = None  # the input value the last phrase answer was for
         self.chosen: int | None = None  # the suggestion ↓/↑ chose: Tab inserts it
         self.ready = False
         self._requests = 0
@@ -339,7 +340,10 @@ class PredictorPane(Vertical):
     def on_phrase_ready(self, message: PhraseReady) -> None:
         """A phrase for the text typed: the ghost text offers it (Tab takes it all)."""
         prompt = self.query_one(PromptInput)
-        if not self.inference.current(message.generation) or message.phrase is None:
+        if not self.inference.current(message.generation):
+            return
+        self.phrase_for = message.text
+        if message.phrase is None:
             return
         if message.text != prompt.value or self.suggestions_for != message.text:
             return
@@ -540,7 +544,6 @@ class PredictorPane(Vertical):
         info = Text(no_wrap=True, overflow="ellipsis")
         for key, what in (
             ("tab", "accept"),
-            ("^→", "a word"),
             ("alt+N", "pick"),
             ("⏎", f"{self.n_words} words"),
             ("^r", mode_name(self.temperature)),
