@@ -6,14 +6,22 @@ on), then ``lstm-tui eval TEST --json``; print perplexity and top-1/top-3 of eac
 the issue's bars are met: the LSTM alone beats KN3's perplexity; the mixture beats KN5's
 perplexity by at least 15% and its top-3 accuracy by at least 2 points.
 
+Keystrokes saved (issue 17, docs/TYPING.md): ``eval --ksr`` types the test text with the
+mixture, the LSTM alone and the n-gram alone (top-5 row and completion, rare words offered);
+the same typist types it with KN5-open, a Kneser-Ney 5-gram counted on the whole train text
+with every word of it in its vocabulary (min count 1), at the same sampled positions. Target:
+the mixture saves at least 5 points more than KN5-open on every corpus.
+
     python bench/quality.py                       # every corpus found, 120 s each
     python bench/quality.py --corpora shakespeare jargon --seconds 60
     python bench/quality.py --plain 300           # WikiText-2: ours vs the plain loop, 300 s
 
 Corpora (each skipped when missing): WikiText-2 (../shared/data, train.txt -> test.txt,
-``--tokenizer whitespace``); Shakespeare (../shared/data/tinyshakespeare, last 10% of lines
-held out); the Jargon File (Debian ``jargon-text``, first 120k words) and fortune cookies
-(Debian ``fortunes``, first 50k words), last 10% of lines held out. ``--plain`` trains the
+``--tokenizer whitespace``), and its slice (the first 40k words of train.txt -> the first 10k
+of test.txt); Shakespeare's slice (its first 40k words, the last 10% of lines held out);
+Shakespeare (../shared/data/tinyshakespeare, last 10% of lines held out); the Jargon File
+(Debian ``jargon-text``, first 120k words) and fortune cookies (Debian ``fortunes``, first
+50k words), last 10% of lines held out. ``--plain`` trains the
 plain loop of pytorch/examples word_language_model (embedding 200, 2×200 LSTM, dropout 0.2,
 SGD lr 20, clip 0.25, batch 20, bptt 35) for the same time in the same run on the same
 tokens, and compares test perplexities.
@@ -38,8 +46,10 @@ import torch
 from torch import nn
 
 from lstm_tui.core.model.ngram import KneserNey
+from lstm_tui.core.serving.typist import RowOfferer, sample_positions, simulate
 from lstm_tui.core.store.checkpoint import load
-from lstm_tui.core.text.corpus import Corpus, encode_text
+from lstm_tui.core.text.corpus import Corpus, encode_text, text_blocks
+from lstm_tui.core.text.tokenize import tokenize
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TOPK_POSITIONS = 20_000  # as lstm-tui eval: top-k on an even sample of a long text
@@ -69,8 +79,18 @@ def corpora(folder: Path) -> dict[str, tuple[Path, Path, str]]:
     wt = SHARED / "wikitext-2"
     if (wt / "train.txt").is_file():
         found["wikitext-2"] = (wt / "train.txt", wt / "test.txt", "whitespace")
+        slices = {"train": 40_000, "test": 10_000}
+        for part, words in slices.items():
+            kept = _lines((wt / f"{part}.txt").read_text(encoding="utf-8"), words)
+            (folder / f"wikitext-2-40k.{part}.txt").write_text("".join(kept), encoding="utf-8")
+        found["wikitext-2-40k"] = (
+            folder / "wikitext-2-40k.train.txt",
+            folder / "wikitext-2-40k.test.txt",
+            "whitespace",
+        )
     sources = {
         "shakespeare": (SHARED / "tinyshakespeare" / "input.txt", None),
+        "shakespeare-40k": (SHARED / "tinyshakespeare" / "input.txt", 40_000),
         "jargon": (Path("/usr/share/doc/jargon-text/jargon.txt.gz"), 120_000),
         "fortunes": (Path("/usr/share/games/fortunes/fortunes"), 50_000),
     }
@@ -111,6 +131,26 @@ def ngram_figures(ngram: KneserNey, ids: np.ndarray) -> dict:
     }
 
 
+def kn_open_ksr(train: Path, test: Path, tokenizer: str, top_k: int = 5) -> dict:
+    """Keystrokes saved with a KN5 that offers every word of the train text (min count 1),
+    by the typist ``eval --ksr`` uses, at the same sampled positions of the test text."""
+    corpus = Corpus.from_file(train, tokenizer=tokenizer, min_count=1, val_fraction=0)
+    text = test.read_text(encoding="utf-8")
+    kind, lowercase = corpus.tokenizer, corpus.lowercase
+    tokens = [t for block in text_blocks(text) for t in tokenize(block, lowercase, kind)]
+    ids = corpus.vocab.encode(tokens)
+    ngram = KneserNey.fit(corpus.ids.astype(np.int64), len(corpus.vocab), order=5)
+    k = ngram.order - 1
+
+    def rows(at: np.ndarray) -> torch.Tensor:
+        contexts = ids[np.maximum(at[:, None] + np.arange(-k, 0)[None, :], 0)]
+        return torch.log(torch.from_numpy(ngram.probs_batch(contexts, np.minimum(at, k))))
+
+    positions = sample_positions(len(tokens))
+    typed = simulate(RowOfferer(corpus.vocab, rows, positions, top_k), tokens, positions)
+    return {**typed.to_dict(), "vocab": len(corpus.vocab), "positions": len(positions)}
+
+
 def lstm_tui(*args: str) -> dict:
     """Run the CLI as a user would; its last stdout line is JSON."""
     command = [sys.executable, "-m", "lstm_tui", *args]
@@ -130,7 +170,7 @@ def measure(
         "train", str(train), "--max-seconds", str(seconds), "--json", "--quiet",
         "--out", str(checkpoint), *flags, *extra,
     )  # fmt: skip
-    evaluated = lstm_tui("eval", str(test), "--checkpoint", str(checkpoint), "--json")
+    evaluated = lstm_tui("eval", str(test), "--checkpoint", str(checkpoint), "--json", "--ksr")
     # The n-grams count the same text in the vocabulary the model chose (its min count).
     vocab = load(checkpoint).vocab
     corpus = Corpus.from_file(train, tokenizer=tokenizer, vocab=vocab)
@@ -156,12 +196,25 @@ def measure(
         lstm=parts["lstm"],
         mixture=parts.get("mixture", parts["lstm"]),
     )
+    typed = evaluated["ksr"]
+    row["ksr"] = {name: round(100 * typed[name]["ksr"], 2) for name in ("mixture", "lstm", "ngram")}
+    kn_open = kn_open_ksr(train, test, tokenizer)
+    row["ksr"]["kn5_open"] = round(100 * kn_open["ksr"], 2)
+    row["ksr"]["ceiling"] = round(100 * typed["mixture"]["ceiling"], 2)
+    row["ksr"]["positions"] = typed["positions"]
+    row["first_key"] = {
+        "mixture": round(100 * typed["mixture"]["offered_before_first_letter"], 2),
+        "kn5_open": round(100 * kn_open["offered_before_first_letter"], 2),
+    }
+    row["kn5_open_vocab"] = kn_open["vocab"]
     kn3, kn5, lstm, mixture = row["kn3"], row["kn5"], row["lstm"], row["mixture"]
     row["checks"] = {
         "lstm_beats_kn3": lstm["perplexity"] < kn3["perplexity"],
         "mixture_ppl_vs_kn5": round(mixture["perplexity"] / kn5["perplexity"], 3),
         "mixture_top3_minus_kn5": round(float(100 * (mixture["top3"] - kn5["top3"])), 2),
+        "mixture_ksr_minus_kn5_open": round(row["ksr"]["mixture"] - row["ksr"]["kn5_open"], 2),
     }
+    row["checks"]["ksr_met"] = row["checks"]["mixture_ksr_minus_kn5_open"] >= 5.0
     row["checks"]["met"] = bool(
         row["checks"]["lstm_beats_kn3"]
         and row["checks"]["mixture_ppl_vs_kn5"] <= 0.85

@@ -68,6 +68,12 @@ class Model:
 def suggestion(text: str, typed: Suggestions, found: Phrase | None) -> Suggestion:
     """The public answer from the core's (the CLI's JSON says the same)."""
     completion = typed.completion
+    if (
+        found is not None
+        and completion is not None
+        and not found.text.startswith(completion.suffix)
+    ):
+        found = None  # the row completes the word otherwise (a rare word): the phrase must agree
     ghost = found.text if found is not None else completion.suffix if completion else ""
     if found is None and not typed.partial and text[-1:].isspace() and typed.next_words:
         first = typed.next_words[0].word  # the app's ghost after a space: the top word

@@ -274,6 +274,21 @@ def build_parser() -> Parser:
         metavar="N",
         help=f"refuse a text larger than this ({DEFAULT_MAX_CORPUS_BYTES:,} bytes, 2 GiB)",
     )
+    evaluate.add_argument(
+        "--ksr",
+        action="store_true",
+        help="also keystrokes saved: a simulated typist types the text with the top-k row "
+        "and the completion (docs/TYPING.md); reads the text in memory",
+    )
+    evaluate.add_argument(
+        "--phrases",
+        action="store_true",
+        help="with --ksr: also the keystrokes saved with the phrases the ghost text offers "
+        "(one key takes one), against none, on a run of 300 words (docs/PHRASES.md)",
+    )
+    evaluate.add_argument(
+        "--top-k", type=_top_k, default=5, help=f"words in the typist's row, 1..{MAX_TOP_K:,} (5)"
+    )
     _add_token_cache(evaluate)
     _add_model_source(evaluate)
 

@@ -141,7 +141,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     session = load_session(args)
     path = Path(args.corpus)
     big = path.is_file() and path.stat().st_size >= CACHE_FROM_BYTES
-    if args.token_cache == "on" or (args.token_cache == "auto" and big):
+    tokens: list[str] | None = None
+    args.ksr = args.ksr or args.phrases  # phrases are a KSR figure
+    if args.ksr:  # the typist needs the words as written, not only their ids
+        from lstm_tui.core.text.corpus import text_blocks
+        from lstm_tui.core.text.tokenize import tokenize
+
+        text = read_text(path, args.max_corpus_bytes)
+        kind, lowercase = session.tokenizer, session.lowercase
+        tokens = [t for block in text_blocks(text) for t in tokenize(block, lowercase, kind)]
+        del text
+        ids = session.vocab.encode(tokens)
+    elif args.token_cache == "on" or (args.token_cache == "auto" and big):
         options = {"vocab": session.vocab, "lowercase": session.lowercase, "val_fraction": 0.0}
         ids = load_corpus_with_progress(args, path, kind=session.tokenizer, **options).corpus.ids
     else:
@@ -152,6 +163,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise CorpusError(f"{args.corpus}: needs at least 2 tokens to score a prediction")
     started = time.perf_counter()
     result = evaluate_session(session, ids)
+    if tokens is not None:
+        from lstm_tui.core.serving.typist import PHRASE_POSITIONS, session_ksr
+        from lstm_tui.core.training.metrics import eval_streams
+
+        streams = eval_streams(len(ids))
+        phrases = PHRASE_POSITIONS if args.phrases else 0
+        result["ksr"] = session_ksr(
+            session, tokens, ids, args.top_k, streams=streams, phrases=phrases
+        )
     result["seconds"] = round(time.perf_counter() - started, 3)
     if args.json:
         print(json.dumps(result))
@@ -163,4 +183,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"window accuracy {fmt.percent(result['window_accuracy'])}, "
             f"out of vocabulary {result['oov_rate']:.1%}"
         )
+        if "ksr" in result:
+            print(_ksr_line(result["ksr"]))
+        if "phrases" in result.get("ksr", {}):
+            print(_phrase_line(result["ksr"]["phrases"]))
     return 0
+
+
+def _phrase_line(phrases: dict) -> str:
+    """Keystrokes saved with and without phrases, on the same run of words."""
+    with_, without = phrases["with"], phrases["without"]
+    return (
+        f"with phrases ({phrases['positions']:,} words in a row): {with_['ksr']:.1%} "
+        f"({with_['phrases']:,} phrases taken), without: {without['ksr']:.1%}"
+    )
+
+
+def _ksr_line(ksr: dict) -> str:
+    """Keystrokes saved by the mixture and each part, in one line."""
+    parts = ", ".join(f"{name} {ksr[name]['ksr']:.1%}" for name in ("lstm", "ngram") if name in ksr)
+    mixture = ksr["mixture"]
+    return (
+        f"keystrokes saved (top-{ksr['top_k']}, {ksr['positions']:,} words): "
+        f"{mixture['ksr']:.1%}" + (f" ({parts} alone)" if parts else "") + "; "
+        f"offered before the first letter {mixture['offered_before_first_letter']:.1%}; "
+        f"ceiling {mixture['ceiling']:.1%}"
+    )

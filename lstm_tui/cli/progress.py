@@ -52,6 +52,8 @@ class ProgressBar:
         mixture = (event.components or {}).get("mixture")
         if mixture and event.mix:
             parts.append(f" mix ppl {mixture['perplexity']:.1f} λ {event.mix['lstm']:.2f}")
+        if event.ksr is not None:
+            parts.append(f" saves {event.ksr:.0%} keys")
         self._metrics = "".join(parts)
 
     def task(self, label: str, fraction: float) -> None:

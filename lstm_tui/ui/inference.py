@@ -55,6 +55,7 @@ Job = Callable[[], None]
 TOP_K = 5
 DETAIL_WORDS = 8
 TYPING_PAUSE = 0.3  # seconds without a keystroke: a good moment to copy fresh weights
+FIT_JOIN_SECONDS = 2.0  # at quit, the most to wait for the phrase fit to stop (one position)
 MAX_STALE = 1.0  # seconds: while typing non-stop, refresh the predictions at least this often
 
 
@@ -228,6 +229,7 @@ class InferenceService:
         self._thread: threading.Thread | None = None
         self._refreshing = threading.Event()  # a refresh thread is running
         self._fitting = threading.Event()  # a thread is fitting the phrase threshold
+        self._fit_thread: threading.Thread | None = None
         self._last_keystroke = 0.0
         self._failures: MessagePump | None = None  # where errors of warm-up jobs go
         self.phrases = True  # offer phrases after each row (set on the UI thread)
@@ -264,6 +266,9 @@ class InferenceService:
 
     def close(self) -> None:
         self.queue.close()
+        fitting = self._fit_thread
+        if fitting is not None:  # it stops between two positions: torch must not be cut off
+            fitting.join(timeout=FIT_JOIN_SECONDS)  # mid-call at exit (an abort)
 
     # -- requests, each answered to the widget that asked ----------------------------------------
 
@@ -300,6 +305,9 @@ class InferenceService:
             return
 
         def job() -> None:
+            # A word the user sent is offered from the next keystroke on (issue 17); the
+            # vocabulary is the session's, so both predictors of the pair see it.
+            pair.active.learn(text)
             try:
                 answer = pair.active.continue_text(text, words, temperature=temperature)
             except Exception as e:  # the line still gets its answer: the error
@@ -333,6 +341,7 @@ class InferenceService:
         if self._fitting.is_set():
             return
         self._fitting.set()
+        closed = self.queue  # read in the thread: it stops once the app is quitting
 
         def fit() -> None:
             import torch
@@ -342,16 +351,17 @@ class InferenceService:
             lower_priority(REFRESH_NICE)
             torch.set_num_threads(PREDICT_THREADS)
             try:
-                Predictor(pair.session).phrase_fit()
+                fitted = Predictor(pair.session).phrase_fit(stop=lambda: closed.closed)
             except Exception as e:
                 self._report(f"could not fit the phrase threshold: {type(e).__name__}: {e}")
             else:
-                if generation == self.generation:
+                if fitted is not None and generation == self.generation:
                     reply_to.post_message(PredictorRefreshed(generation))
             finally:
                 self._fitting.clear()
 
-        threading.Thread(target=fit, name="lstm-tui-phrases", daemon=True).start()
+        self._fit_thread = threading.Thread(target=fit, name="lstm-tui-phrases", daemon=True)
+        self._fit_thread.start()
 
     # -- fresher weights while training -----------------------------------------------------------
 

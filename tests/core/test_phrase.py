@@ -166,3 +166,21 @@ def test_api_suggest_is_the_row_the_completion_and_the_phrase() -> None:
     assert model.suggest("the ", phrase=False).phrase is None
     with pytest.raises(lstm_tui.core.errors.UserError):
         lstm_tui.load("no-such-model")
+
+
+# -- the typist takes a phrase with one key ------------------------------------------------------
+
+
+def test_typist_saves_more_keys_with_phrases(default_session, fable_text: str) -> None:
+    from lstm_tui.core.serving.typist import session_ksr
+    from lstm_tui.core.text.tokenize import tokenize
+
+    tokens = tokenize(fable_text, default_session.lowercase)
+    ids = default_session.vocab.encode(tokens)
+    figures = session_ksr(default_session, tokens, ids, positions=60, parts=False, phrases=80)
+    with_, without = figures["phrases"]["with"], figures["phrases"]["without"]
+    assert figures["phrases"]["positions"] == 80
+    assert with_["phrases"] > 0 and without["phrases"] == 0
+    # The same 80 words: every word is typed, or covered by a phrase taken with one key.
+    assert with_["keys_without"] == without["keys_without"]
+    assert with_["keys"] < without["keys"] and with_["ksr"] > without["ksr"]

@@ -8,6 +8,7 @@ it never reads a half-applied optimizer step.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -206,6 +207,13 @@ class Session:
                 self.mix = MixWeights.ngram_only()
             self.saved_steps = 0  # nothing saved is left in these weights
             self.mark_changed()
+
+    def learn_words(self, words: Iterable[str]) -> list[str]:
+        """Words the user typed (tokens, as this session's tokenizer gives them): those the
+        vocabulary lacks are counted among its rare words, so the predictor offers them from
+        now on. Returns the words it had never seen. The n-gram and the LSTM are untouched."""
+        with self.lock:
+            return self.vocab.learn(words)
 
     def record_evaluation(self, metrics: dict) -> None:
         """The metrics of an evaluation just made: the latest, and one more history record."""

@@ -153,8 +153,11 @@ def fit_threshold(
     ids: np.ndarray,
     source: FitSource,
     config: PhraseConfig,
-) -> PhraseFit:
+    stop: Callable[[], bool] | None = None,
+) -> PhraseFit | None:
     """The lowest threshold whose phrases on ``ids`` are right ``target_precision`` of the time.
+
+    None if ``stop()`` said so between two positions (the app is quitting).
 
     ``search(p, floor)`` runs ``beam_search`` after ``ids[:p]`` (no partial word); it is
     called with rising ``p``, so it can read the text once. Positions are spread evenly over
@@ -169,6 +172,8 @@ def fit_threshold(
     positions = np.unique(np.linspace(1, n - config.min_words, count).astype(int))
     found: list[list[tuple[float, bool]]] = []  # per position: (probability, right) per length
     for p in positions.tolist():
+        if stop is not None and stop():
+            return None
         best = search(p, config.floor)
         truth = ids[p : p + config.max_words].tolist()
         found.append([(prob, tokens == truth[: len(tokens)]) for prob, tokens in best])

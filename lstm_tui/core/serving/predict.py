@@ -5,6 +5,10 @@ session lock, whenever the version moved), so it can run while a trainer thread 
 the session. It keeps the LSTM state after each token of the text it last saw: one more
 keystroke costs at most one LSTM step, and usually none.
 
+Every word of the training text, and every word the user typed, can be offered: rare words
+are ``<unk>`` to the models, and ``<unk>``'s probability is shared among them
+(``core.serving.open_vocab``).
+
 Next-word distributions are the session's mixture (``core.mixture``): the LSTM, the
 Kneser-Ney n-gram and a unigram cache over the text typed so far, weighted as fitted on
 validation text. Before the LSTM has been evaluated the n-gram alone predicts.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +32,7 @@ import torch
 from lstm_tui.core.model.lstm import LanguageModel, State
 from lstm_tui.core.model.mixture import CACHE_WINDOW, MixWeights, cache_target_probs
 from lstm_tui.core.model.session import Session
+from lstm_tui.core.serving.open_vocab import cache_extras, open_top
 from lstm_tui.core.serving.phrase import (
     DEFAULT_THRESHOLD,
     SENTENCE_END,
@@ -84,7 +90,9 @@ class Continuation:
 
 
 class Predictor:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, mix: MixWeights | None = None) -> None:
+        """``mix`` overrides the session's mixture weights (e.g. the n-gram alone, to
+        measure a part); None follows the session's."""
         self.session = session
         self._lock = threading.RLock()
         self._model: LanguageModel | None = None
@@ -98,9 +106,24 @@ class Predictor:
         self._bits: list[float | None] = []  # … and that surprise, in bits
         self._previous: tuple[list[int], torch.Tensor] | None = None  # last context, log-probs
         self.phrase_config = PhraseConfig()
-        counts = torch.as_tensor(session.vocab.counts, dtype=torch.float32)
-        counts[0] = 0  # never suggest <unk>
-        self._unigram = torch.log(counts / counts.sum())  # the guess before any word is typed
+        self._override = mix
+        self._unigram_at = -1  # the rare words' version ``_unigram`` was made for
+        self._unigram_cached = torch.zeros(0)
+
+    @property
+    def _unigram(self) -> torch.Tensor:
+        """log P(first word), ``<unk>`` included: the guess before any word is typed.
+
+        ``<unk>`` counts at least as often as the rare words it stands for, words the user
+        typed included, so that a word typed once can be offered first thing.
+        """
+        vocab = self.session.vocab
+        if self._unigram_at != vocab.rare.version:
+            counts = torch.as_tensor(vocab.counts, dtype=torch.float32)
+            counts[0] = max(float(counts[0]), float(sum(vocab.rare.counts)))
+            self._unigram_cached = torch.log(counts / counts.sum())
+            self._unigram_at = vocab.rare.version
+        return self._unigram_cached
 
     @property
     def model(self) -> LanguageModel:
@@ -120,6 +143,8 @@ class Predictor:
             self._model.load_state_dict(source.state_dict())
             self._version = session.version
             self._mix = session.mix if session.ngram is not None else MixWeights.lstm_only()
+            if self._override is not None:
+                self._mix = self._override
             self._step = None  # laid out from the old weights
         self._model.eval()
         self._ids, self._states, self._last = [], [], None
@@ -211,6 +236,15 @@ class Predictor:
         log_w = torch.log(torch.tensor(weights) / sum(weights))
         return torch.logsumexp(torch.stack(parts) + log_w[:, None], dim=0)
 
+    def _cache_weight(self, ids: list[int]) -> float:
+        """The cache's weight in ``mixture`` after ``ids``, as it renormalises the parts."""
+        mix, ngram = self._mix, self.session.ngram
+        if not (mix.cache > 0 and ids):
+            return 0.0
+        lstm = mix.lstm if mix.lstm > 0 else 0.0
+        ngram_weight = mix.ngram if ngram is not None and mix.ngram > 0 else 0.0
+        return mix.cache / (lstm + ngram_weight + mix.cache)
+
     def _needs_lstm(self) -> bool:
         return self._mix.lstm > 0 or self.session.ngram is None
 
@@ -228,19 +262,20 @@ class Predictor:
         return self._step
 
     def _log_probs(self, model: LanguageModel, ids: list[int]) -> torch.Tensor:
-        """log P(next word | ids), [vocab], on the CPU; unigram when there is no context."""
+        """log P(next word | ids), [vocab], ``<unk>`` included (the rare words' share), on the
+        CPU; unigram when there is no context."""
         if not ids:
             return self._unigram
         if not self._needs_lstm():
-            return self._mixed(None, ids)
+            return self.mixture(None, ids)
         self._advance(model, ids)
         if self._last is not None and self._last[0] == len(ids):
-            return self._mixed(self._last[1], ids)
+            return self.mixture(self._last[1], ids)
         state = self._states[-1]
         assert state is not None
         lstm = self._lstm_log_probs(model, state)
         self._last = (len(ids), lstm)
-        return self._mixed(lstm, ids)
+        return self.mixture(lstm, ids)
 
     @torch.inference_mode()
     def suggest(self, text: str, k: int = 5) -> Suggestions:
@@ -252,7 +287,8 @@ class Predictor:
             logp = self._log_probs(model, ids)
             surprise = self._surprise(model, ids)
             self._previous = (ids, logp)
-            return self._rank(tokens, partial, logp, k, unknown, surprise)
+            extras = cache_extras(tokens, ids, self._cache_weight(ids))
+            return self._rank(tokens, partial, logp, k, unknown, surprise, extras)
 
     @torch.inference_mode()
     def phrase(self, text: str, threshold: float | None = None) -> Phrase | None:
@@ -262,7 +298,9 @@ class Predictor:
         costs only its own steps. ``threshold`` defaults to the fitted one (``phrase_fit()``).
         """
         if threshold is None:
-            threshold = self.phrase_fit().threshold
+            fit = self.phrase_fit()
+            assert fit is not None  # (only a stop can leave it unfitted)
+            threshold = fit.threshold
         if math.isinf(threshold):
             return None
         with self._lock:
@@ -270,7 +308,7 @@ class Predictor:
             vocab = self.session.vocab
             tokens, partial = split_partial(text, self.session.lowercase, self.session.tokenizer)
             ids, _ = self._encode(tokens)
-            first = self._log_probs(model, ids)
+            first = _without_unk(self._log_probs(model, ids))  # a phrase spells its words
             if partial:  # the first word completes it: P(word | context, its first letters)
                 key = partial.lower() if self.session.lowercase else partial
                 allowed = torch.as_tensor(vocab.prefix_ids(key), dtype=torch.long)
@@ -308,12 +346,12 @@ class Predictor:
             return self._one_token(model)(token, before) if lstm else None
 
         def dist(after: State | None, context: list[int]) -> torch.Tensor:
-            return self._next_log_probs(model, after, context)
+            return _without_unk(self._next_log_probs(model, after, context))
 
         stops = frozenset(self.session.vocab.id(p) for p in SENTENCE_END) - {0}
         return beam_search(first, ids, state, step, dist, stops, floor, self.phrase_config)
 
-    def phrase_fit(self) -> PhraseFit:
+    def phrase_fit(self, stop: Callable[[], bool] | None = None) -> PhraseFit | None:
         """The phrase threshold, fitted on held-out text when first asked (see ``phrase``).
 
         Shared by every predictor of the session (the app keeps two), and fitted again once
@@ -324,7 +362,9 @@ class Predictor:
         session, key = self._phrase_key()
         fit = session.phrase_fits.get(key)
         if fit is None:
-            fit = self._fit_phrases(session)
+            fit = self._fit_phrases(session, stop)
+            if fit is None:  # stopped half way: nothing to keep
+                return None
             session.phrase_fits[key] = fit
             while len(session.phrase_fits) > MAX_PHRASE_FITS:  # the oldest go first
                 del session.phrase_fits[next(iter(session.phrase_fits))]
@@ -344,17 +384,21 @@ class Predictor:
         return session, (len(session.history), last, trained, self.phrase_config)
 
     @torch.inference_mode()
-    def _fit_phrases(self, session: Session) -> PhraseFit:
+    def _fit_phrases(
+        self, session: Session, stop: Callable[[], bool] | None = None
+    ) -> PhraseFit | None:
         from lstm_tui.core.text.corpus import encode_text
 
         text, source = held_out_text(session.corpus.path)
         ids = encode_text(text, session.vocab, session.lowercase, session.tokenizer) if text else []
         if len(ids) == 0:
             return PhraseFit(DEFAULT_THRESHOLD, None, 0, 0, FitSource.DEFAULT)
-        return self.fit_phrase_threshold(np.asarray(ids), source)
+        return self.fit_phrase_threshold(np.asarray(ids), source, stop)
 
     @torch.inference_mode()
-    def fit_phrase_threshold(self, ids: np.ndarray, source: FitSource) -> PhraseFit:
+    def fit_phrase_threshold(
+        self, ids: np.ndarray, source: FitSource, stop: Callable[[], bool] | None = None
+    ) -> PhraseFit | None:
         """A phrase threshold fitted on these token ids (``phrase.fit_threshold``)."""
         with self._lock:
             model = self._synced()
@@ -371,7 +415,7 @@ class Predictor:
                 first = self._next_log_probs(model, state, context)
                 return self._search(model, list(context), state, first, floor)
 
-            return fit_threshold(search, ids, source, self.phrase_config)
+            return fit_threshold(search, ids, source, self.phrase_config, stop)
 
     @torch.inference_mode()
     def surprisal(self, text: str) -> list[WordSurprise]:
@@ -469,34 +513,27 @@ class Predictor:
         k: int,
         unknown: list[str],
         surprise: list[float | None],
+        extras: dict[str, float] | None = None,
     ) -> Suggestions:
-        vocab = self.session.vocab
         completion = None
-        if partial:
-            key = partial.lower() if self.session.lowercase else partial
-            candidates = torch.as_tensor(vocab.prefix_ids(key))
-            if len(candidates) == 0:
-                return Suggestions(tokens, partial, [], None, unknown, surprise)
-            scores = logp[candidates]
-            order = torch.argsort(scores, descending=True)[:k]
-            top = candidates[order]
-            best = vocab.words[int(top[0])]
-            if len(best) > len(key):
-                suffix = best[len(key) :]
-                if len(partial) > 1 and partial.isupper():  # typed in capitals: "CA" -> "CAT"
-                    suffix = suffix.upper()
-                prob = float(scores[order[0]].exp())
-                completion = Completion(best, partial + suffix, suffix, prob)
-            chosen = top.tolist()
-            probs = scores[order].exp().tolist()
-        else:
-            values, chosen_t = logp.topk(min(k, len(vocab) - 1))
-            chosen, probs = chosen_t.tolist(), values.exp().tolist()
-        words = [vocab.words[i] for i in chosen]
+        key = partial.lower() if partial and self.session.lowercase else partial
+        words, scores = open_top(self.session.vocab, logp, key, k, extras)
+        if partial and words and len(words[0]) > len(key):
+            suffix = words[0][len(key) :]
+            if len(partial) > 1 and partial.isupper():  # typed in capitals: "CA" -> "CAT"
+                suffix = suffix.upper()
+            completion = Completion(words[0], partial + suffix, suffix, float(scores[0].exp()))
         if self.session.lowercase and not partial:  # a typed partial word keeps its own case
             words = [_cased(w, tokens) for w in words]
-        next_words = [WordProb(w, p) for w, p in zip(words, probs, strict=True)]
+        next_words = [WordProb(w, p) for w, p in zip(words, scores.exp().tolist(), strict=True)]
         return Suggestions(tokens, partial, next_words, completion, unknown, surprise)
+
+    def learn(self, text: str) -> list[str]:
+        """Count the words of a line the user sent: one the vocabulary lacks is offered from
+        the next keystroke on (``Session.learn_words``). Returns the words new to it."""
+        tokens = tokenize(text, self.session.lowercase, self.session.tokenizer)
+        with self.session.lock:
+            return self.session.vocab.learn(tokens)
 
     def unknown_words(self, text: str) -> list[str]:
         """Words of a text (read as complete words) that the vocabulary does not have."""
@@ -512,7 +549,7 @@ class Predictor:
         with self._lock:
             model = self._synced()
             ids, _ = self._encode(tokenize(context, self.session.lowercase, self.session.tokenizer))
-            logp = self._unigram
+            logp = _without_unk(self._unigram)
             if ids:
                 state = self._fresh_state(model, ids) if self._needs_lstm() else None
                 logp = self._next_log_probs(model, state, ids)
@@ -542,6 +579,7 @@ class Predictor:
             words: list[str] = []
             context = list(ids)
             for _ in range(n_words):
+                logp = _without_unk(logp)
                 if temperature <= 0:  # greedy loops ("the the the", ",,,,"): guard it
                     logp = _no_repeats(logp, context, len(words))
                 token = _pick(logp, temperature, top_k, generator)
@@ -673,6 +711,13 @@ def _phrase_for(
         return None
     gap = "" if not text or text[-1].isspace() else " "
     return Phrase(words, gap + joined, prob)
+
+
+def _without_unk(logp: torch.Tensor) -> torch.Tensor:
+    """The same log-probabilities with ``<unk>`` (id 0) impossible: it is never a word to show."""
+    logp = logp.clone()
+    logp[0] = -float("inf")
+    return logp
 
 
 def _shared_prefix(a: list[int], b: list[int]) -> int:

@@ -41,7 +41,9 @@ if TYPE_CHECKING:  # torch-backed types, imported lazily so that listing stays t
 FORMAT = "lstm-tui-checkpoint"
 # 2: adds the n-gram (tensors "ngram.*"), the mixture weights, the training history and the
 # tokenizer. A version-1 file loads as an LSTM alone.
-FORMAT_VERSION = 2
+# 3: adds the rare words (metadata "rare_words", tensor "vocab.rare_counts"): the words <unk>
+# stands for, so that they can be offered (issue 17). Older files load with none.
+FORMAT_VERSION = 3
 NGRAM_PREFIX = "ngram."
 METADATA_KEY = "lstm_tui"
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
@@ -187,6 +189,8 @@ def save(session: Session, path: str | Path, include_optimizer: bool = True) -> 
         if include_optimizer and session.optimizer_state:
             optimizer_meta = _add_optimizer_tensors(session.optimizer_state, tensors)
         tensors["vocab.counts"] = torch.as_tensor(session.vocab.counts, dtype=torch.int64)
+        rare = session.vocab.rare
+        tensors["vocab.rare_counts"] = torch.as_tensor(rare.counts, dtype=torch.int64)
         ngram_meta = _add_ngram_tensors(session, tensors)
         _refuse_non_finite(path, tensors)
         meta = {
@@ -205,6 +209,7 @@ def save(session: Session, path: str | Path, include_optimizer: bool = True) -> 
             "history": session.history,
             "optimizer": optimizer_meta,
             "vocab_words": session.vocab.words,
+            "rare_words": list(rare.words),
             "ngram": ngram_meta,
             "mix": session.mix.to_dict(),
         }
@@ -435,7 +440,7 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
     from lstm_tui.core.model.lstm import LanguageModel, ModelConfig, check_config
     from lstm_tui.core.model.mixture import MixWeights
     from lstm_tui.core.model.session import CorpusInfo, Progress, Session
-    from lstm_tui.core.text.vocab import Vocabulary
+    from lstm_tui.core.text.vocab import RareWords, Vocabulary
     from lstm_tui.core.training.config import TrainConfig
 
     path = Path(path)
@@ -447,7 +452,10 @@ def load(path: str | Path, device: str | None = "cpu") -> Session:
     try:
         config = ModelConfig.from_dict(meta["model_config"])
         check_config(config)
-        vocab = Vocabulary(meta["vocab_words"], tensors["vocab.counts"].tolist())
+        rare = RareWords()
+        if "rare_words" in meta:  # format 3 on
+            rare = RareWords(meta["rare_words"], tensors["vocab.rare_counts"].tolist())
+        vocab = Vocabulary(meta["vocab_words"], tensors["vocab.counts"].tolist(), rare)
         corpus = CorpusInfo(**meta.get("corpus", {}))
         train_config = TrainConfig.from_dict(meta.get("train_config", {}))
         progress = Progress(**meta.get("progress", {}))

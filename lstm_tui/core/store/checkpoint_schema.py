@@ -177,6 +177,15 @@ def check_meta(meta: dict, header: dict) -> None:
         raise SchemaError("the vocabulary counts do not match its words")
     if counts.get("dtype") not in INT_DTYPES:
         raise SchemaError("the vocabulary counts are not whole numbers")
+    if "rare_words" in meta:
+        rare = _list("rare_words", meta["rare_words"])
+        for word in rare:
+            _str("a rare word", word)
+        rare_counts = header.get("vocab.rare_counts")
+        if not isinstance(rare_counts, dict) or rare_counts.get("shape") != [len(rare)]:
+            raise SchemaError("the rare words' counts do not match the words")
+        if rare_counts.get("dtype") not in INT_DTYPES:
+            raise SchemaError("the rare words' counts are not whole numbers")
     for name, entry in header.items():
         if name.startswith(("model.", "optim.")) and entry["dtype"] not in FLOAT_DTYPES:
             raise SchemaError(f"tensor {_short(name)} must hold floating-point numbers")

@@ -50,7 +50,7 @@ from lstm_tui.core.text.tokenize import Tokenizer as TokenKind
 from lstm_tui.core.text.tokenize import tokenize
 from lstm_tui.core.text.vocab import Vocabulary
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: the vocabulary keeps its rare words (issue 17)
 RANGE_BYTES = 8 << 20  # one worker's share of the file at a time
 HASH_BYTES = 1 << 20  # the key hashes this much of the file's head and of its tail
 # Files from this size go through the cache by default: below it, tokenising in memory

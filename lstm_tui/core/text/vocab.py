@@ -11,6 +11,9 @@ import numpy as np
 from lstm_tui.core.text.tokenize import UNK
 
 SORT_KEYS = ("id", "word", "count")
+# At most this many rare words are kept (the most frequent, ties in order of first appearance):
+# a huge text of names and typos would otherwise carry millions of them in every checkpoint.
+MAX_RARE_WORDS = 200_000
 
 
 # Below this many tokens a text is learnt by heart (the fable) and has no validation split
@@ -31,6 +34,103 @@ def auto_min_count(tokens: int) -> int:
     return 1 if tokens < SMALL_CORPUS_TOKENS else 2
 
 
+class RareWords:
+    """Words the vocabulary maps to ``<unk>``, with their counts: its open end.
+
+    The LSTM keeps a small vocabulary (a word seen once is ``<unk>`` to it), but the predictor
+    must still offer every word of the training text and every word the user typed. These are
+    the words ``<unk>`` stands for; the predictor shares ``<unk>``'s probability among them
+    in proportion to their counts (``log_share``). Mutable: ``add`` counts typed words, and
+    ``version`` moves so that a predictor rebuilds what it derived from them.
+    """
+
+    def __init__(self, words: Sequence[str] = (), counts: Sequence[int] = ()) -> None:
+        if len(words) != len(counts):
+            raise ValueError("rare words need one count per word")
+        self.words: list[str] = []
+        self.counts: list[int] = []
+        self.index: dict[str, int] = {}
+        self.version = 0
+        self._derived: tuple[int, list[str], np.ndarray, np.ndarray, np.ndarray] | None = None
+        for word, count in zip(words, counts, strict=True):
+            if word == UNK or word in self.index or int(count) <= 0:
+                raise ValueError(f"bad rare word {word!r} (count {count})")
+            self.index[word] = len(self.words)
+            self.words.append(word)
+            self.counts.append(int(count))
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.index
+
+    def add(self, words: Iterable[str]) -> list[str]:
+        """Count these words (each one more time); returns those not seen before."""
+        new: list[str] = []
+        for word in words:
+            if word == UNK or not word:
+                continue
+            i = self.index.get(word)
+            if i is None:
+                self.index[word] = len(self.words)
+                self.words.append(word)
+                self.counts.append(1)
+                new.append(word)
+            else:
+                self.counts[i] += 1
+        if len(self.words) > MAX_RARE_WORDS:  # drop the rarest, the latest among ties
+            order = sorted(range(len(self.words)), key=lambda i: -self.counts[i])
+            keep = sorted(order[:MAX_RARE_WORDS])
+            self.words = [self.words[i] for i in keep]
+            self.counts = [self.counts[i] for i in keep]
+            self.index = {w: i for i, w in enumerate(self.words)}
+        self.version += 1
+        return new
+
+    def _tables(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """(words sorted, their indices, log share, indices by count), rebuilt when the words
+        changed: a keystroke only looks them up."""
+        if self._derived is None or self._derived[0] != self.version:
+            order = sorted(range(len(self.words)), key=self.words.__getitem__)
+            counts = np.asarray(self.counts, dtype=np.float64)
+            share = np.log(counts / counts.sum()) if len(counts) else counts
+            self._derived = (
+                self.version,
+                [self.words[i] for i in order],
+                np.asarray(order, dtype=np.int64),
+                share,
+                np.argsort(-counts, kind="stable"),
+            )
+        return self._derived[1:]
+
+    @property
+    def log_share(self) -> np.ndarray:
+        """[len(self)] log P(word | the word is one of these): its count over theirs."""
+        return self._tables()[2]
+
+    def prefix_ids(self, prefix: str) -> np.ndarray:
+        """Indices of the rare words starting with ``prefix``, O(log n + hits)."""
+        words, order, _, _ = self._tables()
+        lo = bisect.bisect_left(words, prefix)
+        n = len(prefix)
+        hi = bisect.bisect_right(words, prefix, lo, key=lambda w: w[:n])
+        return order[lo:hi]
+
+    def most_common(self, k: int) -> np.ndarray:
+        """Indices of the ``k`` most frequent rare words (ties: first seen first)."""
+        return self._tables()[3][:k]
+
+    def to_dict(self) -> dict[str, list]:
+        return {"words": list(self.words), "counts": list(self.counts)}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> RareWords:
+        if not data:
+            return cls()
+        return cls(data["words"], data["counts"])
+
+
 @dataclass(frozen=True)
 class VocabRow:
     """One word as the vocabulary browser shows it."""
@@ -48,7 +148,12 @@ class Vocabulary:
     (rare words cut by ``min_count``/``max_vocab``, or a literal ``<unk>`` in the text).
     """
 
-    def __init__(self, words: Sequence[str], counts: Sequence[int] | np.ndarray) -> None:
+    def __init__(
+        self,
+        words: Sequence[str],
+        counts: Sequence[int] | np.ndarray,
+        rare: RareWords | None = None,
+    ) -> None:
         if not words or words[0] != UNK:
             raise ValueError(f"a vocabulary starts with {UNK}")
         if len(words) != len(counts):
@@ -63,6 +168,8 @@ class Vocabulary:
         self._sorted_words = [self.words[i] for i in order]
         self._sorted_ids = np.asarray(order, dtype=np.int64)
         self.total = int(self.counts.sum())
+        # The words ``<unk>`` stands for (cut by min_count/max_vocab, or typed by the user).
+        self.rare = rare if rare is not None else RareWords()
 
     @classmethod
     def from_counts(
@@ -91,7 +198,10 @@ class Vocabulary:
         remap[keep] = np.arange(1, len(keep) + 1)
         unk_count = int(counts.sum() - counts[keep].sum())
         words = [UNK] + [words_in_order[i] for i in keep]
-        return cls(words, np.concatenate([[unk_count], counts[keep]])), remap
+        cut = ranked[(remap[ranked] == 0) & ~is_unk[ranked]][:MAX_RARE_WORDS]
+        cut.sort()  # first appearance, as the words were seen
+        rare = RareWords([words_in_order[i] for i in cut], counts[cut].tolist())
+        return cls(words, np.concatenate([[unk_count], counts[keep]]), rare), remap
 
     @classmethod
     def build(
@@ -135,6 +245,11 @@ class Vocabulary:
         ids = self._sorted_ids[lo:hi]
         return ids[ids != 0]
 
+    def learn(self, words: Iterable[str]) -> list[str]:
+        """Count words typed by the user that the vocabulary lacks, so they can be offered
+        (``core.serving.open_vocab``); returns those never seen before."""
+        return self.rare.add(w for w in words if w not in self.index)
+
     def row(self, i: int) -> VocabRow:
         share = float(self.counts[i]) / self.total if self.total else 0.0
         return VocabRow(i, self.words[i], int(self.counts[i]), share)
@@ -169,9 +284,9 @@ class Vocabulary:
             ids = ids[::-1]
         return [self.row(int(i)) for i in ids[:limit]], total
 
-    def to_dict(self) -> dict[str, list]:
-        return {"words": self.words, "counts": self.counts.tolist()}
+    def to_dict(self) -> dict[str, list | dict]:
+        return {"words": self.words, "counts": self.counts.tolist(), "rare": self.rare.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict) -> Vocabulary:
-        return cls(data["words"], data["counts"])
+        return cls(data["words"], data["counts"], RareWords.from_dict(data.get("rare")))

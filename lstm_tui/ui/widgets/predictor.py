@@ -350,6 +350,9 @@ class PredictorPane(Vertical):
         ghost = message.text + message.phrase.text
         if has_control(ghost):  # no ESC into the input
             return
+        completion = self.suggestions.completion if self.suggestions is not None else None
+        if completion is not None and not message.phrase.text.startswith(completion.suffix):
+            return  # the row completes the word otherwise (a rare word): the ghost agrees
         self.ghost = ghost
         prompt.post_message(SuggestionReady(message.text, ghost))
 

@@ -172,6 +172,8 @@ class TrainingPane(Vertical, can_focus=True):
             parts.append(f"val ppl {fmt.perplexity(event.val_perplexity)}")
         parts.append(fmt.duration(event.elapsed))
         self.log_line("  ".join(parts))
+        if event.ksr is not None:
+            self.log_line(ksr_sentence(event.ksr))
         self._labels_dirty = True
         self._show_mixture()
         accuracy = event.val_accuracy if event.val_accuracy is not None else event.full_accuracy
@@ -312,6 +314,7 @@ class TrainingPane(Vertical, can_focus=True):
             accuracy = loaded.get("train_accuracy")
         ppl = epoch.val_perplexity if epoch else loaded.get("val_perplexity")
         window = epoch.window_accuracy if epoch else loaded.get("window_accuracy")
+        ksr = _number(epoch.ksr if epoch else loaded.get("ksr"))
         text = Text(no_wrap=True, overflow="ellipsis")
         for name, value in (
             ("loss", fmt.number(loss)),
@@ -322,7 +325,14 @@ class TrainingPane(Vertical, can_focus=True):
             text.append(f"{name} ", style="dim")
             text.append(value, style="bold")
             text.append("  ")
+        if ksr is not None:
+            text.append(ksr_sentence(ksr), style="bold")
         return text
+
+
+def ksr_sentence(ksr: float) -> str:
+    """Keystrokes saved, in words (the simulated typist of docs/TYPING.md)."""
+    return f"saves {ksr:.0%} of keystrokes on held-out text"
 
 
 def mixture_text(mix: dict | None, components: dict | None) -> Text | None:

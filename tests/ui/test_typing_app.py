@@ -1,0 +1,59 @@
+"""Issue 17: a word the user sends once is offered the next time they start typing it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.pilot import Pilot
+
+from lstm_tui.ui.app import LstmApp
+from lstm_tui.ui.widgets.predictor import PredictorPane
+
+from .conftest import static_text, type_text, wait_for, wait_ready
+
+
+def test_a_word_sent_once_is_offered_next_time() -> None:
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        pane = app.query_one(PredictorPane)
+        await type_text(pilot, "a zor")
+        assert pane.ghost is None  # the fable never says it: nothing to offer yet
+        await pilot.press("ctrl+u")
+        await type_text(pilot, "the mice met Zorblax")
+        await pilot.press("enter")
+        transcript = app.query_one("#transcript")
+        await wait_for(pilot, lambda: not transcript.query(".pending"), "the model's answer")
+        await type_text(pilot, "a Zor")
+        await wait_for(pilot, lambda: pane.ghost == "a Zorblax", "the word sent, offered")
+        assert "zorblax" in static_text(app, "#suggestions").split()
+
+    async def main() -> None:
+        async with LstmApp().run_test(size=(120, 40), notifications=True) as pilot:
+            await scenario(pilot)
+
+    asyncio.run(main())
+
+
+def test_the_training_pane_says_the_keystrokes_saved_in_words() -> None:
+    from lstm_tui.core.training.train import EpochEvent
+    from lstm_tui.ui.widgets.line import LogLines
+    from lstm_tui.ui.widgets.training import TrainingPane
+
+    event = EpochEvent(
+        epoch=3, step=120, train_loss=4.2, train_accuracy=0.2, val_loss=4.5,
+        val_perplexity=90.0, val_accuracy=0.15, window_accuracy=0.2, full_accuracy=0.15,
+        elapsed=30.0, ksr=0.523,
+    )  # fmt: skip
+
+    async def main() -> None:
+        async with LstmApp().run_test(size=(120, 40), notifications=True) as pilot:
+            app = await wait_ready(pilot)
+            pane = app.query_one(TrainingPane)
+            pane.epoch(event)
+            await pilot.pause()
+            logged = [line.plain for line in pane.query_one(LogLines).lines]
+            assert "saves 52% of keystrokes on held-out text" in logged
+            pane._redraw_labels()
+            assert "saves 52% of keystrokes on held-out text" in static_text(app, "#train-metrics")
+
+    asyncio.run(main())
