@@ -110,6 +110,10 @@ class InferenceQueue:
             return self._ordered.popleft()
         return self._latest.pop(JobKind.DETAILS, None)
 
+    def waiting(self, kind: JobKind) -> bool:
+        """Whether a job of this kind is queued (a newer keystroke's, for a phrase search)."""
+        return kind in self._latest  # one dict lookup: a stale answer costs one more step
+
     def clear(self) -> None:
         with self._ready:
             self._latest.clear()
@@ -289,8 +293,10 @@ class InferenceService:
                     if predictor.fitted_phrases() is None:  # fitted aside; asked again after
                         self._fit_phrases(pair, generation, reply_to)
                         return
-                    found = predictor.phrase(text)
-                    self._answer(reply_to, generation, PhraseReady(generation, text, found))
+                    newer = self.queue.waiting
+                    found = predictor.phrase(text, stop=lambda: newer(JobKind.SUGGEST))
+                    if not newer(JobKind.SUGGEST):  # else it was cut short, and is stale
+                        self._answer(reply_to, generation, PhraseReady(generation, text, found))
 
                 self.queue.submit(JobKind.PHRASE, phrase)
 

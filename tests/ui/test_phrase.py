@@ -4,6 +4,7 @@ Tab takes them all, ctrl+→ one at a time. The public API answers what the row 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from textual.pilot import Pilot
 
@@ -90,3 +91,57 @@ def test_the_api_suggests_what_the_row_shows() -> None:
         assert all(word in row for word in model.suggest("the ").words)
 
     drive(scenario)
+
+
+class Inbox:
+    """Stands in for the widget that asked: keeps each message with when it came."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[float, object]] = []
+
+    def post_message(self, message: object) -> bool:
+        self.got.append((time.monotonic(), message))
+        return True
+
+    def first(self, kind: type, text: str) -> float | None:
+        return next((t for t, m in self.got if isinstance(m, kind) and m.text == text), None)
+
+
+def test_a_keystroke_never_waits_for_the_phrase_search(default_session, monkeypatch) -> None:
+    from lstm_tui.core.serving import predict
+    from lstm_tui.ui.inference import InferenceService, LiveView
+    from lstm_tui.ui.messages import PhraseReady, SuggestionsReady
+
+    real = predict.beam_search
+
+    def slow(first, ids, state, step, *rest):  # every step of the search takes 0.3 s
+        def slow_step(token, before):
+            time.sleep(0.3)
+            return step(token, before)
+
+        return real(first, ids, state, slow_step, *rest)
+
+    view = LiveView(default_session)
+    predictor = predict.Predictor(view)
+    predictor.phrase_fit()  # fitted first: the search is what is timed here
+    monkeypatch.setattr(predict, "beam_search", slow)
+    inbox, service = Inbox(), InferenceService()
+    service.use(default_session, predictor, view, inbox)  # type: ignore[arg-type]
+    try:
+        sure, next_key = "long ago, the mi", "long ago, the mic"
+        service.suggest(sure, inbox)  # type: ignore[arg-type]
+        deadline = time.monotonic() + 30
+        while inbox.first(SuggestionsReady, sure) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # the phrase search for "mi" is under way (4+ steps: 1.2 s or more)
+        asked = time.monotonic()
+        service.suggest(next_key, inbox)  # type: ignore[arg-type]
+        while inbox.first(PhraseReady, next_key) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        row = inbox.first(SuggestionsReady, next_key)
+        assert row is not None and row - asked < 0.8  # at most one step of the old search
+        assert inbox.first(PhraseReady, sure) is None  # cut short: stale, never shown
+        found = next(m for _, m in inbox.got if isinstance(m, PhraseReady))
+        assert found.phrase is not None and found.phrase.words[:3] == ["mice", "had", "a"]
+    finally:
+        service.close()

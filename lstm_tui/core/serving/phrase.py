@@ -100,6 +100,7 @@ def beam_search(
     stops: frozenset[int],
     floor: float,
     config: PhraseConfig,
+    stop: Callable[[], bool] | None = None,
 ) -> list[tuple[float, list[int]]]:
     """The likeliest phrase of each length 1 … ``max_words`` whose probability is ≥ ``floor``.
 
@@ -107,6 +108,8 @@ def beam_search(
     the words the partial word allows, -inf elsewhere); ``state`` the LSTM state after ``ids``.
     Returns ``[(probability, token ids)]`` indexed by length - 1, stopping at the first length
     with no hypothesis left. A hypothesis ending in a token of ``stops`` is not extended.
+    ``stop()`` is asked before each LSTM step: once it says so, the search ends with what it
+    has (the app stops it when a newer keystroke waits).
     """
     import torch
 
@@ -127,6 +130,8 @@ def beam_search(
         for lp, tokens, before in hyps:
             if tokens[-1] in stops:
                 continue
+            if stop is not None and stop():
+                return best
             after = step(tokens[-1], before)
             logp = dist(after, ids + tokens)
             values, chosen = torch.topk(logp, min(config.beam, len(logp)))

@@ -291,11 +291,18 @@ class Predictor:
             return self._rank(tokens, partial, logp, k, unknown, surprise, extras)
 
     @torch.inference_mode()
-    def phrase(self, text: str, threshold: float | None = None) -> Phrase | None:
+    def phrase(
+        self,
+        text: str,
+        threshold: float | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> Phrase | None:
         """The phrase to offer after ``text`` (its partial word completed), or None.
 
         Ask after ``suggest`` for the same text: the LSTM state is then cached, and the search
         costs only its own steps. ``threshold`` defaults to the fitted one (``phrase_fit()``).
+        ``stop()``, asked between the search's steps, cuts it short (then the phrase found
+        so far, maybe shorter, or None).
         """
         if threshold is None:
             fit = self.phrase_fit()
@@ -318,7 +325,7 @@ class Predictor:
                 masked[allowed] = first[allowed] - torch.logsumexp(first[allowed], 0)
                 first = masked
             state = self._states[-1] if ids and self._needs_lstm() else None
-            best = self._search(model, ids, state, first, min(threshold, 1.0))
+            best = self._search(model, ids, state, first, min(threshold, 1.0), stop)
             picked = choose(best, threshold, self.phrase_config)
             if picked is None:
                 return None
@@ -338,6 +345,7 @@ class Predictor:
         state: State | None,
         first: torch.Tensor,
         floor: float,
+        stop: Callable[[], bool] | None = None,
     ) -> list[tuple[float, list[int]]]:
         """``phrase.beam_search`` over this predictor's mixture, from the state after ``ids``."""
         lstm = self._needs_lstm()
@@ -349,7 +357,8 @@ class Predictor:
             return _without_unk(self._next_log_probs(model, after, context))
 
         stops = frozenset(self.session.vocab.id(p) for p in SENTENCE_END) - {0}
-        return beam_search(first, ids, state, step, dist, stops, floor, self.phrase_config)
+        config = self.phrase_config
+        return beam_search(first, ids, state, step, dist, stops, floor, config, stop)
 
     def phrase_fit(self, stop: Callable[[], bool] | None = None) -> PhraseFit | None:
         """The phrase threshold, fitted on held-out text when first asked (see ``phrase``).
