@@ -124,6 +124,7 @@ def test_launch_shows_loading_then_the_shipped_model() -> None:
 def test_typing_shows_completion_and_suggestions() -> None:
     async def scenario(pilot: Pilot) -> None:
         app = await wait_ready(pilot)
+        app.inference.phrases = False  # one word of ghost text (tests/ui/test_phrase.py: more)
         pane = app.query_one(PredictorPane)
         await type_text(pilot, "The mice had a gen")
         # Ghost text completes the word in the user's case; the row offers words for it.
@@ -662,6 +663,7 @@ def test_a_long_line_scrolls_the_input_to_keep_the_cursor_in_view() -> None:
 
     async def scenario(pilot: Pilot) -> None:
         app = await wait_ready(pilot)
+        app.inference.phrases = False  # a phrase's ghost text would extend the line shown
         prompt = app.query_one(PromptInput)
         await type_text(pilot, line)
         assert prompt.scroll_offset.x == prompt.max_scroll_x > 0
