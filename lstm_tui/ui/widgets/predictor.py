@@ -283,6 +283,7 @@ class PredictorPane(Vertical):
         self.ghost: str | None = None  # the value the ghost completion (or phrase) would give
         self._carried: str | None = None  # a phrase's ghost, kept while it is taken word by word
         self.phrase_for: str | None = None  # the input value the last phrase answer was for
+        self._carrying: str | None = None  # the input value ``ghost`` was carried over to
         self.chosen: int | None = None  # the suggestion ↓/↑ chose: Tab inserts it
         self.ready = False
         self._requests = 0
@@ -369,9 +370,10 @@ class PredictorPane(Vertical):
         self.suggestions_for = text
         self.chosen = None
         ghost = self._ghost_for(text, suggestions)
-        kept = self.ghost
-        if kept is not None and kept.startswith(text) and (ghost is None or kept.startswith(ghost)):
-            ghost = kept  # a phrase shown for this text (or being taken word by word) stays
+        kept = self.ghost if self._carrying == text else None
+        if kept is not None and (ghost is None or kept.startswith(ghost)):
+            ghost = kept  # the rest of a phrase being taken word by word stays offered
+        self._carrying = None  # (fresher weights' answer for the same text: theirs counts)
         self.ghost = ghost
         prompt.show_surprise(suggestions.tokens, suggestions.surprise)
         # Always: no ghost for these suggestions clears the one shown for older ones.
@@ -507,8 +509,10 @@ class PredictorPane(Vertical):
         event.stop()
         carried, self._carried = self._carried, None
         self.ghost = None
+        self._carrying = None
         if carried is not None and carried.startswith(event.value) and carried != event.value:
             self.ghost = carried  # the rest of a phrase taken word by word: still offered
+            self._carrying = event.value
             event.input.post_message(SuggestionReady(event.value, carried))
         self.chosen = None
         if self.ready:
