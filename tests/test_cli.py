@@ -468,7 +468,7 @@ def test_console_script_user_error_is_one_line(tmp_path: Path) -> None:
     ]
 
 
-# -- names, threads, the final line (issue 8: bugs 11, 12, 15) ---------------------------------
+# -- names, threads, the final line ---------------------------------------------------------
 
 
 def test_a_name_means_the_same_checkpoint_in_every_command(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torch
     from lstm_tui.cli.progress import ProgressBar
+    from lstm_tui.core.jobs import TextOptions
     from lstm_tui.core.model.session import Session
     from lstm_tui.core.serving.predict import Predictor
     from lstm_tui.core.text.token_cache import Loaded
@@ -44,14 +45,31 @@ def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
-def load_corpus_with_progress(
-    args: argparse.Namespace, path: str | Path, **options: object
-) -> Loaded:
-    from lstm_tui.core.text.token_cache import Phase, Tokenizer, load_corpus
+def text_options(args: argparse.Namespace, val_fraction: float | None = None) -> TextOptions:
+    """How the command's options read a text (what a command does not take keeps its default)."""
+    from lstm_tui.core.jobs import TextOptions
 
-    cache = {"auto": None, "on": True, "off": False}[args.token_cache]
-    lowercase = bool(options.pop("lowercase", True))
-    kind = options.pop("kind", "words")
+    return TextOptions(
+        lowercase=not getattr(args, "keep_case", False),
+        tokenizer=getattr(args, "tokenizer", "words"),
+        min_count=getattr(args, "min_count", None),
+        max_vocab=getattr(args, "max_vocab", None),
+        val_fraction=getattr(args, "val_fraction", 0.1) if val_fraction is None else val_fraction,
+        max_bytes=getattr(args, "max_corpus_bytes", None),
+        cache={"auto": None, "on": True, "off": False}[args.token_cache],
+    )
+
+
+def load_corpus_with_progress(
+    args: argparse.Namespace,
+    path: str | Path,
+    session: Session | None = None,
+    val_fraction: float | None = None,
+) -> Loaded:
+    """``jobs.open_text`` with a progress bar on a terminal and its note on stderr."""
+    from lstm_tui.core.jobs import open_text
+    from lstm_tui.core.text.token_cache import Phase
+
     quiet = getattr(args, "quiet", False) or not sys.stderr.isatty()
     bar = None if quiet else progress_bar()
 
@@ -60,14 +78,8 @@ def load_corpus_with_progress(
             bar.task(f"{phase.value} {Path(path).name}", done / total)
 
     try:
-        loaded = load_corpus(
-            path,
-            tokenizer=Tokenizer.of(kind, lowercase),
-            cache=cache,
-            progress=progress,
-            max_bytes=getattr(args, "max_corpus_bytes", None),
-            **options,
-        )  # type: ignore[arg-type]
+        options = text_options(args, val_fraction)
+        loaded = open_text(path, options, session=session, progress=progress)
     finally:
         if bar is not None:
             bar.close()

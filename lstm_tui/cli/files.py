@@ -60,10 +60,11 @@ def _json_safe(metrics: dict) -> dict:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from lstm_tui.core.store import history
+    from lstm_tui.core.store.checkpoint import read_history
     from lstm_tui.core.store.paths import checkpoint_path
 
     path = checkpoint_path(args.checkpoint)
-    records = history.read(path)
+    records = read_history(path)
     if not records:
         print(
             f"lstm-tui: {path}: no training history (trained before it was kept?)", file=sys.stderr

@@ -153,8 +153,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         del text
         ids = session.vocab.encode(tokens)
     elif args.token_cache == "on" or (args.token_cache == "auto" and big):
-        options = {"vocab": session.vocab, "lowercase": session.lowercase, "val_fraction": 0.0}
-        ids = load_corpus_with_progress(args, path, kind=session.tokenizer, **options).corpus.ids
+        ids = load_corpus_with_progress(args, path, session, val_fraction=0.0).corpus.ids
     else:
         text = read_text(path, args.max_corpus_bytes)
         ids = encode_text(text, session.vocab, session.lowercase, session.tokenizer)

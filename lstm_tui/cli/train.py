@@ -17,16 +17,17 @@ from lstm_tui.cli.common import (
     progress_bar,
     refuse_special_file,
     say,
-    use_threads,
 )
 from lstm_tui.core.errors import UserError
 from lstm_tui.core.text.safe_text import visible
 
 if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torch
+    from lstm_tui.core.jobs import Started
     from lstm_tui.core.model.session import Session
     from lstm_tui.core.text.corpus import Corpus
     from lstm_tui.core.training.control import StopOnSignals
     from lstm_tui.core.training.distributed import Distributed
+    from lstm_tui.core.training.train import TrainResult
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -51,112 +52,65 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train(
     args: argparse.Namespace, dist: Distributed | None, votes: StopOnSignals | None = None
 ) -> int:
-    from lstm_tui.core.model.lstm import PRESETS
-    from lstm_tui.core.model.session import Session
-    from lstm_tui.core.runtime import training_threads
-    from lstm_tui.core.store import checkpoint
+    from lstm_tui.core import jobs
     from lstm_tui.core.store.paths import checkpoint_path, default_corpus, save_path
-    from lstm_tui.core.training.auto import auto_choice
     from lstm_tui.core.training.config import TrainConfig
-    from lstm_tui.core.training.control import StopOnSignals
-    from lstm_tui.core.training.train import EpochEvent, StepEvent, Trainer
+    from lstm_tui.core.training.control import RunControl, StopOnSignals
+    from lstm_tui.core.training.train import EpochEvent, StepEvent, TrainResult
 
     started = time.perf_counter()
     main_rank = dist is None or dist.is_main  # under torchrun, rank 0 alone prints and saves
     quiet, device = args.quiet or not main_rank, str(dist.device) if dist else args.device
-    if args.preset != "auto" and args.preset not in PRESETS:
-        raise UserError(f"unknown preset {args.preset!r}; choose from auto, {', '.join(PRESETS)}")
-    overrides = {
-        k: getattr(args, k)
-        for k in (
-            "batch_size",
-            "bptt",
-            "lr",
-            "weight_decay",
-            "clip",
-            "lr_decay",
-            "optimizer",
-            "epochs",
-            "max_seconds",
-            "target_accuracy",
-            "mix",
-        )
-    }
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    overrides = {**jobs.train_overrides(args), "seed": args.seed, "device": device}
     if args.no_cache:
         overrides["cache"] = False
+    shape = {k: getattr(args, k) for k in jobs.SHAPE_FIELDS}
+    model = jobs.ModelChoice(args.preset, args.softmax, args.ngram_order, shape).check()
     if args.resume:
         resume = checkpoint_path(args.resume)  # a name, as --checkpoint takes it elsewhere
-        session = checkpoint.load(resume, device=None)
-        corpus_path = args.corpus or session.corpus.path
-        if not corpus_path:
-            raise UserError(f"{args.resume}: says no corpus file; name the text to train on")
-        corpus = _open_corpus(
-            args,
-            dist,
-            corpus_path,
-            vocab=session.vocab,
-            lowercase=session.lowercase,
-            kind=session.tokenizer,
-        )
-        config = TrainConfig.from_dict(
-            {
-                **session.train_config.to_dict(),
-                "epochs": None,
-                "max_seconds": None,
-                "target_accuracy": None,
-                **overrides,
-                "seed": args.seed,
-                "device": device,
-            }
-        )
+        resumed = jobs.resume(resume, overrides, args.corpus)
+        session, config = resumed.session, resumed.config
+        corpus = _open_corpus(args, dist, resumed.text, session)
         out = save_path(args.out) if args.out else resume
     else:
-        corpus = _open_corpus(args, dist, args.corpus or default_corpus(), **_new_vocab(args))
-        if args.preset == "auto":  # training settings that fit the corpus, unless given
-            overrides = {**auto_choice(len(corpus.train_ids)).train, **overrides}
-        config = TrainConfig(**overrides, seed=args.seed, device=device).check()
-        session = Session.new(  # seeded by config.seed: the whole run repeats
-            corpus,
-            args.preset,
-            config,
-            softmax=args.softmax,
-            ngram_order=args.ngram_order if config.mix != "off" else None,
-            layers=args.layers,
-            hidden=args.hidden,
-            embed=args.embed,
-            dropout=args.dropout,
-        )
+        corpus = _open_corpus(args, dist, args.corpus or default_corpus())
+        session = jobs.new_session(corpus, TrainConfig(), overrides, model)
+        config = session.train_config
         out = save_path(args.out or Path(corpus.name).stem)
     if main_rank:  # before any training: a save that cannot succeed is said now
-        checkpoint.check_target(
-            out,
-            protect=tuple(p for p in (corpus.path,) if p is not None),
-            size_hint=_checkpoint_size(session, not args.weights_only),
-        )
-    trainer = Trainer(
-        session, corpus.train_ids, corpus.val_ids, config, dist=dist, precision=args.precision
+        protect = tuple(p for p in (corpus.path,) if p is not None)
+        jobs.check_save(session, out, protect, args.weights_only)
+    control = RunControl()
+    run = jobs.train_session(
+        session,
+        corpus,
+        config,
+        control=control,
+        dist=dist,
+        precision=args.precision,
+        threads=args.threads,
     )
-    threads = use_threads(training_threads(args.threads)) if trainer.device.type == "cpu" else 0
+    setup = next(run)
+    assert isinstance(setup, jobs.Started)
     world = dist.world if dist else 1
     if not quiet:
         processes = f" × {world} processes" if dist else ""
+        threads = setup.threads
         print(
             f"training {session.summary()} on {visible(corpus.name)} ({len(corpus.ids):,} tokens, "
-            f"{len(corpus.vocab):,} words) on {trainer.device}{processes}; batch "
-            f"{trainer.batch_size} × bptt {trainer.bptt}, "
-            + (f"{trainer.epochs} epochs max" if trainer.epochs else "epochs unbounded")
+            f"{len(corpus.vocab):,} words) on {setup.device}{processes}; batch "
+            f"{setup.batch_size} × bptt {setup.bptt}, "
+            + (f"{setup.epochs} epochs max" if setup.epochs else "epochs unbounded")
             + (f", {threads} thread{'s' if threads > 1 else ''}" if threads else ""),
             file=sys.stderr,
         )
     bar = None if quiet else progress_bar()
-    result = None
+    result: TrainResult | None = None
     lost_rank: str | None = None
-    run = trainer.run()
     # One process: SIGTERM and SIGHUP stop the run after its step, as Ctrl-C does. Under
     # torchrun every signal is already a vote to stop, so that all ranks stop at the same step.
     signals = votes or StopOnSignals()
-    signals.attach(trainer)
+    signals.attach(control)
     with signals.installed():
         try:
             for event in run:
@@ -164,11 +118,11 @@ def _train(
                     bar.step(event)
                 elif isinstance(event, EpochEvent) and bar:
                     bar.epoch(event)
-                else:
+                elif isinstance(event, TrainResult):
                     result = event
         except KeyboardInterrupt:
-            trainer.stop()
-            result = next((e for e in run if not isinstance(e, (StepEvent, EpochEvent))), None)
+            control.stop()
+            result = next((e for e in run if isinstance(e, TrainResult)), None)
             interrupted = True
         except RuntimeError as e:  # under torchrun: another rank died, its collective failed
             if dist is None:
@@ -182,7 +136,7 @@ def _train(
         if not main_rank:
             return 1 if lost_rank else EXIT_INTERRUPTED if interrupted else 0
         # Saved with the handlers still in place: a second signal cannot cut the save short.
-        path = checkpoint.save(session, out, include_optimizer=not args.weights_only)
+        path = jobs.save(session, out, args.weights_only)
     if lost_rank is not None:  # the weights of the last step every rank finished
         say(
             f"lstm-tui: error: a training process stopped ({lost_rank}); the model as of "
@@ -202,30 +156,7 @@ def _train(
     elif not quiet:
         print(f"{result.message}; saved {visible(str(path))}", file=sys.stderr)
     if args.json:
-        summary = {
-            "epochs": result.epochs,
-            "steps": result.steps,
-            "seconds": round(result.seconds, 3),
-            "wall_seconds": round(time.perf_counter() - started, 3),
-            "tokens_per_second": round(result.tokens_per_second, 1),
-            "train_loss": result.train_loss,
-            "window_accuracy": result.window_accuracy,
-            "full_accuracy": result.full_accuracy,
-            "val_perplexity": result.val_perplexity,
-            "val_accuracy": result.val_accuracy,
-            "stop_reason": result.reason.value,
-            "best_epoch": result.best_epoch,
-            "mix": result.mix,
-            "components": result.components,
-            "ksr": result.ksr,
-            "device": str(trainer.device),
-            "threads": threads or None,
-            "world_size": world,
-            "model": session.summary(),
-            "params": session.model.num_parameters(),
-            "checkpoint": str(path),
-        }
-        print(json.dumps(summary))
+        print(json.dumps(_summary(result, setup, session, path, world, started)))
     if result.reason == "diverged":
         print(
             f"lstm-tui: error: {result.message}; the last good weights are saved to "
@@ -236,26 +167,43 @@ def _train(
     return 0
 
 
-def _checkpoint_size(session: Session, with_optimizer: bool) -> int:
-    """About how many bytes a save of this session writes (AdamW keeps two slots a weight)."""
-    weights = 4 * session.model.num_parameters()
-    words = sum(len(w) + 4 for w in session.vocab.words) + 8 * len(session.vocab)
-    return weights * (3 if with_optimizer else 1) + words
-
-
-def _new_vocab(args: argparse.Namespace) -> dict:
+def _summary(
+    result: TrainResult, setup: Started, session: Session, path: Path, world: int, began: float
+) -> dict:
+    """``train --json``'s last line."""
     return {
-        "lowercase": not args.keep_case,
-        "min_count": args.min_count,
-        "max_vocab": args.max_vocab,
-        "kind": args.tokenizer,
+        "epochs": result.epochs,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 3),
+        "wall_seconds": round(time.perf_counter() - began, 3),
+        "tokens_per_second": round(result.tokens_per_second, 1),
+        "train_loss": result.train_loss,
+        "window_accuracy": result.window_accuracy,
+        "full_accuracy": result.full_accuracy,
+        "val_perplexity": result.val_perplexity,
+        "val_accuracy": result.val_accuracy,
+        "stop_reason": result.reason.value,
+        "best_epoch": result.best_epoch,
+        "mix": result.mix,
+        "components": result.components,
+        "ksr": result.ksr,
+        "device": str(setup.device),
+        "threads": setup.threads or None,
+        "world_size": world,
+        "model": session.summary(),
+        "params": session.model.num_parameters(),
+        "checkpoint": str(path),
     }
 
 
 def _open_corpus(
-    args: argparse.Namespace, dist: Distributed | None, path: str | Path, **options: object
+    args: argparse.Namespace,
+    dist: Distributed | None,
+    path: str | Path,
+    session: Session | None = None,
 ) -> Corpus:
-    """The training text, through the token cache when it is big.
+    """The training text, through the token cache when it is big (with ``session``: read in
+    that model's vocabulary).
 
     Under torchrun, each machine's first process tokenises while the others wait, then they
     all map its cache entry.
@@ -263,7 +211,7 @@ def _open_corpus(
     if dist is not None and dist.local_rank != 0:
         dist.barrier()
     try:
-        loaded = load_corpus_with_progress(args, path, val_fraction=args.val_fraction, **options)
+        loaded = load_corpus_with_progress(args, path, session)
     finally:  # also on bad text: the others then read it and say so too, none waits forever
         if dist is not None and dist.local_rank == 0:
             dist.barrier()
@@ -289,7 +237,7 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
         from lstm_tui.core.store.paths import default_corpus
 
         path = args.corpus or default_corpus()
-        load_corpus_with_progress(args, path, val_fraction=args.val_fraction, **_new_vocab(args))
+        load_corpus_with_progress(args, path)
     argv, rest = list(args.argv), []
     while argv:
         item = argv.pop(0)

@@ -1,26 +1,82 @@
-"""Opening a model: from a checkpoint, as a fresh model for a text, or reshaped; no UI here.
+"""The jobs the command line and the app share: open a text or a model, build, resume,
+reshape, train and save. No UI here, and nothing printed.
 
-Every function takes what it needs as arguments and returns an ``Opened``: the session, the
-text it trains on (when known) and one plain-language note per thing worth telling the
-user. The app calls these in a worker thread; the command line calls them directly.
+Every job takes what it needs as arguments. ``open_checkpoint`` and ``open_corpus`` return an
+``Opened``: the session, the text it trains on (when known) and one plain-language note per
+thing worth telling the user. ``new_session`` is the one place a session is built;
+``train_session`` is the one place a ``Trainer`` is driven. The app calls these in its own
+threads; ``lstm-tui train`` calls them directly and only parses, prints and handles signals.
+
+A new training setting is a field of ``TrainConfig`` and a ``train`` option of the same name
+(``cli/parser.py``): ``train_overrides`` picks it up from there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from lstm_tui.core.errors import ConfigError
-from lstm_tui.core.model.session import Session
+from lstm_tui.core.errors import ConfigError, UserError
 from lstm_tui.core.store import paths
 from lstm_tui.core.text.corpus import MAX_CORPUS_BYTES, Corpus
 from lstm_tui.core.training.auto import auto_choice
 from lstm_tui.core.training.config import TrainConfig
 
 if TYPE_CHECKING:
+    import torch
+
     from lstm_tui.core.model.lstm import ModelConfig
-    from lstm_tui.core.text.token_cache import ProgressFn
+    from lstm_tui.core.model.session import Session
+    from lstm_tui.core.text.token_cache import Loaded, ProgressFn
+    from lstm_tui.core.training.control import RunControl
+    from lstm_tui.core.training.distributed import Distributed
+    from lstm_tui.core.training.train import EpochEvent, StepEvent, TrainResult
+
+# The model's shape as options name it; None keeps the preset's value.
+SHAPE_FIELDS = ("layers", "hidden", "embed", "dropout")
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """How a new text becomes tokens (a trained model's text is read with the model's own)."""
+
+    lowercase: bool = True
+    tokenizer: str = "words"  # or "whitespace"
+    min_count: int | None = None
+    max_vocab: int | None = None
+    val_fraction: float = 0.1
+    max_bytes: int | None = None
+    cache: bool | None = None  # the token cache; None: for a big text
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """What model to build for a new text."""
+
+    preset: str = "auto"
+    softmax: str = "auto"
+    ngram_order: int | None = None  # None: the session's default (5)
+    shape: Mapping[str, float | None] = field(default_factory=dict)  # SHAPE_FIELDS
+
+    def check(self) -> ModelChoice:
+        """Said before any text is read: an unknown preset is one line at once."""
+        from lstm_tui.core.model.lstm import PRESETS
+
+        if self.preset != "auto" and self.preset not in PRESETS:
+            choices = ", ".join(PRESETS)
+            raise UserError(f"unknown preset {self.preset!r}; choose from auto, {choices}")
+        return self
+
+
+def train_overrides(options: object) -> dict[str, Any]:
+    """The training settings ``options`` (an argparse namespace, say) gives, by field name.
+
+    Absent or None means "not given": the preset, the checkpoint or the default decides.
+    """
+    given = {f.name: getattr(options, f.name, None) for f in fields(TrainConfig)}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 @dataclass
@@ -88,24 +144,82 @@ def open_checkpoint(path: Path, device: str) -> Opened:
     return opened
 
 
-def open_corpus(
-    path: Path, train_config: TrainConfig, device: str, progress: ProgressFn | None = None
-) -> Opened:
-    """A new vocabulary and an untrained model sized for the text at ``path``.
+def open_text(
+    path: str | Path,
+    options: TextOptions | None = None,
+    *,
+    session: Session | None = None,
+    progress: ProgressFn | None = None,
+) -> Loaded:
+    """The text at ``path``, in a new vocabulary, or with ``session`` in that model's own.
 
     A big text goes through the token cache (``core/text/token_cache.py``): tokenised once on
     every core, with ``progress(phase, done, total)`` as it goes, and mapped, not read, later.
     """
+    from lstm_tui.core.text.token_cache import Tokenizer, load_corpus
+
+    options = options or TextOptions()
+    if session is not None:  # the model's vocabulary and tokenizer; unknown words are <unk>
+        tokenizer = Tokenizer.of(session.tokenizer, session.lowercase)
+        return load_corpus(
+            path,
+            tokenizer=tokenizer,
+            vocab=session.vocab,
+            val_fraction=options.val_fraction,
+            cache=options.cache,
+            progress=progress,
+            max_bytes=options.max_bytes,
+        )
+    return load_corpus(
+        path,
+        tokenizer=Tokenizer.of(options.tokenizer, options.lowercase),
+        min_count=options.min_count,
+        max_vocab=options.max_vocab,
+        val_fraction=options.val_fraction,
+        cache=options.cache,
+        progress=progress,
+        max_bytes=options.max_bytes,
+    )
+
+
+def new_session(
+    corpus: Corpus,
+    base: TrainConfig,
+    overrides: Mapping[str, Any] | None = None,
+    model: ModelChoice | None = None,
+) -> Session:
+    """An untrained model for ``corpus``: the one place a session is built.
+
+    The training settings are ``base``, then the auto preset's for a text of this size
+    (``training/auto.py``), then ``overrides``; ``base.seed`` seeds the initial weights, so a
+    seeded run repeats from its very start.
+    """
+    from lstm_tui.core.model.session import DEFAULT_NGRAM_ORDER, Session
+
+    model = (model or ModelChoice()).check()
+    tuned = auto_choice(len(corpus.train_ids)).train if model.preset == "auto" else {}
+    config = replace(base, **{**tuned, **(overrides or {})}).check()
+    return Session.new(
+        corpus,
+        model.preset,
+        config,
+        softmax=model.softmax,
+        ngram_order=(model.ngram_order or DEFAULT_NGRAM_ORDER) if config.mix != "off" else None,
+        **dict(model.shape),
+    )
+
+
+def open_corpus(
+    path: Path, train_config: TrainConfig, device: str, progress: ProgressFn | None = None
+) -> Opened:
+    """The app's "open a text": a new vocabulary and an untrained model sized for it, on
+    ``device`` (the CPU when that is absent), the n-gram counted so suggestions work at once."""
     from lstm_tui.core.model.device import resolve_device
-    from lstm_tui.core.text.token_cache import load_corpus
 
     device, problem = usable_device(device)
-    loaded = load_corpus(path, progress=progress)
+    loaded = open_text(path, progress=progress)
     corpus = loaded.corpus
-    # The auto preset's training settings for a text of this size (training/auto.py), as the
-    # CLI uses them; the n-gram is counted at once, so suggestions work before any training.
-    tuned = auto_choice(len(corpus.train_ids)).train
-    session = Session.new(corpus, "auto", replace(train_config, device=device, **tuned))
+    session = new_session(corpus, replace(train_config, device=device))
     session.to(resolve_device(device))
     opened = Opened(session, path, corpus, device, warning=problem is not None, fresh=True)
     opened.notes.append(
@@ -117,6 +231,29 @@ def open_corpus(
     if loaded.note:  # the cache folder could not be written: read in memory instead
         opened.notes.append(loaded.note)
     return opened
+
+
+@dataclass
+class Resumed:
+    session: Session
+    config: TrainConfig  # the checkpoint's settings, with this run's limits and overrides
+    text: Path  # the text to train on
+
+
+def resume(path: Path, overrides: Mapping[str, Any], text: str | Path | None = None) -> Resumed:
+    """A checkpoint to train further, on ``text`` or the text it names.
+
+    The run limits (epochs, seconds, target) are this run's, not the last one's.
+    """
+    from lstm_tui.core.store import checkpoint
+
+    session = checkpoint.load(path, device=None)
+    text = text or session.corpus.path
+    if not text:
+        raise UserError(f"{path.name}: says no corpus file; name the text to train on")
+    limits = {"epochs": None, "max_seconds": None, "target_accuracy": None}
+    config = TrainConfig.from_dict({**session.train_config.to_dict(), **limits, **overrides})
+    return Resumed(session, config, Path(text))
 
 
 def reshape(
@@ -147,3 +284,81 @@ def corpus_for(
         val_fraction=val_fraction,
         tokenizer=session.tokenizer,
     )
+
+
+@dataclass(frozen=True)
+class Started:
+    """The first event of ``train_session``: how the run is set up, for the caller to show."""
+
+    device: torch.device
+    batch_size: int  # after fitting to the text
+    bptt: int
+    epochs: int | None  # None: unbounded, the time budget ends the run
+    steps_per_epoch: int
+    threads: int  # torch threads of a CPU run; 0 on an accelerator
+    first_step: int  # the session's steps before this run
+
+    @property
+    def total_steps(self) -> int | None:
+        return self.epochs * self.steps_per_epoch if self.epochs else None
+
+
+def train_session(
+    session: Session,
+    corpus: Corpus,
+    config: TrainConfig,
+    *,
+    control: RunControl | None = None,
+    dist: Distributed | None = None,
+    precision: str = "auto",
+    threads: int | None = None,
+    reserve: int = 0,
+) -> Iterator[Started | StepEvent | EpochEvent | TrainResult]:
+    """Train ``session`` on ``corpus``: ``Started``, then the trainer's events, in order.
+
+    ``control`` pauses and stops the run from any thread. A CPU run uses ``threads`` torch
+    threads, or the free cores less ``reserve`` (the app keeps one for typing).
+    """
+    import torch
+
+    from lstm_tui.core.runtime import training_threads
+    from lstm_tui.core.training.train import Trainer
+
+    val = corpus.val_ids if corpus.has_validation else None
+    trainer = Trainer(
+        session, corpus.train_ids, val, config, control=control, dist=dist, precision=precision
+    )
+    used = 0
+    if trainer.device.type == "cpu":
+        used = training_threads(threads, reserve=reserve)
+        torch.set_num_threads(used)
+    yield Started(
+        trainer.device,
+        trainer.batch_size,
+        trainer.bptt,
+        trainer.epochs,
+        trainer.steps_per_epoch(),
+        used,
+        session.progress.steps,
+    )
+    yield from trainer.run()
+
+
+def check_save(session: Session, out: Path, protect: tuple[Path, ...], weights_only: bool) -> None:
+    """Before any training: a save that cannot succeed (no room, the text itself) is said now."""
+    from lstm_tui.core.store import checkpoint
+
+    checkpoint.check_target(out, protect=protect, size_hint=_save_size(session, not weights_only))
+
+
+def save(session: Session, out: Path, weights_only: bool = False) -> Path:
+    from lstm_tui.core.store import checkpoint
+
+    return checkpoint.save(session, out, include_optimizer=not weights_only)
+
+
+def _save_size(session: Session, with_optimizer: bool) -> int:
+    """About how many bytes a save of this session writes (AdamW keeps two slots a weight)."""
+    weights = 4 * session.model.num_parameters()
+    words = sum(len(w) + 4 for w in session.vocab.words) + 8 * len(session.vocab)
+    return weights * (3 if with_optimizer else 1) + words

@@ -137,8 +137,8 @@ def training_threads(requested: int | None = None, reserve: int = 0) -> int:
 def tune_gc() -> None:
     """Torch, Textual and a model are hundreds of thousands of long-lived objects.
 
-    A full garbage collection walks them all, 50-250 ms on a busy 2-core machine, holding
-    the GIL: whatever keystroke is in flight waits. So full collections come far less often
+    A full garbage collection walks them all, for longer than a frame, holding the GIL:
+    whatever keystroke is in flight waits. So full collections come far less often
     (young ones stay cheap and frequent), and ``freeze_heap`` takes what is alive once a
     model is loaded out of every collection.
     """

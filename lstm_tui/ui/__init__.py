@@ -2,10 +2,10 @@
 
 Textual paints at most ``TEXTUAL_FPS`` frames a second (60 by default), so a change waits
 up to a frame, two if one was just drawn: a keystroke's echo and then its suggestions
-(a few ms later) cost two frames. 240 cuts that wait to ~4 ms a frame (bench/tui_latency.py,
-2-core EPYC: suggestions p50 21 ms against 27 ms at 120, with as many training steps);
-frames are only drawn when something changed, so an idle app costs nothing more. Set
-before Textual is imported; a value in the environment wins.
+(a few ms later) cost two frames. 240 shortens that wait to about 4 ms a frame (the
+measured effect: docs/BENCHMARKS.md, bench/tui_latency.py); frames are only drawn when
+something changed, so an idle app costs nothing more. Set before Textual is imported; a
+value in the environment wins.
 """
 
 import os

@@ -1,19 +1,23 @@
-"""The lstm-tui app: a shell of bindings, layout, header and dialog flows around the work.
+"""The lstm-tui app: a shell of bindings, the command palette and quitting around the work.
 
 Who owns what (every object below lives on the UI thread; the threads they start write
-only their own state and post messages):
+only their own state and post messages, which the app hands to the controller concerned):
 
-* ``SessionLoader`` (loader.py) loads or builds a model in a thread of its own, with the
-  core's ``jobs`` module, and posts ``SessionReady``; the app swaps it in.
+* ``AppState`` (app_state.py): the model, its text, the next run's settings, whether a load
+  or a run is under way. The controllers change it; ``MainScreen`` watches it.
+* ``MainScreen`` (main_screen.py): the panes, the tabs, the status line and the footer.
+* ``ModelDialogs`` (model_dialogs.py): the dialogs that change the model (save, load, open a
+  text, reshape, reset), the loads (through ``SessionLoader``, session_loader.py, a thread of
+  its own using the core's ``jobs``) and the saves.
+* ``TrainingKeys`` (training_keys.py): F5-F7; each run is a ``TrainingRun`` (run_thread.py)
+  with its thread, its control and its state, posting every event to the training pane.
 * ``InferenceService`` (inference.py) owns the model thread, its queue and the predictor
   pair; the predictor and vocabulary panes ask it, and it answers to the pane that asked.
-* ``TrainingRun`` (training_run.py) owns a run's thread, its control and its state; it
-  posts every event to the training pane (started and ended bubble on to the app).
-* ``ModelFlows`` (model_flows.py): the dialogs that change the model the app holds (save,
-  load, open a text, reshape, reset), and the threads that save and reset.
+* ``LaunchMemory`` (launch_memory.py): settings applied at launch, what was open reopened.
 
-Nothing here imports torch at module level: the screen is up (saying "loading model…")
-before torch is. Measured keystroke-to-screen latency: bench/tui_latency.py.
+The controllers know the app only as Textual's ``App`` and never import this module. Nothing
+here imports torch at module level: the screen is up (saying "loading model…") before torch
+is. Keystroke-to-screen latency is measured by bench/tui_latency.py.
 """
 
 from __future__ import annotations
@@ -22,24 +26,22 @@ import ast
 import asyncio
 import inspect
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on
-from textual.app import App, ComposeResult
+from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.containers import Container
 from textual.events import Resize
-from textual.widgets import DataTable, Footer, Tab, Tabs
 
 from lstm_tui.core import runtime
 from lstm_tui.core.store.paths import checkpoint_path
 from lstm_tui.core.training.config import TrainConfig
+from lstm_tui.ui.app_state import AppState
 from lstm_tui.ui.background import WorkerPool
 from lstm_tui.ui.commands import LstmCommands
 from lstm_tui.ui.inference import InferenceService
 from lstm_tui.ui.keys import APP_BINDINGS
-from lstm_tui.ui.loader import LoadRequest, SessionLoader
-from lstm_tui.ui.memory import Memory
+from lstm_tui.ui.launch_memory import LaunchMemory
+from lstm_tui.ui.main_screen import MainScreen
 from lstm_tui.ui.messages import (
     CorpusProgress,
     InferenceFailed,
@@ -50,32 +52,20 @@ from lstm_tui.ui.messages import (
     TrainingStarted,
     WeightsReset,
 )
-from lstm_tui.ui.model_flows import ModelFlows
+from lstm_tui.ui.model_dialogs import ModelDialogs
 from lstm_tui.ui.safe_notify import SafeNotifyApp
 from lstm_tui.ui.screens.confirm import Choice, ConfirmScreen
 from lstm_tui.ui.screens.help import HelpScreen, help_sections
-from lstm_tui.ui.screens.hyperparams import Hyperparams
+from lstm_tui.ui.session_loader import SessionLoader
 from lstm_tui.ui.state import LoadKind, TrainState, action_allowed
-from lstm_tui.ui.training_flow import TrainingFlow
-from lstm_tui.ui.widgets.predictor import PredictorPane, PromptInput
-from lstm_tui.ui.widgets.status_bar import StatusBar, session_status
-from lstm_tui.ui.widgets.training import TrainingPane
-from lstm_tui.ui.widgets.vocab import VocabPane
+from lstm_tui.ui.training_keys import TrainingKeys
 
 if TYPE_CHECKING:
     from lstm_tui.core.model.session import Session
     from lstm_tui.core.serving.predict import Predictor
     from lstm_tui.core.text.corpus import Corpus
 
-NARROW_WIDTH = 100  # below this many columns (or NARROW_HEIGHT rows) one pane shows at a time
-NARROW_HEIGHT = 30
-PANES = ("training", "vocab", "predictor")
-LIVE_REFRESH = 0.25  # seconds: status line, and predictions refreshed while training moves on
 SAVE_GRACE = 30.0  # seconds a checkpoint being written at quit may take to finish
-
-
-class PaneTabs(Tabs, can_focus=False):
-    """The pane switcher shown on small terminals (F2, F3, F4 switch too)."""
 
 
 class LstmApp(SafeNotifyApp):
@@ -100,47 +90,57 @@ class LstmApp(SafeNotifyApp):
         super().__init__()
         self.launch_corpus = Path(corpus) if corpus else None
         self.launch_checkpoint = checkpoint
-        self.device_name = device or "auto"
-        self.threads = threads  # torch threads for training on the CPU; None: the free cores
-        self.session: Session | None = None
-        self.corpus: Corpus | None = None  # the training text in the session's vocabulary
-        self.corpus_path: Path | None = None
-        self.preset = "seed"
-        self.train_config = TrainConfig(device=self.device_name)
+        self.state = AppState(self, device or "auto", threads)
         self.inference = InferenceService()
-        self.loader = SessionLoader(self)
-        self.flows = ModelFlows(self)
-        self.runs = TrainingFlow(self)
-        self.memory = Memory(self, fresh)
-        self.active_pane = "predictor"
-        self.narrow = False
+        self.memory = LaunchMemory(self, self.state, fresh)
+        self.dialogs = ModelDialogs(
+            self, self.state, SessionLoader(self), self.inference, self.memory, self.stop_training
+        )
+        self.training_keys = TrainingKeys(self, self.state, self.dialogs)
+        self.main = MainScreen(self.state, self.inference, mounted=self._launch)
         self._quitting = False
-        self._laid_out = False  # the tabs announce their first tab before the panes exist
 
-    def run(self, *args, **kwargs):  # type: ignore[no-untyped-def,override]
+    def run(self, *args: Any, **kwargs: Any) -> Any:
         """Run the app. After the user quits, leave at once (see ``runtime.fast_exit``), once
         any checkpoint being written is complete. ``FAST_EXIT = False`` turns this off."""
         result = super().run(*args, **kwargs)
         if self._quitting and self.FAST_EXIT:
-            runtime.fast_exit(self.return_code or 0, lambda: self.flows.saving, SAVE_GRACE)
+            runtime.fast_exit(self.return_code or 0, lambda: self.dialogs.saving, SAVE_GRACE)
         return result
 
     def on_load(self) -> None:
         asyncio.get_running_loop().set_default_executor(WorkerPool(thread_name_prefix="lstm-tui"))
         runtime.tune_gc()
 
-    # -- what the app holds -----------------------------------------------------------------------
+    def get_default_screen(self) -> MainScreen:
+        return self.main
+
+    # -- what the app holds, read-only (the state is ``self.state``) -----------------------------
+
+    @property
+    def session(self) -> Session | None:
+        return self.state.session
+
+    @property
+    def corpus(self) -> Corpus | None:
+        return self.state.corpus
+
+    @property
+    def corpus_path(self) -> Path | None:
+        return self.state.corpus_path
+
+    @property
+    def threads(self) -> int | None:
+        return self.state.threads
 
     @property
     def busy(self) -> bool:
         """A load or reset is in flight."""
-        return self.loader.busy
+        return self.state.loading
 
     @property
     def training_state(self) -> TrainState:
-        if self.session is None:
-            return TrainState.LOADING if self.busy else TrainState.NONE
-        return self.runs.state
+        return self.state.training_state
 
     @property
     def training(self) -> bool:
@@ -150,35 +150,12 @@ class LstmApp(SafeNotifyApp):
     def predictor(self) -> Predictor | None:
         return self.inference.predictor
 
-    # -- layout -----------------------------------------------------------------------------------
+    # -- start ------------------------------------------------------------------------------------
 
-    def compose(self) -> ComposeResult:
-        yield StatusBar(id="status")
-        yield PaneTabs(
-            Tab("F2 Training", id="tab-training"),
-            Tab("F3 Vocabulary", id="tab-vocab"),
-            Tab("F4 Predictor", id="tab-predictor"),
-            id="pane-tabs",
-        )
-        with Container(id="main"):
-            yield TrainingPane(id="training", classes="pane")
-            yield PredictorPane(self.inference, id="predictor", classes="pane -active")
-            yield VocabPane(self.inference, id="vocab", classes="pane")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one(TrainingPane).border_title = "Training · F2"
-        self.query_one(VocabPane).border_title = "Vocabulary · F3"
-        self.query_one(PredictorPane).border_title = "Predictor · F4"
-        self._apply_layout(self.size.width, self.size.height)
-        self.query_one(PaneTabs).active = "tab-predictor"
-        self._laid_out = True
-        self.set_interval(LIVE_REFRESH, self._live_refresh)
+    def _launch(self) -> None:
+        """Once the main screen's panes are mounted (a fast load may answer at once)."""
         self.memory.apply_settings()
-        self.train_config = TrainConfig(device=self.device_name)
-        self.theme_changed_signal.subscribe(
-            self, lambda theme: self.memory.theme_changed(theme.name)
-        )
+        self.state.train_config = TrainConfig(device=self.state.device_name)
         if self.launch_checkpoint:
             self.load(LoadKind.CHECKPOINT, checkpoint_path(self.launch_checkpoint), fallback=True)
         elif self.launch_corpus:
@@ -187,39 +164,16 @@ class LstmApp(SafeNotifyApp):
             self.load(*self.memory.first_load(), fallback=True)
 
     def on_resize(self, event: Resize) -> None:
-        self._apply_layout(event.size.width, event.size.height)
-
-    def _apply_layout(self, width: int, height: int) -> None:
-        narrow = width < NARROW_WIDTH or height < NARROW_HEIGHT
-        if narrow != self.narrow:
-            self.narrow = narrow
-            self.refresh_bindings()
-        self.set_class(narrow, "-narrow")
+        self.main.apply_layout(event.size.width, event.size.height)
 
     def action_show_pane(self, name: str) -> None:
-        if name not in PANES:
-            return
-        self.active_pane = name
-        for pane in PANES:
-            self.query_one(f"#{pane}").set_class(pane == name, "-active")
-        tabs = self.query_one(PaneTabs)
-        if tabs.active != f"tab-{name}":
-            tabs.active = f"tab-{name}"
-        if name == "training":
-            self.query_one(TrainingPane).focus()
-        elif name == "vocab":
-            self.query_one("#vocab-table", DataTable).focus()
-        else:
-            self.query_one(PredictorPane).focus_input()
+        self.main.show_pane(name)
 
-    @on(Tabs.TabActivated, "#pane-tabs")
-    def _tab_activated(self, event: Tabs.TabActivated) -> None:
-        stale = event.tab.id != event.tabs.active  # switched again since: ignore
-        name = (event.tab.id or "").removeprefix("tab-")
-        if self._laid_out and not stale and name != self.active_pane:
-            self.action_show_pane(name)
+    @property
+    def active_pane(self) -> str:
+        return self.main.active_pane
 
-    # -- the footer and the header ----------------------------------------------------------------
+    # -- the footer -------------------------------------------------------------------------------
 
     def get_key_display(self, binding: Binding) -> str:
         key = binding.key
@@ -228,60 +182,25 @@ class LstmApp(SafeNotifyApp):
         return super().get_key_display(binding)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        ready = self.session is not None and not self.busy
-        return action_allowed(action, self.training_state, ready, self.narrow)
-
-    def _state_changed(self) -> None:
-        self.query_one(TrainingPane).set_state(self.training_state)
-        self.refresh_bindings()
-        self._refresh_status()
-
-    def _refresh_status(self) -> None:
-        bar = self.query_one(StatusBar)
-        session = self.session
-        if session is None:
-            bar.update_status(activity="loading model…" if self.busy else "no model")
-            return
-        corpus = self.corpus_path.name if self.corpus_path else session.corpus.name
-        step = self.query_one(TrainingPane).last_step
-        bar.status = session_status(session, corpus, self.training_state, self.busy, step)
-
-    def _live_refresh(self, force: bool = False) -> None:
-        """A few times a second: the status line, and fresher predictions if training moved."""
-        if not self.is_running:  # shutting down: the widgets are going
-            return
-        self._refresh_status()
-        if not self.busy:
-            panes = [self.query_one(PredictorPane), self.query_one(VocabPane)]
-            self.inference.refresh_if_due(self.query_one(PromptInput).value, panes, force)
+        state = self.state
+        return action_allowed(action, state.training_state, state.ready, state.narrow)
 
     # -- loading ----------------------------------------------------------------------------------
 
-    def load(
-        self, kind: LoadKind, path: Path | None, hp: Hyperparams | None = None, fallback=False
-    ) -> None:
-        self.loader.load(
-            LoadRequest(
-                kind, self.device_name, self.train_config, path, hp, self.session,
-                self.corpus_path, self.corpus, fallback,
-            )
-        )  # fmt: skip
-        self._state_changed()
+    def load(self, kind: LoadKind, path: Path | None, fallback: bool = False) -> None:
+        self.dialogs.open_model(kind, path, fallback=fallback)
 
     def on_session_ready(self, message: SessionReady) -> None:
         if self.is_running:  # else shutting down: the widgets are going
-            self.flows.opened(message)
-            self._state_changed()
+            self.dialogs.opened(message)
 
     def on_corpus_progress(self, message: CorpusProgress) -> None:
         meter = "█" * round(message.fraction * 10)
-        activity = f"{message.label} {meter:░<10} {message.fraction:.0%}"
-        self.query_one(StatusBar).update_status(activity=activity)
+        self.main.show_activity(f"{message.label} {meter:░<10} {message.fraction:.0%}")
 
     def on_session_failed(self, message: SessionFailed) -> None:
         if self.is_running:  # else shutting down: the widgets are going
-            self.flows.failed(message)
-            self._state_changed()
+            self.dialogs.failed(message)
 
     def on_inference_failed(self, message: InferenceFailed) -> None:
         if self.is_running:
@@ -290,81 +209,74 @@ class LstmApp(SafeNotifyApp):
     # -- training ---------------------------------------------------------------------------------
 
     def _not_ready(self) -> bool:
-        if self.session is None or self.busy:
+        if not self.state.ready:
             self.notify("The model is still loading.", severity="warning", timeout=3)
             return True
         return False
 
     def action_train(self) -> None:
         if not self._not_ready():
-            self.runs.train()
-            self._state_changed()
+            self.training_keys.train()
 
     def action_pause(self) -> None:
-        self.runs.pause()
-        self._state_changed()
+        self.training_keys.pause()
 
     def action_resume(self) -> None:
-        self.runs.resume()
-        self._state_changed()
+        self.training_keys.resume()
 
     def action_toggle_pause(self) -> None:
-        self.runs.toggle_pause()
-        self._state_changed()
+        self.training_keys.toggle_pause()
 
     def action_stop(self) -> None:
-        self.runs.stop()
-        self._state_changed()
+        self.training_keys.stop()
 
     async def stop_training(self) -> None:
-        await self.runs.stopped()
+        await self.training_keys.stopped()
 
     def on_training_started(self, message: TrainingStarted) -> None:
-        if self.is_running and self.runs.started(message):
-            self._state_changed()
+        if self.is_running:
+            self.training_keys.started(message)
 
     def on_training_ended(self, message: TrainingEnded) -> None:
-        if self.is_running and self.runs.ended(message, self._quitting):
-            self._state_changed()
-            self._live_refresh(force=True)
+        if self.is_running and self.training_keys.ended(message, self._quitting):
+            self.main.live_refresh(force=True)
 
     # -- reset, hyperparameters, corpus, checkpoints --------------------------------------------
 
     def action_reset(self) -> None:
         if not self._not_ready():
-            self.flows.reset()
+            self.dialogs.reset()
 
     def on_weights_reset(self, message: WeightsReset) -> None:
         if self.is_running:  # else shutting down: the widgets are going
-            self.flows.weights_reset(message)
-            self.refresh_bindings()
-            self._live_refresh(force=True)
+            self.dialogs.weights_reset(message)
+            self.main.live_refresh(force=True)
 
     def action_hyperparams(self) -> None:
         if not self._not_ready():
-            self.flows.hyperparams()
+            self.dialogs.hyperparams()
 
     def action_open_corpus(self) -> None:
         if self.busy:
             self.notify("Busy loading; try again in a moment.", timeout=3)
         else:
-            self.flows.open_corpus()
+            self.dialogs.open_corpus()
 
     def action_load(self) -> None:
         if self.busy:
             self.notify("Busy loading; try again in a moment.", timeout=3)
         else:
-            self.flows.load()
+            self.dialogs.load()
 
     def load_checkpoint(self, path: Path) -> None:
-        self.flows.load_checkpoint(path)
+        self.dialogs.load_checkpoint(path)
 
     def action_export_history(self) -> None:
-        self.flows.export_history()
+        self.dialogs.export_history()
 
     def action_save(self, then_quit: bool = False) -> None:
         if not self._not_ready():
-            self.flows.save(then_quit)
+            self.dialogs.save(then_quit)
 
     def on_saved(self, message: Saved) -> None:
         if not self.is_running:  # shutting down: the widgets are going
@@ -374,7 +286,7 @@ class LstmApp(SafeNotifyApp):
             return
         self.notify(f"Saved {message.path}", title="Saved", timeout=4)
         self.memory.saved(message.path)
-        self._refresh_status()
+        self.state.saved_to = message.path
         if message.then_quit:
             self._quit_now()
 
@@ -383,7 +295,7 @@ class LstmApp(SafeNotifyApp):
     async def action_quit(self) -> None:
         if self._quitting:
             return
-        steps = self.flows.unsaved_steps()
+        steps = self.dialogs.unsaved_steps()
         if not steps:
             self._quit_now()
             return
@@ -413,8 +325,7 @@ class LstmApp(SafeNotifyApp):
         self._stop_threads()  # however the app ends (ctrl+q, a signal, a test)
 
     def _stop_threads(self) -> None:
-        if self.runs.run is not None:
-            self.runs.run.stop()
+        self.training_keys.stop_now()
         self.inference.close()
 
     # -- help, palette, and pane actions reachable from it --------------------------------------

@@ -5,7 +5,7 @@ keystroke thread must still get the CPU the moment a key arrives. Linux lets a t
 lower its own priority (a per-thread nice value), so these threads do: when nothing else
 wants the CPU they run at full speed, and a keystroke preempts them at once. A thread can
 only lower its priority, never raise it back, so each job gets a fresh thread rather than
-a pooled one (starting a thread costs ~0.1 ms; torch needs no per-thread warm-up).
+a pooled one (starting a thread is cheap beside a step; torch needs no per-thread warm-up).
 """
 
 from __future__ import annotations

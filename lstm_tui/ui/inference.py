@@ -12,8 +12,8 @@ dropped.
 
 While training runs, the session's version moves with every optimizer step (10 times a
 second or more), and the core's ``Predictor`` copies the weights (waiting for the step in
-progress) and recomputes its context whenever it moved: on every keystroke, 10-150 ms on a
-busy 2-core machine. So the service keeps two predictors (``PredictorPair``), each reading
+progress) and recomputes its context whenever it moved: on every keystroke, far longer
+than a keystroke may wait. So the service keeps two predictors (``PredictorPair``), each reading
 the session through a ``LiveView`` whose version moves only when told: keystrokes use the
 active one, while a low-priority thread brings the other up to date and warms it on the
 text being typed, then swaps them. No keystroke waits for a copy.
@@ -138,7 +138,6 @@ class LiveView:
     def __init__(self, session: Session) -> None:
         self.session = session
         self._version = session.version
-        self.caught_up_at = time.monotonic()
 
     @property
     def version(self) -> int:
@@ -149,7 +148,6 @@ class LiveView:
         return self._version != self.session.version
 
     def catch_up(self) -> None:
-        self.caught_up_at = time.monotonic()
         self._version = self.session.version
 
     @property

@@ -1,9 +1,11 @@
 """Messages: from the threads that do the work to the widget that asked, and from panes up.
 
-Results of model work carry the ``generation`` of the model they were computed with; the
-inference service says whether that is still the live one (``InferenceService.current``).
-Training messages carry the ``TrainingRun`` they come from. None of these may be collapsed
-(``can_replace``): chart points and transcript lines matter.
+Messages carry data and ids, never the live objects that sent them: results of model work
+carry the ``generation`` of the model they were computed with (the inference service says
+whether that is still the live one, ``InferenceService.current``), training messages the
+``run_id`` of their run, a finished load its ``load_id`` (the loader hands over the warmed-up
+predictor for it). None of these may be collapsed (``can_replace``): chart points and
+transcript lines matter.
 """
 
 from __future__ import annotations
@@ -17,12 +19,10 @@ from textual.message import Message
 if TYPE_CHECKING:  # torch-backed types: imported by the workers, never at module level here
     from lstm_tui.core.jobs import Opened
     from lstm_tui.core.serving.phrase import Phrase
-    from lstm_tui.core.serving.predict import Continuation, Predictor, Suggestions, WordProb
+    from lstm_tui.core.serving.predict import Continuation, Suggestions, WordProb
     from lstm_tui.core.serving.surprisal import WordSurprise
     from lstm_tui.core.text.corpus import Corpus
     from lstm_tui.core.training.train import EpochEvent, StepEvent, TrainResult
-    from lstm_tui.ui.inference import LiveView
-    from lstm_tui.ui.training_run import TrainingRun
 
 
 # -- loading (to the app) ------------------------------------------------------------------------
@@ -30,16 +30,15 @@ if TYPE_CHECKING:  # torch-backed types: imported by the workers, never at modul
 
 @dataclass
 class SessionReady(Message):
-    """A model is loaded or built and its predictor warmed up."""
+    """A model is loaded or built and its predictor warmed up (``SessionLoader.take``)."""
 
+    load_id: int
     opened: Opened
-    view: LiveView  # the session as the predictor reads it
-    predictor: Predictor
 
 
 @dataclass
 class CorpusProgress(Message):
-    """A big corpus is being tokenised into the token cache (issue 9)."""
+    """A big corpus is being tokenised into the token cache."""
 
     label: str  # "tokenising book.txt"
     fraction: float  # 0..1
@@ -70,7 +69,7 @@ class Saved(Message):
 
 @dataclass
 class TrainingStarted(Message):
-    run: TrainingRun
+    run_id: int
     corpus: Corpus
     description: str  # "batch 25 × bptt 8 · 1,471 epochs · cpu ×1"
     total_steps: int
@@ -81,13 +80,13 @@ class TrainingStarted(Message):
 class TrainingProgress(Message):
     """One StepEvent or EpochEvent, in order; never dropped."""
 
-    run: TrainingRun
+    run_id: int
     event: StepEvent | EpochEvent
 
 
 @dataclass
 class TrainingEnded(Message):
-    run: TrainingRun
+    run_id: int
     result: TrainResult | None
     error: str | None = None
     bad_corpus: bool = False  # the text could not be read: forget it

@@ -291,7 +291,7 @@ def test_quit_while_training_returns_promptly() -> None:
         chart = app.query_one(LossChart)
         await pilot.press("f5")
         await wait_for(pilot, lambda: len(chart.steps) >= 2, "training steps")
-        control = app.runs.run
+        control = app.training_keys.current
         assert control is not None
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the quit question")

@@ -163,7 +163,7 @@ def test_after_a_load_only_new_steps_count_and_enter_keeps_the_work(tmp_path: Pa
         app.load_checkpoint(saved)
         await wait_for(pilot, lambda: app.session is not old and not app.busy, "the load")
         loaded = app.session.progress.steps
-        assert loaded > 0 and app.flows.unsaved_steps() == 0
+        assert loaded > 0 and app.dialogs.unsaved_steps() == 0
         await train_steps(pilot, 1)
         new = app.session.progress.steps - loaded
         await pilot.press("f8")

@@ -28,9 +28,9 @@ from lstm_tui.core.runtime import (
 from lstm_tui.core.store import settings
 from lstm_tui.core.training.config import TrainConfig
 from lstm_tui.ui.inference import InferenceQueue, JobKind
+from lstm_tui.ui.run_thread import TRANSITIONS
 from lstm_tui.ui.screens.hyperparams import FieldError, parse_form
 from lstm_tui.ui.state import TrainState, action_allowed
-from lstm_tui.ui.training_run import TRANSITIONS
 from lstm_tui.ui.widgets.predictor import ATTACH_LEFT, insert_word
 from lstm_tui.ui.widgets.status_bar import Status, status_line
 

@@ -150,11 +150,3 @@ def cache_target_probs(ids: np.ndarray, window: int = CACHE_WINDOW) -> np.ndarra
     history = np.minimum(positions, window).astype(np.float64)  # tokens the cache holds
     probs = np.divide(counts, history, out=np.zeros(n), where=history > 0)
     return probs[1:]
-
-
-def cache_distribution(history: list[int] | np.ndarray, vocab_size: int) -> np.ndarray:
-    """[vocab] the unigram cache's next-word distribution (all zero with no history)."""
-    recent = np.asarray(history[-CACHE_WINDOW:], dtype=np.int64)
-    if len(recent) == 0:
-        return np.zeros(vocab_size, dtype=np.float32)
-    return (np.bincount(recent, minlength=vocab_size) / len(recent)).astype(np.float32)

@@ -622,9 +622,10 @@ class OneTokenLSTM:
     """``model.features`` for one token at a time, fast on a CPU.
 
     A single token through ``nn.LSTM`` on a CPU takes its oneDNN path, which re-packs every
-    weight on each call: 2x512 costs ~9 ms of CPU a step on a 2-core EPYC. The same
-    equations as one [x, h] @ W product per layer, W laid out for it once, cost ~1 ms, and
-    ~0.7 ms with layer 0's input term looked up. Build a new one when the weights change.
+    weight on each call. The same equations as one [x, h] @ W product per layer, W laid out
+    for it once, cost several times less, and less again with layer 0's input term looked
+    up (figures: docs/BENCHMARKS.md, bench/latency.py). Build a new one when the weights
+    change.
     """
 
     @torch.no_grad()

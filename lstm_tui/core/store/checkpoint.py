@@ -69,6 +69,11 @@ class CheckpointInfo:
         return self.path.name.removesuffix(CHECKPOINT_SUFFIX)
 
 
+def read_history(path: str | Path) -> list[dict]:
+    """A checkpoint's training history (``history.py``), read from its header alone (no torch)."""
+    return history.checked(read_header(path).get("history"))
+
+
 def read_header(path: str | Path) -> dict:
     """The JSON document of an lstm-tui checkpoint, checked against the schema, or
     ``CheckpointError`` saying why not. Reads the header only: no tensor, no torch."""

@@ -3,8 +3,9 @@
 Each record is a flat dict of plain numbers (``step`` and ``epoch`` of the session, and
 the evaluation's metrics: ``train_loss``, ``train_accuracy``,
 ``val_perplexity``, ``val_accuracy``, ``window_accuracy``…); the checkpoint's JSON document
-holds them as a list under ``history``. Checkpoints written before there was a history load
-with an empty one.
+holds them as a list under ``history`` (``checkpoint.read_history`` reads it without torch).
+Checkpoints written before there was a history load with an empty one. This module knows
+nothing of files: the checkpoint imports it, never the other way round.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import csv
 import io
 import json
 import math
-from pathlib import Path
 
 FIRST_COLUMNS = ("step", "epoch", "train_loss", "train_accuracy", "val_perplexity")
 
@@ -33,13 +33,6 @@ def checked(raw: object) -> list[dict]:
                 }
             )
     return keep
-
-
-def read(path: str | Path) -> list[dict]:
-    """A checkpoint's history, read from its header alone (no torch)."""
-    from lstm_tui.core.store.checkpoint import read_header
-
-    return checked(read_header(path).get("history"))
 
 
 def columns(records: list[dict]) -> list[str]:

@@ -177,7 +177,7 @@ class Trainer:
         self.config = (config or session.train_config).check()
         self.device = resolve_device(self.config.device)
         self.autocast = resolve_precision(precision, self.device)
-        # [issue 9] Many processes: each reads its share of the streams, all vote to stop.
+        # Many processes: each reads its share of the streams, all vote to stop.
         self.dist = dist
         if dist is not None and self.config.seed is None:
             self.config = replace(self.config, seed=dist.shared_seed(None))
@@ -253,7 +253,7 @@ class Trainer:
 
     def _evaluate(self, full: bool = False) -> dict:
         self.session.wait_for_ngram()
-        if self.dist is not None:  # [issue 9] rank 0 scores; all take its metrics, decide alike
+        if self.dist is not None:  # rank 0 scores; all take its metrics, decide alike
             return self.dist.from_main(lambda: self._score(full))
         return self._score(full)
 
@@ -326,7 +326,7 @@ class Trainer:
         """One epoch: the text cut into ``batch_size`` side-by-side streams, ``bptt`` at a time.
 
         The streams start at a random offset each epoch, so on a small text every position
-        is sometimes read from an empty state (as the predictor will be). [issue 9] Batches
+        is sometimes read from an empty state (as the predictor will be). Batches
         are read from ``train_ids`` step by step (it may be a memory map of a huge corpus);
         under torchrun each rank reads its own streams of the global batch.
         """
@@ -338,7 +338,7 @@ class Trainer:
         return StreamBatches(ids, offset, length, self.bptt, rows, self.device)
 
     def _train_step(self) -> torch.nn.Module:
-        """[issue 9] The forward pass as a module: (x, y, state, count_correct) -> (loss,
+        """The forward pass as a module: (x, y, state, count_correct) -> (loss,
         hits, detached state); wrapped in DDP under torchrun, autocast to bf16 if asked."""
         step = TrainStep(self.session.model, self.autocast)
         return step if self.dist is None else self.dist.wrap(step)

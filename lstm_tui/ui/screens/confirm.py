@@ -42,7 +42,7 @@ class ConfirmScreen(ModalScreen[str | None]):
                     yield key_button(
                         choice.label,
                         choice.key,
-                        variant=choice.variant,  # type: ignore[arg-type]
+                        variant=choice.variant,
                         id=f"choice-{choice.key}",
                     )
                 yield key_button("Cancel", "esc", id="choice-cancel")

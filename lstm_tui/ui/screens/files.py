@@ -156,7 +156,9 @@ class LoadScreen(ModalScreen[Path | None]):
         with Vertical(classes="dialog load"):
             yield Label("Load checkpoint", classes="dialog-title")
             yield Static(f"Saved in {checkpoints_dir()}", classes="dialog-note", markup=False)
-            table = DataTable(id="load-table", cursor_type="row", zebra_stripes=True)
+            table: DataTable[str] = DataTable(
+                id="load-table", cursor_type="row", zebra_stripes=True
+            )
             for label, key in (
                 ("name", "name"),
                 ("saved", "created"),

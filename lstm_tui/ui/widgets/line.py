@@ -1,8 +1,8 @@
 """A one-line text widget that repaints without a layout pass.
 
 ``Static.update`` asks for a layout of the whole screen (its size may change); these lines
-have a fixed height, so a new text only repaints them. On a busy 2-core machine that is
-the difference between ~1 ms and ~40 ms per keystroke.
+have a fixed height, so a new text only repaints them: a repaint costs a small fraction of
+a layout pass, per keystroke (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class LogLines(Widget):
     """The last lines of a log, as many as fit; repainted, never re-laid-out.
 
     (A RichLog grows its virtual size with every line, which costs a layout pass of the
-    whole screen: 10-40 ms twice a second during training.)
+    whole screen twice a second during training.)
     """
 
     DEFAULT_CSS = """

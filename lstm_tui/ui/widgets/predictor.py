@@ -161,8 +161,8 @@ class PromptInput(Input):
     """The predictor's input: Tab accepts, ↓/↑ choose a suggestion, alt+N inserts number N."""
 
     # Input sets its virtual size on every keystroke, and Widget declares that reactive with
-    # layout=True: a layout pass over the whole screen per key (~40 ms on a busy 2-core
-    # machine). The input's own size is fixed by CSS and its scrolling reads the virtual
+    # layout=True: a layout pass over the whole screen per key, the slowest part of a
+    # keystroke. The input's own size is fixed by CSS and its scrolling reads the virtual
     # size directly, so a repaint is all a keystroke needs.
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 

@@ -306,6 +306,7 @@ class TrainingPane(Vertical, can_focus=True):
         step, epoch = self.last_step, self.last_epoch
         loaded = self._loaded_metrics
         loss = step.loss if step else (epoch.train_loss if epoch else loaded.get("train_loss"))
+        accuracy: float | None
         if step and step.accuracy is not None:
             accuracy = step.accuracy
         elif epoch:

@@ -1,9 +1,10 @@
 """One training run: its own thread, its control, and its state as a small state machine.
 
 The UI thread makes a ``TrainingRun`` and calls ``start``, ``pause``, ``resume`` and
-``stop``; the run's thread reads the corpus if needed, builds the ``Trainer`` with the
-run's ``RunControl`` and drives it, posting every event, in order, to the widget that
-asked (the training pane; ``TrainingStarted`` and ``TrainingEnded`` bubble on to the app).
+``stop``; the run's thread reads the corpus if needed and drives ``jobs.train_session``
+with the run's ``RunControl``, posting every event, in order, with the run's ``run_id``, to
+the widget that asked (the training pane; ``TrainingStarted`` and ``TrainingEnded`` bubble
+on to the app).
 The thread lowers its own priority first (``background.py``): keystrokes come first.
 
 States (``TrainState``), and who moves them:
@@ -17,6 +18,7 @@ States (``TrainState``), and who moves them:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from dataclasses import dataclass
@@ -60,8 +62,12 @@ class RunPlan:
     threads: int | None
 
 
+_RUN_IDS = itertools.count(1)
+
+
 class TrainingRun:
     def __init__(self, plan: RunPlan, reply_to: MessagePump) -> None:
+        self.run_id = next(_RUN_IDS)  # what its messages carry, rather than the run itself
         self.plan = plan
         self.reply_to = reply_to
         self.control = RunControl()
@@ -139,7 +145,7 @@ class TrainingRun:
             self._move(S.IDLE)
             self.finished_at = time.perf_counter()
             self.finished.set()
-        self.reply_to.post_message(TrainingEnded(self, result, error, bad_corpus))
+        self.reply_to.post_message(TrainingEnded(self.run_id, result, error, bad_corpus))
 
     def _corpus(self) -> Corpus:
         from lstm_tui.core.jobs import corpus_for
@@ -151,32 +157,31 @@ class TrainingRun:
         return corpus_for(plan.session, plan.corpus_path)
 
     def _train(self, corpus: Corpus) -> TrainResult | None:
-        import torch
-
+        from lstm_tui.core.jobs import Started, train_session
         from lstm_tui.core.model.device import describe_device
-        from lstm_tui.core.runtime import training_threads
-        from lstm_tui.core.training.train import Trainer, TrainResult
+        from lstm_tui.core.training.train import EpochEvent, StepEvent, TrainResult
 
         plan = self.plan
-        val = corpus.val_ids if corpus.has_validation else None
-        trainer = Trainer(plan.session, corpus.train_ids, val, plan.config, control=self.control)
-        where = describe_device(trainer.device)
-        if trainer.device.type == "cpu":
-            threads = training_threads(plan.threads, reserve=1)
-            torch.set_num_threads(threads)
-            where += f" ×{threads}"
+        run = train_session(
+            plan.session, corpus, plan.config, control=self.control, threads=plan.threads, reserve=1
+        )
+        setup = next(run)
+        assert isinstance(setup, Started)
+        where = describe_device(setup.device) + (f" ×{setup.threads}" if setup.threads else "")
         with self._lock:
             self._trainer_built = True
         self._move(S.TRAINING)  # unless paused or stopping meanwhile
-        total = trainer.epochs * trainer.steps_per_epoch()
-        shape = f"batch {trainer.batch_size} × bptt {trainer.bptt}"
-        description = f"{shape} · {trainer.epochs:,} epochs · {where}"
-        first = plan.session.progress.steps
-        self.reply_to.post_message(TrainingStarted(self, corpus, description, total, first))
+        shape = f"batch {setup.batch_size} × bptt {setup.bptt}"
+        epochs = f"{setup.epochs:,} epochs" if setup.epochs else "epochs unbounded"
+        description = f"{shape} · {epochs} · {where}"
+        total = setup.total_steps or 0
+        self.reply_to.post_message(
+            TrainingStarted(self.run_id, corpus, description, total, setup.first_step)
+        )
         result = None
-        for event in trainer.run():
+        for event in run:
             if isinstance(event, TrainResult):
                 result = event
-            else:
-                self.reply_to.post_message(TrainingProgress(self, event))
+            elif isinstance(event, (StepEvent, EpochEvent)):
+                self.reply_to.post_message(TrainingProgress(self.run_id, event))
         return result

@@ -2,11 +2,13 @@
 
 The work is the core's (``core/jobs.py``); this adds the predictor's warm-up, the
 fallback on the bundled model at launch, and the thread. Results go to the app as
-``SessionReady`` / ``SessionFailed`` / ``WeightsReset``; the app applies them.
+``SessionReady`` (with a ``load_id``: ``take`` hands over the warmed-up predictor) /
+``SessionFailed`` / ``WeightsReset``; the model dialogs apply them to the app's state.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import traceback
 from collections.abc import Callable
@@ -24,8 +26,9 @@ if TYPE_CHECKING:
 
     from lstm_tui.core.jobs import Opened
     from lstm_tui.core.model.session import Session
-    from lstm_tui.core.text.corpus import Corpus
+    from lstm_tui.core.serving.predict import Predictor
     from lstm_tui.core.training.config import TrainConfig
+    from lstm_tui.ui.inference import LiveView
     from lstm_tui.ui.screens.hyperparams import Hyperparams
 
 
@@ -40,17 +43,32 @@ class LoadRequest:
     hyperparams: Hyperparams | None = None
     current: Session | None = None  # the model to reshape (ARCHITECTURE)
     current_corpus_path: Path | None = None
-    current_corpus: Corpus | None = None
     fallback: bool = False  # at launch: if this fails, open the bundled model
+
+
+@dataclass
+class Warm:
+    """A loaded model's predictor, warmed up in the load thread, and the view it reads."""
+
+    view: LiveView
+    predictor: Predictor
 
 
 class SessionLoader:
     def __init__(self, reply_to: MessagePump) -> None:
         self.reply_to = reply_to
-        self.busy = False  # a load or reset is in flight; cleared by the app on its answer
+        self._ids = itertools.count(1)
+        self._warm: dict[int, Warm] = {}  # by load id, until taken
+        self._lock = threading.Lock()
 
     def load(self, request: LoadRequest) -> None:
-        self._start(lambda: self._load(request))
+        load_id = next(self._ids)
+        self._start(lambda: self._load(request, load_id))
+
+    def take(self, load_id: int) -> Warm:
+        """On the UI thread, for a ``SessionReady``: its predictor, handed over once."""
+        with self._lock:
+            return self._warm.pop(load_id)
 
     def reset(self, session: Session, seed: int | None) -> None:
         def work() -> None:
@@ -63,12 +81,7 @@ class SessionLoader:
 
         self._start(work)
 
-    def done(self) -> None:
-        """On the UI thread, once the answer is applied."""
-        self.busy = False
-
     def _start(self, work: Callable[[], None]) -> None:
-        self.busy = True
         threading.Thread(target=work, name="lstm-tui-load", daemon=True).start()
 
     def _progress_of(self, request: LoadRequest) -> Callable[..., None]:
@@ -81,9 +94,10 @@ class SessionLoader:
 
         return progress
 
-    def _load(self, request: LoadRequest) -> None:
+    def _load(self, request: LoadRequest, load_id: int) -> None:
         try:
-            ready = warmed_up(build(request, self._progress_of(request)))
+            opened = build(request, self._progress_of(request))
+            warm = warmed_up(opened)
         except Exception as e:  # a bad file or a bug: say so, keep the app and what it had
             self.reply_to.post_message(SessionFailed(self._failure(e), final=not request.fallback))
             if not request.fallback:
@@ -95,12 +109,15 @@ class SessionLoader:
                     request.train_config,
                     paths.default_checkpoint(),
                 )
-                ready = warmed_up(build(fallback))
+                opened = build(fallback)
+                warm = warmed_up(opened)
             except Exception as e2:  # nothing to show: the app says "no model"
                 self.reply_to.post_message(SessionFailed(self._failure(e2)))
                 return
-            ready.opened.notes.insert(0, "Opened the bundled fable model instead.")
-        self.reply_to.post_message(ready)
+            opened.notes.insert(0, "Opened the bundled fable model instead.")
+        with self._lock:
+            self._warm[load_id] = warm
+        self.reply_to.post_message(SessionReady(load_id, opened))
 
     def _failure(self, error: Exception) -> str:
         """One line for the user; the traceback, for an error that is not theirs, to the log."""
@@ -129,7 +146,7 @@ def build(request: LoadRequest, progress: Callable[..., None] | None = None) -> 
     return opened
 
 
-def warmed_up(opened: Opened) -> SessionReady:
+def warmed_up(opened: Opened) -> Warm:
     from lstm_tui.core.serving.predict import Predictor
     from lstm_tui.ui.inference import LiveView
 
@@ -137,4 +154,4 @@ def warmed_up(opened: Opened) -> SessionReady:
     predictor = Predictor(view)  # type: ignore[arg-type]  # a Session, as far as it reads
     predictor.suggest("the ")  # the first call pays for lazy set-up: not the first keystroke
     predictor.suggest("")
-    return SessionReady(opened, view, predictor)
+    return Warm(view, predictor)

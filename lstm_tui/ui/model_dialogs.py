@@ -1,9 +1,11 @@
 """Changing the model the app holds: save, load, open a text, reshape (F9), reset (F8).
 
 A controller on the UI thread: it pushes the dialogs, asks before unsaved training is thrown
-away and, on an answer, asks the app to load (``LstmApp.load``), resets the weights through
-the loader, or writes the checkpoint in a thread of its own, which posts ``Saved``. It
-counts the saves in flight: a quit waits for them (``LstmApp.run``).
+away and, on an answer, starts a load (``open_model``, through the ``SessionLoader``), resets the
+weights through the loader, or writes the checkpoint in a thread of its own, which posts
+``Saved``. A load's answer is applied to the app's state here (``opened``, ``failed``). It
+counts the saves in flight: a quit waits for them (``LstmApp.run``). It knows the app only
+as Textual's ``App`` (dialogs, notifications, the panes) and its ``AppState``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lstm_tui.core import runtime
 from lstm_tui.core.errors import UserError
@@ -21,19 +23,39 @@ from lstm_tui.ui.messages import Saved, SessionFailed, SessionReady, WeightsRese
 from lstm_tui.ui.screens.confirm import Choice, ConfirmScreen
 from lstm_tui.ui.screens.files import LoadScreen, OpenCorpusScreen, SaveScreen
 from lstm_tui.ui.screens.hyperparams import Hyperparams, HyperparamsScreen
+from lstm_tui.ui.session_loader import LoadRequest
 from lstm_tui.ui.state import LoadKind
 from lstm_tui.ui.widgets.predictor import PredictorPane
 from lstm_tui.ui.widgets.training import TrainingPane
 from lstm_tui.ui.widgets.vocab import VocabPane
 
 if TYPE_CHECKING:
+    from textual.app import App
+    from textual.notifications import SeverityLevel
+
     from lstm_tui.core.model.session import Session
-    from lstm_tui.ui.app import LstmApp
+    from lstm_tui.ui.app_state import AppState
+    from lstm_tui.ui.inference import InferenceService
+    from lstm_tui.ui.launch_memory import LaunchMemory
+    from lstm_tui.ui.session_loader import SessionLoader
 
 
-class ModelFlows:
-    def __init__(self, app: LstmApp) -> None:
-        self.app = app
+class ModelDialogs:
+    def __init__(
+        self,
+        shell: App,
+        state: AppState,
+        loader: SessionLoader,
+        inference: InferenceService,
+        memory: LaunchMemory,
+        stop_training: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.app = shell  # Textual's App: dialogs, notifications, the panes
+        self.state = state
+        self.loader = loader
+        self.inference = inference
+        self.memory = memory
+        self.stop_training = stop_training
         self._saves = 0
         self._saves_lock = threading.Lock()
 
@@ -46,7 +68,7 @@ class ModelFlows:
 
     def unsaved_steps(self) -> int:
         """Steps trained since the weights were last saved or loaded (0: nothing to lose)."""
-        session = self.app.session
+        session = self.state.session
         if session is None or session.is_saved:
             return 0
         return session.progress.steps - session.saved_steps
@@ -71,30 +93,49 @@ class ModelFlows:
             answered,
         )
 
+    def open_model(
+        self,
+        kind: LoadKind,
+        path: Path | None,
+        hp: Hyperparams | None = None,
+        fallback: bool = False,
+    ) -> None:
+        """Load or build a model in the loader's thread; ``opened`` or ``failed`` follows."""
+        state = self.state
+        self.loader.load(
+            LoadRequest(
+                kind, state.device_name, state.train_config, path, hp, state.session,
+                state.corpus_path, fallback,
+            )
+        )  # fmt: skip
+        state.loading = True
+
     def opened(self, message: SessionReady) -> None:
         """A model was loaded or built: the app holds it from now on."""
         from lstm_tui.core.jobs import preset_of
 
-        app, opened = self.app, message.opened
-        session = app.session = opened.session
-        app.loader.done()
-        app.corpus, app.corpus_path = opened.corpus, opened.corpus_path
-        app.device_name = opened.device
-        app.preset = preset_of(session.config)
-        budget = {} if opened.fresh else {"epochs": None, "max_seconds": None}
-        app.train_config = replace(
-            session.train_config, **budget, target_accuracy=None, device=app.device_name
+        app, state, opened = self.app, self.state, message.opened
+        warm = self.loader.take(message.load_id)
+        session = opened.session
+        state.loading = False
+        state.session = session
+        state.corpus, state.corpus_path = opened.corpus, opened.corpus_path
+        state.device_name = opened.device
+        state.preset = preset_of(session.config)
+        budget: dict[str, Any] = {} if opened.fresh else {"epochs": None, "max_seconds": None}
+        state.train_config = replace(
+            session.train_config, **budget, target_accuracy=None, device=state.device_name
         )
-        app.inference.use(session, message.predictor, message.view, app)
+        self.inference.use(session, warm.predictor, warm.view, app)
         app.query_one(TrainingPane).show_session(session, opened.fresh)
         app.query_one(VocabPane).set_vocab(session.vocab, session.lowercase)
         predictor = app.query_one(PredictorPane)
         predictor.set_ready(True)
-        if app.active_pane == "predictor" and not isinstance(app.screen, ConfirmScreen):
+        if predictor.has_class("-active") and not isinstance(app.screen, ConfirmScreen):
             predictor.focus_input()
         runtime.freeze_heap()
-        app.memory.opened(session.source, opened.corpus_path if opened.fresh else None)
-        severity = "warning" if opened.warning else "information"
+        self.memory.opened(session.source, opened.corpus_path if opened.fresh else None)
+        severity: SeverityLevel = "warning" if opened.warning else "information"
         app.notify(opened.note, severity=severity, timeout=10)
 
     def failed(self, message: SessionFailed) -> None:
@@ -102,9 +143,9 @@ class ModelFlows:
         and the bundled model both failed), say so rather than "loading model…"."""
         app = self.app
         if message.final:
-            app.loader.done()
+            self.state.loading = False
         app.notify(message.error, title="Could not open", severity="error", timeout=10)
-        if message.final and app.session is None:
+        if message.final and self.state.session is None:
             no_model = "no model: ctrl+o loads one, ctrl+n opens a text"
             app.query_one(PredictorPane).set_ready(False, no_model)
 
@@ -117,13 +158,17 @@ class ModelFlows:
                 "Open corpus",
                 "A UTF-8 text file. Opening it makes a new vocabulary and a new, untrained "
                 "model sized for it (the current one is closed).",
-                app.corpus_path.parent if app.corpus_path else None,
+                self.state.corpus_path.parent if self.state.corpus_path else None,
             ),
-            lambda path: path and self._after_stop(f"Open {path.name}?", LoadKind.CORPUS, path),
+            self._open_corpus_chosen,
         )
 
+    def _open_corpus_chosen(self, path: Path | None) -> None:
+        if path is not None:
+            self._after_stop(f"Open {path.name}?", LoadKind.CORPUS, path)
+
     def load(self) -> None:
-        session = self.app.session
+        session = self.state.session
         current = session.source if session is not None else None
         self.app.push_screen(
             LoadScreen(extra=[paths.default_checkpoint()], current=current),
@@ -137,17 +182,16 @@ class ModelFlows:
     def _after_stop(self, question: str, kind: LoadKind, path: Path | None) -> None:
         if path is None:
             return
-        app = self.app
 
         async def go() -> None:
-            await app.stop_training()
-            app.load(kind, path)
+            await self.stop_training()
+            self.open_model(kind, path)
 
         self.confirm_discard(question, go)
 
-    def ask_training_text(self, then: Callable[[Path], Awaitable[None] | None]) -> None:
+    def ask_training_text(self, then: Callable[[Path], None]) -> None:
         """The model's own text is not on this machine: ask which text to train on."""
-        session = self.app.session
+        session = self.state.session
         name = session.corpus.name if session is not None and session.corpus.name else "unknown"
         self.app.push_screen(
             OpenCorpusScreen(
@@ -156,39 +200,41 @@ class ModelFlows:
                 "is read with the model's vocabulary, and words it does not know become "
                 "<unk>. (To start a new model on a text, use Open corpus, ctrl+n.)",
             ),
-            lambda path: then(path) if path is not None else None,
+            lambda path: None if path is None else then(path),
         )
 
     # -- shape and weights ------------------------------------------------------------------------
 
     def hyperparams(self) -> None:
-        app = self.app
-        assert app.session is not None
-        session = app.session
-        if app.corpus is not None:
-            tokens: int | None = len(app.corpus.train_ids)
+        state = self.state
+        assert state.session is not None
+        session = state.session
+        if state.corpus is not None:
+            tokens: int | None = len(state.corpus.train_ids)
         else:  # the text is not read yet: where its split will fall
             from lstm_tui.core.text.corpus import split_point
 
             tokens = split_point(session.corpus.tokens, 0.1) if session.corpus.tokens else None
+        training = state.training_state.running
         screen = HyperparamsScreen(
-            session.config, app.preset, app.train_config, app.training, tokens
+            session.config, state.preset, state.train_config, training, tokens
         )
-        app.push_screen(screen, self._hyperparams_chosen)
+        self.app.push_screen(screen, self._hyperparams_chosen)
 
     def _hyperparams_chosen(self, result: Hyperparams | None) -> None:
-        app = self.app
-        if result is None or app.session is None:
+        app, state = self.app, self.state
+        if result is None or state.session is None:
             return
-        config = app.session.config
+        config = state.session.config
         current = (config.layers, config.hidden, config.embed, config.dropout)
-        app.train_config = result.train
-        app.device_name = result.train.device
+        state.train_config = result.train
+        state.device_name = result.train.device
+        training = state.training_state.running
         if result.architecture() == current:
-            app.preset = result.preset
-            note = "the next run uses them" if app.training else "F5 trains with them"
+            state.preset = result.preset
+            note = "the next run uses them" if training else "F5 trains with them"
             app.notify(f"Settings saved: {note}.", timeout=3)
-        elif app.training:
+        elif training:
             app.notify(
                 "Stop training first (F7) to change the model's shape; the training settings "
                 "are saved.",
@@ -196,27 +242,27 @@ class ModelFlows:
                 timeout=6,
             )
         else:
-            app.preset = result.preset
+            state.preset = result.preset
             self.confirm_discard(
-                "Start a new model?", lambda: app.load(LoadKind.ARCHITECTURE, None, result)
+                "Start a new model?", lambda: self.open_model(LoadKind.ARCHITECTURE, None, result)
             )
 
     def reset(self) -> None:
-        app = self.app
-        if app.training:
-            app.notify("Stop training first (F7), then reset.", severity="warning", timeout=4)
+        state = self.state
+        if state.training_state.running:
+            self.app.notify("Stop training first (F7), then reset.", severity="warning", timeout=4)
             return
 
         def reset() -> None:
-            assert app.session is not None
-            app.loader.reset(app.session, app.train_config.seed)
-            app.refresh_bindings()
+            assert state.session is not None
+            self.loader.reset(state.session, state.train_config.seed)
+            state.loading = True
 
         self.confirm_discard("Reset the weights?", reset)
 
     def weights_reset(self, message: WeightsReset) -> None:
         app = self.app
-        app.loader.done()
+        self.state.loading = False
         if message.error:
             app.notify(message.error, title="Reset failed", severity="error")
             return
@@ -229,7 +275,7 @@ class ModelFlows:
         """Write the history of the weights (every evaluation) next to the checkpoints, as CSV."""
         from lstm_tui.core.store import history
 
-        session = self.app.session
+        session = self.state.session
         if session is None or not session.history:
             self.app.notify("No training history yet: train (F5), then export.", timeout=4)
             return
@@ -247,7 +293,7 @@ class ModelFlows:
     # -- saving -----------------------------------------------------------------------------------
 
     def save(self, then_quit: bool = False) -> None:
-        session = self.app.session
+        session = self.state.session
         assert session is not None
         source = session.source
         if source is not None and source.parent == paths.checkpoints_dir():

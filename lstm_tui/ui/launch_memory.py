@@ -1,7 +1,8 @@
 """The app's memory between runs: settings applied at launch, what was open reopened.
 
 Reads and writes through ``core/store/settings.py``; every method runs on the UI thread. Writing
-the state file is best effort: a read-only home must not break the app.
+the state file is best effort: a read-only home must not break the app. It knows the app
+only as Textual's ``App`` (theme, keymap, notifications) and its ``AppState``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from lstm_tui.core.store import settings as store
 from lstm_tui.ui.state import LoadKind
 
 if TYPE_CHECKING:
-    from lstm_tui.ui.app import LstmApp
+    from textual.app import App
+
+    from lstm_tui.ui.app_state import AppState
 
 
-class Memory:
-    def __init__(self, app: LstmApp, fresh: bool) -> None:
-        self.app = app
+class LaunchMemory:
+    def __init__(self, shell: App, state: AppState, fresh: bool) -> None:
+        self.app = shell
+        self.app_state = state
         self.fresh = fresh  # --fresh: reopen nothing (settings still apply)
         self.settings, self.problem = store.read_settings()
         self.state = store.read_state()
@@ -36,11 +40,13 @@ class Memory:
                 app.set_keymap(settings.keys)
         finally:
             self._applying = False
+        # The one subscription: each theme change is written once.
         app.theme_changed_signal.subscribe(app, lambda theme: self.theme_changed(theme.name))
-        if settings.device and app.device_name == "auto":
-            app.device_name = settings.device
-        if settings.threads and app.threads is None:
-            app.threads = settings.threads
+        state = self.app_state
+        if settings.device and state.device_name == "auto":
+            state.device_name = settings.device
+        if settings.threads and state.threads is None:
+            state.threads = settings.threads
         if self.problem:
             app.notify(self.problem, title="Settings", severity="warning", timeout=10)
 
