@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.2.0"  # pyproject.toml reads it; CHANGELOG.md says what moved
-__all__ = ["load"]
+from lstm_tui._version import __version__
+
+__all__ = ["__version__", "load"]
 
 if TYPE_CHECKING:
     from lstm_tui.api import load

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
-from lstm_tui import __version__
+from lstm_tui._version import __version__
 from lstm_tui.cli.common import DEFAULT_MAX_CORPUS_BYTES, EXIT_USER_ERROR
 
 if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torch
