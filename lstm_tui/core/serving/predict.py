@@ -399,10 +399,10 @@ class Predictor:
         from lstm_tui.core.text.corpus import encode_text
 
         text, source = held_out_text(session.corpus.path)
-        ids = encode_text(text, session.vocab, session.lowercase, session.tokenizer) if text else []
-        if len(ids) == 0:
+        if not text:
             return PhraseFit(DEFAULT_THRESHOLD, None, 0, 0, FitSource.DEFAULT)
-        return self.fit_phrase_threshold(np.asarray(ids), source, stop)
+        ids = encode_text(text, session.vocab, session.lowercase, session.tokenizer)
+        return self.fit_phrase_threshold(ids, source, stop)
 
     @torch.inference_mode()
     def fit_phrase_threshold(

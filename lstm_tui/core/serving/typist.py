@@ -405,10 +405,13 @@ def session_ksr(
         parts_of = (session.vocab, block.mixed(mix), some, k, block.extras(tokens, mix))
         plain, row = RowOfferer(*parts_of), RowOfferer(*parts_of)
         predictor = Predictor(session)
+        fit = predictor.phrase_fit()
+        assert fit is not None  # (None only when told to stop)
+        typed = some.tolist()
         out["phrases"] = {
             "positions": len(some),
-            "threshold": predictor.phrase_fit().to_dict(),
-            "without": simulate(plain, tokens, some).to_dict(),
-            "with": simulate(PhraseOfferer(row, predictor, end), tokens, some).to_dict(),
+            "threshold": fit.to_dict(),
+            "without": simulate(plain, tokens, typed).to_dict(),
+            "with": simulate(PhraseOfferer(row, predictor, end), tokens, typed).to_dict(),
         }
     return out
