@@ -9,6 +9,9 @@ seed preset, 2x512, trained on the fable) unless ``--checkpoint`` names another:
     capitals, and typos fixed with backspaces. A text is cleared after each paragraph (a new
     message). Figures are also split by whether the keystroke finished a word (the predictor
     then runs one LSTM step) or not (its cached state is reused).
+  - phrase: ``Predictor.phrase(text)`` after each keystroke's ``suggest`` (measured apart:
+    the app posts the row first, then asks for the phrase). Its threshold is fitted first,
+    untimed (the app fits it in a thread of its own). Target p90 < 60 ms.
   - continuation: ``Predictor.continue_text(prompt, 32)`` (greedy) over many different prompts
     of 1 to 8 words: once after the prompt was typed (its state is cached: 32 LSTM steps), and
     once with the prompt new to the predictor (its words are run as well).
@@ -37,6 +40,7 @@ from lstm_tui.core.text.tokenize import detokenize, split_partial, tokenize
 
 KEYSTROKE_TARGET_MS = 5.0
 CONTINUATION_TARGET_MS = 50.0
+PHRASE_TARGET_MS = 60.0  # p90, as Smart Compose's (issue 17)
 
 # What gets typed. Each string is a paragraph (one message); "\b" is a backspace.
 PARAGRAPHS = [
@@ -113,6 +117,34 @@ def time_typing(session, passes: int) -> tuple[list[Timer], list[Timer]]:
     return boundary, within
 
 
+def time_phrases(session, passes: int) -> tuple[list[Timer], int]:
+    """Time of each phrase() call after the keystroke's suggest() (the row is posted first,
+    as in the app, and is not in these figures); and how many offered a phrase."""
+    times: list[Timer] = []
+    offered = 0
+    for _ in range(passes):
+        predictor = Predictor(session)
+        predictor.model  # noqa: B018  (the one-off weight copy, untimed)
+        for paragraph in PARAGRAPHS:
+            for text in keystrokes(paragraph):
+                predictor.suggest(text, k=5)
+                with Timer() as timer:
+                    found = predictor.phrase(text)
+                times.append(timer)
+                offered += found is not None
+    return times, offered
+
+
+def phrase_summary(name: str, timers: list[Timer], offered: int) -> str:
+    wall = [t.wall for t in timers]
+    p90 = percentile(wall, 90)
+    return (
+        f"{name:<28} n={len(wall):5d}  wall p50 {percentile(wall, 50):6.2f} p90 {p90:6.2f} "
+        f"p99 {percentile(wall, 99):6.2f} max {max(wall):6.2f} ms; a phrase at {offered} keys"
+        f"  (p90 < {PHRASE_TARGET_MS:g} ms: {'met' if p90 < PHRASE_TARGET_MS else 'MISSED'})"
+    )
+
+
 def prompts(session) -> list[str]:
     """Prompts of 1 to 8 words from all over the fable, plus a few with unknown words."""
     words = tokenize(" ".join(PARAGRAPHS).replace("\b", ""), session.lowercase)
@@ -168,6 +200,15 @@ def main(argv: list[str] | None = None) -> int:
     print(summary("keystroke, all", boundary + within, KEYSTROKE_TARGET_MS))
     print(summary("keystroke, finishing a word", boundary))
     print(summary("keystroke, inside a word", within))
+    started = time.perf_counter()
+    fit = Predictor(session).phrase_fit()
+    print(
+        f"phrase threshold {fit.threshold:.3f} fitted on {fit.source} in "
+        f"{time.perf_counter() - started:.1f} s (precision {fit.precision}, "
+        f"{fit.offered}/{fit.positions} positions offered one)"
+    )
+    phrases, offered = time_phrases(session, args.passes)
+    print(phrase_summary("phrase, after the row", phrases, offered))
     for typed, how in ((True, "typed prompt"), (False, "new prompt")):
         times = time_continuations(session, args.samples, args.words, typed)
         name = f"{args.words} words, {how}"

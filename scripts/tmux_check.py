@@ -137,7 +137,7 @@ def check_every_key(check: Check, words: list[str]) -> None:
     keys("Right")  # sees it first; keys sent at once race the suggestions on a loaded machine)
     check(shows("the mice had a general"), "→ accepts the completion")
     keys("C-r")
-    check(shows("sampled, T=0.5"), "ctrl+r cycles the continuation mode")
+    check(shows("sampled, T=1"), "ctrl+r cycles the continuation mode (from T=0.8)")
     keys("C-Up")
     check(shows("⏎ 32 words"), "ctrl+↑: more words")
     keys("C-Down")

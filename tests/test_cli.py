@@ -31,7 +31,7 @@ TRAIN_KEYS = {
     "val_perplexity",
     "checkpoint",
 }
-ANSWER_KEYS = {"input", "suggestions", "completion", "continuation", "unknown", "ms"}
+ANSWER_KEYS = {"input", "suggestions", "completion", "phrase", "continuation", "unknown", "ms"}
 
 
 def strict_json(line: str):
@@ -296,7 +296,9 @@ def test_cuda_on_a_machine_without_it(capsys) -> None:
 
 
 def test_predict_json(capsys) -> None:
-    code, out, err = cli(capsys, "predict", "long ago , the", "--json", "--words", "6")
+    code, out, err = cli(
+        capsys, "predict", "long ago , the", "--json", "--words", "6", "--temperature", "0"
+    )
     assert code == 0, err
     lines = out.strip().splitlines()
     assert len(lines) == 1
@@ -318,8 +320,21 @@ def test_predict_json(capsys) -> None:
     assert answer["continuation"] is None  # --words 0 by default
 
 
+def test_predict_json_has_the_phrase(capsys) -> None:
+    # The fable model is sure of how this goes on: the phrase completes "mi" and goes on.
+    code, out, err = cli(capsys, "predict", "long ago, the mi", "--json")
+    assert code == 0, err
+    answer = strict_json(out)
+    assert answer["completion"] == "mice"
+    assert answer["phrase"].startswith("mice had a")
+    assert len(answer["phrase"].split()) >= 3
+    # Where the model is unsure, no phrase: "the" is followed by many words in the fable.
+    code, out, err = cli(capsys, "predict", "the ", "--json")
+    assert code == 0 and strict_json(out)["phrase"] is None
+
+
 def test_predict_plain(capsys) -> None:
-    code, out, err = cli(capsys, "predict", "long ago , the", "--words", "3")
+    code, out, err = cli(capsys, "predict", "long ago , the", "--words", "3", "--temperature", "0")
     assert code == 0
     lines = out.strip().splitlines()
     assert lines[0].split("\t")[0] == "mice" and float(lines[0].split("\t")[1]) > 0.5
@@ -347,7 +362,9 @@ def test_chat_json_answers_each_line(capsys, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_chat_plain_one_line_per_line_until_eof(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     stdin = "long ago\nwho is to bell\nthe zebra\n"
-    code, out, err = cli(capsys, "chat", "--words", "5", stdin=stdin, monkeypatch=monkeypatch)
+    code, out, err = cli(
+        capsys, "chat", "--words", "5", "--temperature", "0", stdin=stdin, monkeypatch=monkeypatch
+    )
     assert code == 0
     lines = out.splitlines()
     assert len(lines) == 3

@@ -26,3 +26,15 @@ def test_eval_ksr_on_the_fable(capsys, fable_path: Path) -> None:
 def test_eval_ksr_refuses_a_bad_top_k(capsys, fable_path: Path) -> None:
     code, _, err = cli(capsys, "eval", fable_path, "--ksr", "--top-k", "0")
     assert code == 2 and "top-k" in err
+
+
+def test_eval_phrases_reports_ksr_with_and_without(capsys, fable_path: Path) -> None:
+    code, out, err = cli(capsys, "eval", fable_path, "--phrases", "--json")  # implies --ksr
+    assert code == 0, err
+    phrases = strict_json(out)["ksr"]["phrases"]
+    assert phrases["positions"] == 204  # the fable is shorter than the run of 300 words
+    with_, without = phrases["with"], phrases["without"]
+    assert with_["phrases"] > 0 and with_["ksr"] > without["ksr"]
+    assert 0 < phrases["threshold"]["threshold"] <= 1
+    code, out, _ = cli(capsys, "eval", fable_path, "--phrases")
+    assert code == 0 and "with phrases (204 words in a row): " in out

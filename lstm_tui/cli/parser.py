@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
-from lstm_tui import __version__
+from lstm_tui._version import __version__
 from lstm_tui.cli.common import DEFAULT_MAX_CORPUS_BYTES, EXIT_USER_ERROR
 
 if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torch
@@ -103,7 +103,10 @@ def _non_negative(text: str) -> float:
     return value
 
 
-TEMPERATURE_HELP = f"0 is greedy; else {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}"
+TEMPERATURE_HELP = (
+    f"0.8 by default; 0 is greedy (guarded against loops); else {MIN_TEMPERATURE:g} to "
+    f"{MAX_TEMPERATURE:g}"
+)
 
 
 def _mix(text: str) -> str:
@@ -121,7 +124,8 @@ def _add_prediction(p: argparse.ArgumentParser, words: int, words_help: str) -> 
     """What predict and chat share: how many suggestions, and how to continue the text."""
     p.add_argument("--top-k", type=_top_k, default=5, help=f"1..{MAX_TOP_K:,} (5)")
     p.add_argument("--words", type=_words, default=words, help=words_help)
-    p.add_argument("--temperature", type=_temperature, default=0.0, help=TEMPERATURE_HELP)
+    # Sampled by default: greedy text loops ("the the the"), and reads as a machine's.
+    p.add_argument("--temperature", type=_temperature, default=0.8, help=TEMPERATURE_HELP)
     p.add_argument("--seed", type=_seed, help=f"seed for sampled continuations, 0..{MAX_SEED}")
 
 
@@ -314,6 +318,12 @@ def build_parser() -> Parser:
         action="store_true",
         help="also keystrokes saved: a simulated typist types the text with the top-k row "
         "and the completion (docs/TYPING.md); reads the text in memory",
+    )
+    evaluate.add_argument(
+        "--phrases",
+        action="store_true",
+        help="with --ksr: also the keystrokes saved with the phrases the ghost text offers "
+        "(one key takes one), against none, on a run of 300 words (docs/PHRASES.md)",
     )
     evaluate.add_argument(
         "--top-k", type=_top_k, default=5, help=f"words in the typist's row, 1..{MAX_TOP_K:,} (5)"

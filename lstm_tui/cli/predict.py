@@ -85,8 +85,10 @@ def _read_prompt(stream: TextIO) -> tuple[str, int] | None:
 
 def _answer(predictor: Predictor, text: str, args: argparse.Namespace) -> dict:
     """Everything the predictor says about one line of text, as plain data."""
+    from lstm_tui.api import suggestion
+
     started = time.perf_counter()
-    typed = predictor.suggest(text, k=args.top_k)
+    typed = suggestion(text, predictor.suggest(text, k=args.top_k), predictor.phrase(text))
     after = predictor.next_words(text, k=args.top_k)
     continuation = None
     if args.words > 0:
@@ -96,7 +98,8 @@ def _answer(predictor: Predictor, text: str, args: argparse.Namespace) -> dict:
     return {
         "input": text,
         "suggestions": [{"word": w.word, "probability": w.prob} for w in after],
-        "completion": typed.completion.text if typed.completion else None,
+        "completion": typed.completion,
+        "phrase": typed.phrase,  # several words the model is confident of, or null
         "continuation": continuation,
         "unknown": predictor.unknown_words(text),
         "ms": round((time.perf_counter() - started) * 1000, 3),
@@ -142,6 +145,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     path = Path(args.corpus)
     big = path.is_file() and path.stat().st_size >= CACHE_FROM_BYTES
     tokens: list[str] | None = None
+    args.ksr = args.ksr or args.phrases  # phrases are a KSR figure
     if args.ksr:  # the typist needs the words as written, not only their ids
         from lstm_tui.core.text.corpus import text_blocks
         from lstm_tui.core.text.tokenize import tokenize
@@ -162,11 +166,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = evaluate_session(session, ids)
     if tokens is not None:
-        from lstm_tui.core.serving.typist import session_ksr
+        from lstm_tui.core.serving.typist import PHRASE_POSITIONS, session_ksr
         from lstm_tui.core.training.metrics import eval_streams
 
         streams = eval_streams(len(ids))
-        result["ksr"] = session_ksr(session, tokens, ids, args.top_k, streams=streams)
+        phrases = PHRASE_POSITIONS if args.phrases else 0
+        result["ksr"] = session_ksr(
+            session, tokens, ids, args.top_k, streams=streams, phrases=phrases
+        )
     result["seconds"] = round(time.perf_counter() - started, 3)
     if args.adapt:
         result["adapt"] = _adapt_figures(args, session, ids, tokens)
@@ -182,9 +189,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
         if "ksr" in result:
             print(_ksr_line(result["ksr"]))
+        if "phrases" in result.get("ksr", {}):
+            print(_phrase_line(result["ksr"]["phrases"]))
         if args.adapt:
             _print_adapt(result["adapt"])
     return 0
+
+
+def _phrase_line(phrases: dict) -> str:
+    """Keystrokes saved with and without phrases, on the same run of words."""
+    with_, without = phrases["with"], phrases["without"]
+    return (
+        f"with phrases ({phrases['positions']:,} words in a row): {with_['ksr']:.1%} "
+        f"({with_['phrases']:,} phrases taken), without: {without['ksr']:.1%}"
+    )
 
 
 def _adapt_figures(

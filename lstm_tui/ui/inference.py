@@ -36,6 +36,7 @@ from lstm_tui.ui.messages import (
     ContinuationReady,
     InferenceFailed,
     Learnt,
+    PhraseReady,
     PredictorRefreshed,
     SuggestionsReady,
     WordDetailsReady,
@@ -58,6 +59,7 @@ Job = Callable[[], None]
 TOP_K = 5
 DETAIL_WORDS = 8
 TYPING_PAUSE = 0.3  # seconds without a keystroke: a good moment to copy fresh weights
+FIT_JOIN_SECONDS = 2.0  # at quit, the most to wait for the phrase fit to stop (one position)
 MAX_STALE = 1.0  # seconds: while typing non-stop, refresh the predictions at least this often
 
 
@@ -72,6 +74,7 @@ def _learning_thread() -> None:
 class JobKind(Enum):
     WARM_UP = "warm-up"  # the newest wins, and goes first
     SUGGEST = "suggest"  # the newest wins
+    PHRASE = "phrase"  # the newest wins, after the row it extends (the row never waits)
     CONTINUE = "continue"  # every one, in order
     DETAILS = "details"  # the newest wins, and goes last
 
@@ -112,12 +115,16 @@ class InferenceQueue:
             return None
 
     def _pop(self) -> Job | None:
-        for kind in (JobKind.WARM_UP, JobKind.SUGGEST):
+        for kind in (JobKind.WARM_UP, JobKind.SUGGEST, JobKind.PHRASE):
             if kind in self._latest:
                 return self._latest.pop(kind)
         if self._ordered:
             return self._ordered.popleft()
         return self._latest.pop(JobKind.DETAILS, None)
+
+    def waiting(self, kind: JobKind) -> bool:
+        """Whether a job of this kind is queued (a newer keystroke's, for a phrase search)."""
+        return kind in self._latest  # one dict lookup: a stale answer costs one more step
 
     def clear(self) -> None:
         with self._ready:
@@ -239,9 +246,12 @@ class InferenceService:
         self._pair: PredictorPair | None = None
         self._thread: threading.Thread | None = None
         self._refreshing = threading.Event()  # a refresh thread is running
+        self._fitting = threading.Event()  # a thread is fitting the phrase threshold
+        self._fit_thread: threading.Thread | None = None
         self._last_keystroke = 0.0
         self._failures: MessagePump | None = None  # where errors of warm-up jobs go
         self._learning: ThreadPoolExecutor | None = None  # one thread: lines learnt in order
+        self.phrases = True  # offer phrases after each row (set on the UI thread)
 
     # -- the model ----------------------------------------------------------------------------
 
@@ -277,6 +287,9 @@ class InferenceService:
         self.queue.close()
         if self._learning is not None:
             self._learning.shutdown(wait=False, cancel_futures=True)
+        fitting = self._fit_thread
+        if fitting is not None:  # it stops between two positions: torch must not be cut off
+            fitting.join(timeout=FIT_JOIN_SECONDS)  # mid-call at exit (an abort)
 
     # -- requests, each answered to the widget that asked ----------------------------------------
 
@@ -288,8 +301,21 @@ class InferenceService:
             self._last_keystroke = time.monotonic()
 
         def job() -> None:
-            suggestions = pair.active.suggest(text, k=TOP_K)
+            predictor = pair.active
+            suggestions = predictor.suggest(text, k=TOP_K)
             self._answer(reply_to, generation, SuggestionsReady(generation, text, suggestions))
+            if self.phrases:  # queued behind any newer keystroke, which then replaces it
+
+                def phrase() -> None:
+                    if predictor.fitted_phrases() is None:  # fitted aside; asked again after
+                        self._fit_phrases(pair, generation, reply_to)
+                        return
+                    newer = self.queue.waiting
+                    found = predictor.phrase(text, stop=lambda: newer(JobKind.SUGGEST))
+                    if not newer(JobKind.SUGGEST):  # else it was cut short, and is stale
+                        self._answer(reply_to, generation, PhraseReady(generation, text, found))
+
+                self.queue.submit(JobKind.PHRASE, phrase)
 
         self.queue.submit(JobKind.SUGGEST, job)
 
@@ -363,6 +389,35 @@ class InferenceService:
     def _answer(self, reply_to: MessagePump, generation: int, message: Message) -> None:
         if generation == self.generation:  # a newer model makes this answer pointless
             reply_to.post_message(message)
+
+    def _fit_phrases(self, pair: PredictorPair, generation: int, reply_to: MessagePump) -> None:
+        """Fit the phrase threshold in a low-priority thread with a predictor of its own (it
+        reads held-out text for a second or more: keystrokes must not wait for it); then tell
+        ``reply_to`` to ask again (``PredictorRefreshed``)."""
+        if self._fitting.is_set():
+            return
+        self._fitting.set()
+        closed = self.queue  # read in the thread: it stops once the app is quitting
+
+        def fit() -> None:
+            import torch
+
+            from lstm_tui.core.serving.predict import Predictor
+
+            lower_priority(REFRESH_NICE)
+            torch.set_num_threads(PREDICT_THREADS)
+            try:
+                fitted = Predictor(pair.session).phrase_fit(stop=lambda: closed.closed)
+            except Exception as e:
+                self._report(f"could not fit the phrase threshold: {type(e).__name__}: {e}")
+            else:
+                if fitted is not None and generation == self.generation:
+                    reply_to.post_message(PredictorRefreshed(generation))
+            finally:
+                self._fitting.clear()
+
+        self._fit_thread = threading.Thread(target=fit, name="lstm-tui-phrases", daemon=True)
+        self._fit_thread.start()
 
     # -- fresher weights while training -----------------------------------------------------------
 

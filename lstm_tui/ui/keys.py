@@ -8,6 +8,17 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
+# The predictor's input takes a phrase word by word with this (Tab takes it whole). Where
+# there is no ghost text it moves the cursor a word right, as in any Input.
+ACCEPT_WORD = Binding(
+    "ctrl+right",
+    "accept_word",
+    "Take a word",
+    show=False,
+    tooltip="Take the next word of the ghost text (Tab takes it all)",
+    id="predictor.accept_word",
+)
+
 APP_BINDINGS: list[Binding] = [
     Binding("f1", "help", "Help", tooltip="Every key", id="help"),
     Binding("f2", "show_pane('training')", "Training pane", show=False, id="pane.training"),

@@ -18,6 +18,7 @@ from textual.message import Message
 
 if TYPE_CHECKING:  # torch-backed types: imported by the workers, never at module level here
     from lstm_tui.core.jobs import Opened
+    from lstm_tui.core.serving.phrase import Phrase
     from lstm_tui.core.serving.predict import Continuation, Suggestions, WordProb
     from lstm_tui.core.serving.surprisal import WordSurprise
     from lstm_tui.core.text.corpus import Corpus
@@ -111,6 +112,15 @@ class SuggestionsReady(Message):
     generation: int
     text: str  # the input value they are for
     suggestions: Suggestions
+
+
+@dataclass
+class PhraseReady(Message):
+    """The phrase for a typed text, computed after its row was posted (it never waits)."""
+
+    generation: int
+    text: str  # the input value it is for
+    phrase: Phrase | None
 
 
 @dataclass

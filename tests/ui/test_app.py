@@ -124,6 +124,7 @@ def test_launch_shows_loading_then_the_shipped_model() -> None:
 def test_typing_shows_completion_and_suggestions() -> None:
     async def scenario(pilot: Pilot) -> None:
         app = await wait_ready(pilot)
+        app.inference.phrases = False  # one word of ghost text (tests/ui/test_phrase.py: more)
         pane = app.query_one(PredictorPane)
         await type_text(pilot, "The mice had a gen")
         # Ghost text completes the word in the user's case; the row offers words for it.
@@ -184,6 +185,7 @@ def test_typed_words_are_tinted_by_surprise_as_they_are_typed() -> None:
 def test_tab_and_right_accept_the_completion_keeping_case() -> None:
     async def scenario(pilot: Pilot) -> None:
         app = await wait_ready(pilot)
+        app.inference.phrases = False  # the completion alone (tests/ui/test_phrase.py: phrases)
         prompt = app.query_one(PromptInput)
         await type_text(pilot, "The Ca")
         await pilot.press("tab")
@@ -210,6 +212,10 @@ def test_enter_sends_the_line_and_the_model_continues_it() -> None:
 
     async def scenario(pilot: Pilot) -> None:
         app = await wait_ready(pilot)
+        pane = app.query_one(PredictorPane)
+        assert pane.temperature == 0.8  # sampled by default (greedy text loops and reads flat)
+        assert "sampled, T=0.8" in static_text(app, "#predictor-info")
+        pane.temperature = 0.0  # greedy, to compare with the core's answer
         await type_text(pilot, "the mice")
         await pilot.press("enter")
         transcript = app.query_one("#transcript")
@@ -657,6 +663,7 @@ def test_a_long_line_scrolls_the_input_to_keep_the_cursor_in_view() -> None:
 
     async def scenario(pilot: Pilot) -> None:
         app = await wait_ready(pilot)
+        app.inference.phrases = False  # a phrase's ghost text would extend the line shown
         prompt = app.query_one(PromptInput)
         await type_text(pilot, line)
         assert prompt.scroll_offset.x == prompt.max_scroll_x > 0

@@ -42,12 +42,17 @@ async def conversation(pilot: Pilot) -> None:
     """One line sent and answered, then a word being typed: ghost text and suggestions."""
     await settle(pilot)
     app = pilot.app
+    pane = app.query_one(PredictorPane)
     await type_text(pilot, "the mice")
+    await pilot.press("ctrl+r", "ctrl+r", "ctrl+r")  # T=0.8 (the default), 1, 1.3, greedy:
+    assert pane.temperature == 0.0  # the same answer every run
     await pilot.press("enter")
     transcript = app.query_one("#transcript")
     await wait_for(pilot, lambda: not transcript.query(".pending"), "the answer")
     await type_text(pilot, "The cat had a bell round its ne")
-    assert app.query_one(PredictorPane).ghost is not None
+    typed = app.query_one("#prompt", Input).value
+    await wait_for(pilot, lambda: pane.phrase_for == typed, "the phrase (or none)", timeout=60)
+    assert pane.ghost is not None
     await finish(pilot)
 
 

@@ -100,6 +100,9 @@ class Session:
     # What the model learnt from the text typed to it (serving/adapt.py); None: nothing yet.
     adaptation: Adaptation | None = None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    # Phrase thresholds fitted for these weights (``serving.predict.Predictor.phrase_fit``),
+    # shared by the session's predictors; computed on load, never saved.
+    phrase_fits: dict = field(default_factory=dict, repr=False)
     version: int = 0
     saved_version: int | None = None  # the version last saved or loaded
     source: Path | None = None  # the checkpoint file it was loaded from or saved to

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,12 +34,27 @@ from lstm_tui.core.model.lstm import LanguageModel, State
 from lstm_tui.core.model.mixture import CACHE_WINDOW, MixWeights, cache_target_probs
 from lstm_tui.core.model.session import Session
 from lstm_tui.core.serving.open_vocab import cache_extras, open_top
+from lstm_tui.core.serving.phrase import (
+    DEFAULT_THRESHOLD,
+    SENTENCE_END,
+    FitSource,
+    Phrase,
+    PhraseConfig,
+    PhraseFit,
+    beam_search,
+    choose,
+    fit_threshold,
+    held_out_text,
+)
 from lstm_tui.core.serving.surprisal import WordSurprise
-from lstm_tui.core.text.tokenize import UNK, detokenize, split_partial, tokenize
+from lstm_tui.core.text.tokenize import UNK, Tokenizer, detokenize, split_partial, tokenize
 
 MAX_CACHED_STATES = 2048
 STEPWISE_TAIL = 32  # when catching up on pasted text, the last this-many tokens go one by one
+ATTACH_LEFT = frozenset(",.;:?!%)]}…'’”")  # punctuation that hugs the word before it
 SURPRISE_TOKENS = 128  # a pasted text's words are scored up to this many from its end
+MAX_PHRASE_FITS = 4  # phrase thresholds a session keeps (one is in use)
+NO_REPEAT_NGRAM = 3  # greedy continuations never repeat a 3-gram they wrote (nor a word twice)
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,7 @@ class Predictor:
         # that text, which the unigram cache counts before the words of the context.
         self._counts: TextCounts | None = None
         self._recent: list[int] = []
+        self.phrase_config = PhraseConfig()
         self._override = mix
         self._unigram_at = -1  # the rare words' version ``_unigram`` was made for
         self._unigram_cached = torch.zeros(0)
@@ -301,6 +318,142 @@ class Predictor:
             return self._rank(tokens, partial, logp, k, unknown, surprise, extras)
 
     @torch.inference_mode()
+    def phrase(
+        self,
+        text: str,
+        threshold: float | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> Phrase | None:
+        """The phrase to offer after ``text`` (its partial word completed), or None.
+
+        Ask after ``suggest`` for the same text: the LSTM state is then cached, and the search
+        costs only its own steps. ``threshold`` defaults to the fitted one (``phrase_fit()``).
+        ``stop()``, asked between the search's steps, cuts it short (then the phrase found
+        so far, maybe shorter, or None).
+        """
+        if threshold is None:
+            fit = self.phrase_fit()
+            assert fit is not None  # (only a stop can leave it unfitted)
+            threshold = fit.threshold
+        if math.isinf(threshold):
+            return None
+        with self._lock:
+            model = self._synced()
+            vocab = self.session.vocab
+            tokens, partial = split_partial(text, self.session.lowercase, self.session.tokenizer)
+            ids, _ = self._encode(tokens)
+            first = _without_unk(self._log_probs(model, ids))  # a phrase spells its words
+            if partial:  # the first word completes it: P(word | context, its first letters)
+                key = partial.lower() if self.session.lowercase else partial
+                allowed = torch.as_tensor(vocab.prefix_ids(key), dtype=torch.long)
+                if len(allowed) == 0:
+                    return None
+                masked = torch.full_like(first, -float("inf"))
+                masked[allowed] = first[allowed] - torch.logsumexp(first[allowed], 0)
+                first = masked
+            state = self._states[-1] if ids and self._needs_lstm() else None
+            best = self._search(model, ids, state, first, min(threshold, 1.0), stop)
+            picked = choose(best, threshold, self.phrase_config)
+            if picked is None:
+                return None
+            prob, chosen = picked
+            words = [vocab.words[i] for i in chosen]
+            if self.session.lowercase:
+                words = [
+                    _cased(w, tokens if i == 0 else [*tokens, *words[:i]])
+                    for i, w in enumerate(words)
+                ]
+            return _phrase_for(text, partial, words, prob, self.session.tokenizer)
+
+    def _search(
+        self,
+        model: LanguageModel,
+        ids: list[int],
+        state: State | None,
+        first: torch.Tensor,
+        floor: float,
+        stop: Callable[[], bool] | None = None,
+    ) -> list[tuple[float, list[int]]]:
+        """``phrase.beam_search`` over this predictor's mixture, from the state after ``ids``."""
+        lstm = self._needs_lstm()
+
+        def step(token: int, before: State | None) -> State | None:
+            return self._one_token(model)(token, before) if lstm else None
+
+        def dist(after: State | None, context: list[int]) -> torch.Tensor:
+            return _without_unk(self._next_log_probs(model, after, context))
+
+        stops = frozenset(self.session.vocab.id(p) for p in SENTENCE_END) - {0}
+        config = self.phrase_config
+        return beam_search(first, ids, state, step, dist, stops, floor, config, stop)
+
+    def phrase_fit(self, stop: Callable[[], bool] | None = None) -> PhraseFit | None:
+        """The phrase threshold, fitted on held-out text when first asked (see ``phrase``).
+
+        Shared by every predictor of the session (the app keeps two), and fitted again once
+        the session records another evaluation (its weights and mixture then moved for good),
+        not on every training step. The fit holds this predictor's lock while it reads the
+        text: the app fits with a predictor of its own, off the keystroke thread.
+        """
+        session, key = self._phrase_key()
+        fit = session.phrase_fits.get(key)
+        if fit is None:
+            fit = self._fit_phrases(session, stop)
+            if fit is None:  # stopped half way: nothing to keep
+                return None
+            session.phrase_fits[key] = fit
+            while len(session.phrase_fits) > MAX_PHRASE_FITS:  # the oldest go first
+                del session.phrase_fits[next(iter(session.phrase_fits))]
+        return fit
+
+    def fitted_phrases(self) -> PhraseFit | None:
+        """The phrase threshold if it is fitted already, without fitting it."""
+        session, key = self._phrase_key()
+        return session.phrase_fits.get(key)
+
+    def _phrase_key(self) -> tuple[Session, tuple]:
+        """The session itself (the app's predictors read it through a ``LiveView``), and what
+        a fit is for: its evaluations so far (reset_weights clears them) and the config."""
+        session = getattr(self.session, "session", self.session)
+        last = session.history[-1].get("step", -1) if session.history else -1
+        trained = session.progress.steps > 0
+        return session, (len(session.history), last, trained, self.phrase_config)
+
+    @torch.inference_mode()
+    def _fit_phrases(
+        self, session: Session, stop: Callable[[], bool] | None = None
+    ) -> PhraseFit | None:
+        from lstm_tui.core.text.corpus import encode_text
+
+        text, source = held_out_text(session.corpus.path)
+        if not text:
+            return PhraseFit(DEFAULT_THRESHOLD, None, 0, 0, FitSource.DEFAULT)
+        ids = encode_text(text, session.vocab, session.lowercase, session.tokenizer)
+        return self.fit_phrase_threshold(ids, source, stop)
+
+    @torch.inference_mode()
+    def fit_phrase_threshold(
+        self, ids: np.ndarray, source: FitSource, stop: Callable[[], bool] | None = None
+    ) -> PhraseFit | None:
+        """A phrase threshold fitted on these token ids (``phrase.fit_threshold``)."""
+        with self._lock:
+            model = self._synced()
+
+            context: list[int] = []  # read once, token by token, as the positions rise
+            state: State | None = None
+
+            def search(p: int, floor: float) -> list[tuple[float, list[int]]]:
+                nonlocal state
+                for token in ids[len(context) : p].tolist():
+                    if self._needs_lstm():
+                        state = self._one_token(model)(token, state)
+                    context.append(token)
+                first = self._next_log_probs(model, state, context)
+                return self._search(model, list(context), state, first, floor)
+
+            return fit_threshold(search, ids, source, self.phrase_config, stop)
+
+    @torch.inference_mode()
     def surprisal(self, text: str) -> list[WordSurprise]:
         """Each word of a text (read as complete words), as written, with its bits of surprise."""
         with self._lock:
@@ -409,6 +562,8 @@ class Predictor:
             if len(partial) > 1 and partial.isupper():  # typed in capitals: "CA" -> "CAT"
                 suffix = suffix.upper()
             completion = Completion(words[0], partial + suffix, suffix, float(scores[0].exp()))
+        if self.session.lowercase and not partial:  # a typed partial word keeps its own case
+            words = [_cased(w, tokens) for w in words]
         next_words = [WordProb(w, p) for w, p in zip(words, scores.exp().tolist(), strict=True)]
         return Suggestions(tokens, partial, next_words, completion, unknown, surprise)
 
@@ -464,6 +619,8 @@ class Predictor:
             context = list(ids)
             for _ in range(n_words):
                 logp = _without_unk(logp)
+                if temperature <= 0:  # greedy loops ("the the the", ",,,,"): guard it
+                    logp = _no_repeats(logp, context, len(words))
                 token = _pick(logp, temperature, top_k, generator)
                 words.append(self.session.vocab.words[token])
                 context.append(token)
@@ -537,6 +694,26 @@ class OneTokenLSTM:
         return torch.stack(hs), torch.stack(cs)
 
 
+def _no_repeats(logp: torch.Tensor, history: list[int], written: int) -> torch.Tensor:
+    """``logp`` without the tokens that would repeat the last one, or a ``NO_REPEAT_NGRAM``-gram
+    already in the continuation (``written`` tokens at the end of ``history``, with the two
+    before them): the "no repeat n-gram" rule of greedy decoding (Paulus et al. 2018)."""
+    if not history:
+        return logp
+    banned = {history[-1]}
+    n = NO_REPEAT_NGRAM
+    span = history[-(written + n - 1) :]  # the continuation and the n - 1 tokens before it
+    prefix = span[len(span) - (n - 1) :]
+    for i in range(len(span) - n + 1):
+        if span[i : i + n - 1] == prefix:
+            banned.add(span[i + n - 1])
+    if len(banned) >= int(torch.isfinite(logp).sum()):
+        return logp  # nothing else left to say: better a repeat than nothing
+    guarded = logp.clone()
+    guarded[list(banned)] = -float("inf")
+    return guarded
+
+
 def _pick(
     logp: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None
 ) -> int:
@@ -548,6 +725,32 @@ def _pick(
         scores = scores.masked_fill(scores < cutoff, -float("inf"))
     probs = torch.softmax(scores, dim=-1)
     return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _cased(word: str, before: list[str]) -> str:
+    """A lowercased model's word as a person would write it after the tokens ``before``:
+    capitalised at the start of a sentence, and "i" (alone or as in "i'm") always."""
+    if word == "i" or word.startswith(("i'", "i’")):
+        return "I" + word[1:]
+    if not before or before[-1] in SENTENCE_END:
+        return word[:1].upper() + word[1:]
+    return word
+
+
+def _phrase_for(
+    text: str, partial: str, words: list[str], prob: float, kind: Tokenizer
+) -> Phrase | None:
+    """The phrase as ghost text after ``text``; None where it cannot follow it as typed
+    (punctuation after a typed space, which the row offers instead)."""
+    joined = detokenize(words, kind)
+    if partial:
+        if not joined.lower().startswith(partial.lower()):
+            return None
+        return Phrase(words, joined[len(partial) :], prob)
+    if joined[:1] in ATTACH_LEFT:
+        return None
+    gap = "" if not text or text[-1].isspace() else " "
+    return Phrase(words, gap + joined, prob)
 
 
 def _without_unk(logp: torch.Tensor) -> torch.Tensor:

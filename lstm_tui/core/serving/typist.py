@@ -155,7 +155,44 @@ class PredictorOfferer:
         text = f"{text} {prefix}" if text else prefix
         suggestions = self.predictor.suggest(text, self.k)
         completion = suggestions.completion.word if suggestions.completion else None
-        return Offer([w.word for w in suggestions.next_words], completion)
+        # The row capitalises a sentence's first word for the eye ("The"); the typist wants
+        # the model's own spelling, as the text's tokens have it.
+        lower = self.predictor.session.lowercase
+        words = [w.word.lower() if lower else w.word for w in suggestions.next_words]
+        return Offer(words, completion)
+
+
+PHRASE_CONTEXT = 256  # tokens: the phrase offerer's context starts on a multiple of this
+PHRASE_POSITIONS = 300  # words typed with phrases offered (a beam search at every key: slow)
+
+
+class PhraseOfferer:
+    """Another offerer's row and completion, plus the ``Predictor``'s phrase: the app's ghost.
+
+    The phrase is read from the last ``PHRASE_CONTEXT`` to ``2 * PHRASE_CONTEXT`` tokens,
+    starting on a multiple of it, so that consecutive positions share the predictor's cached
+    states (a context sliding by one word would be read again at every key).
+    """
+
+    def __init__(self, inner: Offerer, predictor: Predictor, end: int | None = None) -> None:
+        self.inner, self.predictor = inner, predictor
+        self.end = end  # a phrase never covers this position or later (the run typed ends)
+
+    def offer(self, tokens: Sequence[str], at: int, prefix: str) -> Offer:
+        offer = self.inner.offer(tokens, at, prefix)
+        start = max(0, (at // PHRASE_CONTEXT - 1) * PHRASE_CONTEXT)
+        text = " ".join(tokens[start:at])
+        text = f"{text} {prefix}" if text else prefix
+        found = self.predictor.phrase(text)
+        if found is None:
+            return offer
+        lower = self.predictor.session.lowercase
+        words = [w.lower() if lower else w for w in found.words]
+        if self.end is not None:
+            words = words[: self.end - at]
+        if offer.completion is not None and words[0] != offer.completion:
+            return offer  # the app shows a phrase only where it agrees with the completion
+        return Offer(offer.words, offer.completion, words)
 
 
 RowsFn = Callable[[np.ndarray], torch.Tensor]
@@ -329,12 +366,15 @@ def session_ksr(
     parts: bool = True,
     mix: MixWeights | None = None,
     skip_unknown: bool = False,
+    phrases: int = 0,
 ) -> dict:
     """KSR of the session's mixture (and, with ``parts``, of the LSTM and the n-gram alone) on
     a text: ``tokens`` as typed, ``ids`` the same tokens in the session's vocabulary.
 
     ``mix`` overrides the session's weights; ``skip_unknown`` types only the words the
     vocabulary has (where ``tokens`` hold ``<unk>`` for the others, their spelling lost).
+    With ``phrases`` (a number of words), ``"phrases"`` has the mixture's KSR without and with
+    the predictor's phrases (``PhraseOfferer``) on that many of the positions.
     Returns ``{"mixture": Typing.to_dict(), "lstm": …, "ngram": …, "positions": n, "top_k": k}``.
     """
     chosen = sample_positions(len(tokens), positions)
@@ -353,4 +393,29 @@ def session_ksr(
     for name, mix in mixes.items():
         offerer = RowOfferer(session.vocab, rows.mixed(mix), chosen, k, rows.extras(tokens, mix))
         out[name] = simulate(offerer, tokens, chosen).to_dict()
+    if phrases:  # the mixture with and without phrases, on the same (fewer) words
+        from lstm_tui.core.serving.predict import Predictor
+
+        # A run of consecutive words, as a person types them: a phrase taken covers the words
+        # after it, which a sample of scattered positions would count without their own turn.
+        mix = mixes["mixture"]
+        start = max(0, (len(tokens) - phrases) // 2)
+        end = min(len(tokens), start + phrases)
+        some = np.arange(start, end)
+        if skip_unknown:
+            some = some[np.asarray(ids)[some] != 0]
+        block = PartRows.read(session, ids, some, streams)
+        some = block.usable(some)
+        parts_of = (session.vocab, block.mixed(mix), some, k, block.extras(tokens, mix))
+        plain, row = RowOfferer(*parts_of), RowOfferer(*parts_of)
+        predictor = Predictor(session)
+        fit = predictor.phrase_fit()
+        assert fit is not None  # (None only when told to stop)
+        typed = some.tolist()
+        out["phrases"] = {
+            "positions": len(some),
+            "threshold": fit.to_dict(),
+            "without": simulate(plain, tokens, typed).to_dict(),
+            "with": simulate(PhraseOfferer(row, predictor, end), tokens, typed).to_dict(),
+        }
     return out

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lstm_tui import __version__
+from lstm_tui._version import __version__
 from lstm_tui.core.errors import CheckpointError, ConfigError
 from lstm_tui.core.store import history
 from lstm_tui.core.store.checkpoint_schema import (

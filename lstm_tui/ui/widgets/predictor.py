@@ -29,7 +29,13 @@ from textual.widgets import Input, Static
 from lstm_tui.core import format as fmt
 from lstm_tui.core.text.safe_text import has_control, visible
 from lstm_tui.ui.inference import TOP_K, InferenceService
-from lstm_tui.ui.messages import ContinuationReady, PredictorRefreshed, SuggestionsReady
+from lstm_tui.ui.keys import ACCEPT_WORD
+from lstm_tui.ui.messages import (
+    ContinuationReady,
+    PhraseReady,
+    PredictorRefreshed,
+    SuggestionsReady,
+)
 from lstm_tui.ui.widgets.line import Line
 
 if TYPE_CHECKING:
@@ -37,7 +43,8 @@ if TYPE_CHECKING:
     from lstm_tui.core.serving.surprisal import WordSurprise
 
 WORD_CHOICES = (4, 8, 12, 16, 24, 32, 48, 64, 96)
-TEMPERATURES = (0.0, 0.5, 0.8, 1.0, 1.3)  # 0 is greedy
+TEMPERATURES = (0.0, 0.5, 0.8, 1.0, 1.3)  # 0 is greedy (guarded against loops)
+DEFAULT_TEMPERATURE = 0.8
 ATTACH_LEFT = frozenset(",.;:?!%)]}…'’”")
 
 
@@ -167,6 +174,7 @@ class PromptInput(Input):
             tooltip="Accept the ghost text, or the chosen suggestion",
             id="predictor.accept",
         ),
+        ACCEPT_WORD,
         Binding(
             "enter",
             "submit",
@@ -226,6 +234,10 @@ class PromptInput(Input):
     def action_accept(self) -> None:
         self.pane.accept()  # nothing to accept: Tab does nothing (the focus stays here)
 
+    def action_accept_word(self) -> None:
+        if not self.pane.accept_word():  # no ghost text: the Input's own ctrl+→
+            self.action_cursor_right_word()
+
     def action_choose(self, step: int) -> None:
         self.pane.choose(step)
 
@@ -265,10 +277,13 @@ class PredictorPane(Vertical):
         super().__init__(id=id, classes=classes)
         self.inference = inference
         self.n_words = 24
-        self.temperature = 0.0
+        self.temperature = DEFAULT_TEMPERATURE  # sampled: greedy text loops and reads flat
         self.suggestions: Suggestions | None = None
         self.suggestions_for: str | None = None  # the input value the shown row belongs to
-        self.ghost: str | None = None  # the value the ghost completion would give
+        self.ghost: str | None = None  # the value the ghost completion (or phrase) would give
+        self._carried: str | None = None  # a phrase's ghost, kept while it is taken word by word
+        self.phrase_for: str | None = None  # the input value the last phrase answer was for
+        self._carrying: str | None = None  # the input value ``ghost`` was carried over to
         self.chosen: int | None = None  # the suggestion ↓/↑ chose: Tab inserts it
         self.ready = False
         self._requests = 0
@@ -323,6 +338,25 @@ class PredictorPane(Vertical):
         else:
             self.show_continuation(message.request, None, "the model changed")
 
+    def on_phrase_ready(self, message: PhraseReady) -> None:
+        """A phrase for the text typed: the ghost text offers it (Tab takes it all)."""
+        prompt = self.query_one(PromptInput)
+        if not self.inference.current(message.generation):
+            return
+        self.phrase_for = message.text
+        if message.phrase is None:
+            return
+        if message.text != prompt.value or self.suggestions_for != message.text:
+            return
+        ghost = message.text + message.phrase.text
+        if has_control(ghost):  # no ESC into the input
+            return
+        completion = self.suggestions.completion if self.suggestions is not None else None
+        if completion is not None and not message.phrase.text.startswith(completion.suffix):
+            return  # the row completes the word otherwise (a rare word): the ghost agrees
+        self.ghost = ghost
+        prompt.post_message(SuggestionReady(message.text, ghost))
+
     def on_predictor_refreshed(self, message: PredictorRefreshed) -> None:
         if self.ready and self.inference.current(message.generation):
             self.inference.suggest(self.query_one(PromptInput).value, self, keystroke=False)
@@ -335,7 +369,12 @@ class PredictorPane(Vertical):
         self.suggestions = suggestions
         self.suggestions_for = text
         self.chosen = None
-        self.ghost = self._ghost_for(text, suggestions)
+        ghost = self._ghost_for(text, suggestions)
+        kept = self.ghost if self._carrying == text else None
+        if kept is not None and (ghost is None or kept.startswith(ghost)):
+            ghost = kept  # the rest of a phrase being taken word by word stays offered
+        self._carrying = None  # (fresher weights' answer for the same text: theirs counts)
+        self.ghost = ghost
         prompt.show_surprise(suggestions.tokens, suggestions.surprise)
         # Always: no ghost for these suggestions clears the one shown for older ones.
         prompt.post_message(SuggestionReady(text, self.ghost or ""))
@@ -425,13 +464,31 @@ class PredictorPane(Vertical):
         if self.chosen is not None:
             return self.pick(self.chosen)
         prompt = self.query_one(PromptInput)
-        if self.ghost is None or self.suggestions_for != prompt.value:
+        # The ghost is cleared at every change of the input, so one still here is for it.
+        if self.ghost is None or not self.ghost.startswith(prompt.value):
             return False
         if prompt.cursor_position != len(prompt.value):
             return False
         prompt.value = self.ghost
         prompt.cursor_position = len(prompt.value)
         self.ghost = None
+        return True
+
+    def accept_word(self) -> bool:
+        """Take the ghost text's next word (ctrl+→); the rest stays offered. False if none."""
+        prompt = self.query_one(PromptInput)
+        ghost = self.ghost
+        if ghost is None or not ghost.startswith(prompt.value) or len(ghost) == len(prompt.value):
+            return False
+        if prompt.cursor_position != len(prompt.value):
+            return False
+        word = re.match(r"\s*\S+", ghost[len(prompt.value) :])
+        if word is None:
+            return False
+        taken = prompt.value + word.group()
+        self._carried = ghost if len(taken) < len(ghost) else None
+        prompt.value = taken
+        prompt.cursor_position = len(taken)
         return True
 
     def pick(self, index: int) -> bool:
@@ -450,7 +507,13 @@ class PredictorPane(Vertical):
     @on(Input.Changed, "#prompt")
     def _prompt_changed(self, event: Input.Changed) -> None:
         event.stop()
+        carried, self._carried = self._carried, None
         self.ghost = None
+        self._carrying = None
+        if carried is not None and carried.startswith(event.value) and carried != event.value:
+            self.ghost = carried  # the rest of a phrase taken word by word: still offered
+            self._carrying = event.value
+            event.input.post_message(SuggestionReady(event.value, carried))
         self.chosen = None
         if self.ready:
             self.inference.suggest(event.value, self)
