@@ -60,14 +60,20 @@ def _json_safe(metrics: dict) -> dict:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from lstm_tui.core.store import history
-    from lstm_tui.core.store.paths import checkpoint_path
+    from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX, checkpoint_path
 
-    path = checkpoint_path(args.checkpoint)
-    records = history.read(path)
-    if not records:
-        print(
-            f"lstm-tui: {path}: no training history (trained before it was kept?)", file=sys.stderr
-        )
+    paths = [checkpoint_path(name) for name in args.checkpoint]
+    runs = []
+    for path in paths:
+        records = history.read(path)
+        if not records:
+            print(
+                f"lstm-tui: {path}: no training history (trained before it was kept?)",
+                file=sys.stderr,
+            )
+        runs.append((path.name.removesuffix(CHECKPOINT_SUFFIX), records))
+    # One checkpoint: its rows as before; several: one table, each row led by its run.
+    records = runs[0][1] if len(runs) == 1 else history.side_by_side(runs)
     text = history.to_csv(records) if args.format == "csv" else history.to_json(records)
     if args.out:
         try:

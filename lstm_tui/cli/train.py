@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torc
     from lstm_tui.core.model.session import Session
     from lstm_tui.core.text.corpus import Corpus
     from lstm_tui.core.training.distributed import Distributed, StopOnSignals
+    from lstm_tui.core.training.logbook import Logbook
     from lstm_tui.core.training.train import Trainer
 
 
@@ -147,6 +148,7 @@ def _train(
             file=sys.stderr,
         )
     bar = None if quiet else progress_bar()
+    book = _open_logbook(args, out, session.summary()) if main_rank else None
     result = None
     lost_rank: str | None = None
     run = trainer.run()
@@ -155,6 +157,8 @@ def _train(
     with _StopOnSignals(trainer if dist is None else None) as signals:
         try:
             for event in run:
+                if book is not None:
+                    book.record(event)
                 if isinstance(event, StepEvent) and bar:
                     bar.step(event)
                 elif isinstance(event, EpochEvent) and bar:
@@ -174,6 +178,8 @@ def _train(
         finally:
             if bar:
                 bar.close()
+            if book is not None:
+                book.close()
         if not main_rank:
             return 1 if lost_rank else EXIT_INTERRUPTED if interrupted else 0
         # Saved with the handlers still in place: a second signal cannot cut the save short.
@@ -228,6 +234,22 @@ def _train(
         )
         return EXIT_USER_ERROR
     return 0
+
+
+def _open_logbook(args: argparse.Namespace, out: Path, description: str) -> Logbook | None:
+    """TensorBoard events for this run (``--logdir``, the setting, else runs/ by ``out``)."""
+    if args.no_log:
+        return None
+    from lstm_tui.core.store.settings import read_settings
+    from lstm_tui.core.training.logbook import Logbook, run_folder
+
+    logdir = args.logdir or read_settings()[0].logdir
+    book, problem = Logbook.open(run_folder(out, Path(logdir) if logdir else None), description)
+    if problem:
+        say(f"lstm-tui: {problem}")
+    elif book is not None and not args.quiet:
+        print(f"TensorBoard log: {visible(str(book.folder))}", file=sys.stderr)
+    return book
 
 
 def _checkpoint_size(session: Session, with_optimizer: bool) -> int:

@@ -15,7 +15,7 @@ import json
 import math
 from pathlib import Path
 
-FIRST_COLUMNS = ("step", "epoch", "train_loss", "train_accuracy", "val_perplexity")
+FIRST_COLUMNS = ("run", "step", "epoch", "train_loss", "train_accuracy", "val_perplexity")
 
 
 def checked(raw: object) -> list[dict]:
@@ -40,6 +40,12 @@ def read(path: str | Path) -> list[dict]:
     from lstm_tui.core.store.checkpoint import read_header
 
     return checked(read_header(path).get("history"))
+
+
+def side_by_side(runs: list[tuple[str, list[dict]]]) -> list[dict]:
+    """Several checkpoints' histories as one table: each row led by its ``run`` (the
+    checkpoint's name), in the order given; columns one of them lacks stay empty."""
+    return [{"run": name, **record} for name, records in runs for record in records]
 
 
 def columns(records: list[dict]) -> list[str]:

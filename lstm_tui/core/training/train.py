@@ -91,6 +91,7 @@ class StepEvent:
     elapsed: float  # seconds of training in this run (pauses excluded)
     eta: float | None  # seconds left, if known
     lr: float
+    grad_norm: float | None = None  # of this reporting step, before clipping
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,10 @@ class EpochEvent:
     mix: dict | None = None
     components: dict | None = None
     best: bool = False  # the best validation loss so far: these weights are kept
+    sample: str | None = None  # a greedy continuation of SAMPLE_PROMPT_TOKENS of the text
 
     def metrics(self) -> dict:
-        skip = ("step", "elapsed", "best")
+        skip = ("step", "elapsed", "best", "sample")
         return {k: v for k, v in self.__dict__.items() if k not in skip}
 
 
@@ -502,6 +504,7 @@ class Trainer:
                             elapsed=seconds,
                             eta=seconds / done - seconds if done > 0 else None,
                             lr=optimizer.param_groups[0]["lr"],
+                            grad_norm=float(norm),  # read on reporting steps only: a sync
                         )
                         epoch_meter.merge(step_meter)
                         step_meter = _Meter()
@@ -618,8 +621,20 @@ class Trainer:
         progress = self.session.progress
         fields = {k: v for k, v in metrics.items() if k != "selection_loss"}
         return EpochEvent(
-            epoch=progress.epochs, step=progress.steps, elapsed=watch.seconds, best=best, **fields
+            epoch=progress.epochs,
+            step=progress.steps,
+            elapsed=watch.seconds,
+            best=best,
+            sample=self._sample(),
+            **fields,
         )
+
+    def _sample(self) -> str | None:
+        """The LSTM's greedy continuation of the text's first words: the same prompt at every
+        evaluation, so a user sees the model get better (see ``sample.py``)."""
+        from lstm_tui.core.training.sample import continue_prompt
+
+        return continue_prompt(self.session, self.train_ids)
 
     def _recover(
         self, params: list[torch.Tensor], snapshot: list[torch.Tensor], step: int, loss_ok: bool
