@@ -32,7 +32,7 @@ from textual.events import Resize
 from textual.widgets import DataTable, Footer, Tab, Tabs
 
 from lstm_tui.core import runtime
-from lstm_tui.core.store.paths import checkpoint_path
+from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX, checkpoint_path
 from lstm_tui.core.training.config import TrainConfig
 from lstm_tui.ui.background import WorkerPool
 from lstm_tui.ui.commands import LstmCommands
@@ -102,6 +102,7 @@ class LstmApp(SafeNotifyApp):
         self.launch_checkpoint = checkpoint
         self.device_name = device or "auto"
         self.threads = threads  # torch threads for training on the CPU; None: the free cores
+        self.log_runs = True  # TensorBoard events for every run (logbook.py)
         self.session: Session | None = None
         self.corpus: Corpus | None = None  # the training text in the session's vocabulary
         self.corpus_path: Path | None = None
@@ -361,6 +362,16 @@ class LstmApp(SafeNotifyApp):
 
     def action_export_history(self) -> None:
         self.flows.export_history()
+
+    def action_runs(self) -> None:
+        from lstm_tui.ui.screens.runs import RunsScreen, find_runs
+
+        if isinstance(self.screen, RunsScreen):
+            return
+        source = self.session.source if self.session is not None else None
+        current = (source.name.removesuffix(CHECKPOINT_SUFFIX),) if source else ()
+        screen = RunsScreen(find_runs(also=source), picked=current)
+        self.push_screen(screen, lambda path: self.load_checkpoint(path) if path else None)
 
     def action_save(self, then_quit: bool = False) -> None:
         if not self._not_ready():

@@ -48,7 +48,17 @@ class TrainingFlow:
     def _start(self) -> None:
         app = self.app
         assert app.session is not None
-        plan = RunPlan(app.session, app.corpus, app.corpus_path, app.train_config, app.threads)
+        logdir = app.memory.settings.logdir
+        plan = RunPlan(
+            app.session,
+            app.corpus,
+            app.corpus_path,
+            app.train_config,
+            app.threads,
+            checkpoint=app.session.source,
+            logdir=Path(logdir).expanduser() if logdir else None,
+            log=app.log_runs,
+        )
         self.run = TrainingRun(plan, app.query_one(TrainingPane))
         self.run.start()
 

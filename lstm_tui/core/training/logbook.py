@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX
+from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX, bundled_dir, checkpoints_dir
 from lstm_tui.core.training.train import EpochEvent, StepEvent, TrainResult
 
 if TYPE_CHECKING:
-    from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX
+    from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX, bundled_dir, checkpoints_dir
 from lstm_tui.core.training.train import Event
 
 FLUSH_SECONDS = 2  # tensorboardX's default is 120: a new run would take minutes to appear
@@ -32,9 +32,14 @@ RUNS_FOLDER = "runs"
 
 
 def run_folder(checkpoint: Path | None, logdir: Path | None, name: str | None = None) -> Path:
-    """Where one new run's event files go (the folder is not made here)."""
+    """Where one new run's event files go (the folder is not made here). A checkpoint shipped
+    with the package (or none yet) logs under the user's checkpoints folder: the package's
+    own folder may not be writable, and is replaced on upgrade."""
     if logdir is None:
-        base = (checkpoint.parent if checkpoint else Path.cwd()) / RUNS_FOLDER
+        near = checkpoint.parent if checkpoint else None
+        if near is None or near.resolve() == bundled_dir("models").resolve():
+            near = checkpoints_dir()
+        base = near / RUNS_FOLDER
     else:
         base = Path(logdir).expanduser()
     stem = name or (checkpoint.name.removesuffix(CHECKPOINT_SUFFIX) if checkpoint else "model")
