@@ -17,11 +17,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Label
+from textual.widgets import DataTable, Label
 
 from lstm_tui.core import format as fmt
 from lstm_tui.core.text.safe_text import visible
+from lstm_tui.ui.screens.dialog import DialogScreen
 from lstm_tui.ui.widgets.chart import PALETTE, LineChart, Series, legend_line
 from lstm_tui.ui.widgets.line import Line
 
@@ -101,7 +101,7 @@ class RunsChart(LineChart):
         return out
 
 
-class RunsScreen(ModalScreen[Path | None]):
+class RunsScreen(DialogScreen[Path | None]):
     """Pick runs (space) to overlay them; ``c`` changes the figure; enter loads one."""
 
     BINDINGS = [
@@ -123,7 +123,6 @@ class RunsScreen(ModalScreen[Path | None]):
             yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
             yield Line(id="runs-legend")
             yield RunsChart(id="runs-chart")
-        yield Footer()  # this dialog's own keys, over the main screen's
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
