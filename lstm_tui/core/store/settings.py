@@ -45,8 +45,8 @@ class Settings:
     theme: str | None = None
     device: str | None = None
     threads: int | None = None
-    logdir: str | None = None  # TensorBoard logs go here; None: a runs folder by the model
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> "key,key"
+    logdir: str | None = None  # TensorBoard logs go here; None: a runs folder by the model
 
 
 def read_settings(path: Path | None = None) -> tuple[Settings, str | None]:

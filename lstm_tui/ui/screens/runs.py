@@ -205,4 +205,5 @@ class RunsScreen(DialogScreen[Path | None]):
         chart = self.query_one(RunsChart)
         chart.redraw()
         title = chart.metric.value
-        self.query_one("#runs-legend", Line).update(legend_line(title, chart.series()))
+        line = self.query_one("#runs-legend", Line)
+        line.update(legend_line(title, chart.series(), line.size.width or 200))

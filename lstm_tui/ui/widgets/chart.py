@@ -82,8 +82,8 @@ def _value(v: float) -> str:
     return f"{v:.3g}"
 
 
-def series_stats(series: Series) -> str:
-    """``label 1.23 (min 1.10 @ 1,200)`` for one line: the latest value and the best one."""
+def series_stats(series: Series, best: bool = True) -> str:
+    """``label 1.23 (min 1.10)`` for one line: the latest value and the best one."""
     ys = np.asarray(series.ys, dtype=float)
     keep = np.isfinite(ys)
     if not keep.any():
@@ -91,12 +91,13 @@ def series_stats(series: Series) -> str:
     last = float(ys[keep][-1])
     scale = 100 if series.right else 1
     unit = "%" if series.right else ""
+    if not best:
+        return f"{series.label} {_value(last * scale)}{unit}"
     best_at = int(np.nanargmax(ys) if series.right else np.nanargmin(ys))
-    best = "max" if series.right else "min"
-    return (
-        f"{series.label} {_value(last * scale)}{unit} ({best} {_value(ys[best_at] * scale)}{unit}"
-        f" @ {int(series.xs[best_at]):,})"
-    )
+    word = "max" if series.right else "min"
+    # The step of the best value is for wide lines only: the rest must fit half a terminal.
+    latest, extreme = _value(last * scale), _value(ys[best_at] * scale)
+    return f"{series.label} {latest}{unit} ({word} {extreme}{unit})"
 
 
 class LineChart(PlotextPlot):
@@ -261,10 +262,10 @@ class LossChart(LineChart):
                 out.append(Series(f"ppl {label}", xs, ys, PALETTE[n]))
         return out
 
-    def legend(self) -> Text:
+    def legend(self, width: int = 200) -> Text:
         """One line: what is plotted, then each line's colour, latest and best value
-        (``loss·acc  ━ loss 0.53 (min 0.52 @ 118)  ━ acc 92.4% (max 92.4% @ 120)``)."""
-        return legend_line(SHORT_NAMES[self.view], self.series())
+        (``loss·acc  ━ loss 0.53 (min 0.52)  ━ acc 92.4% (max 92.4%)``)."""
+        return legend_line(SHORT_NAMES[self.view], self.series(), width)
 
 
 SHORT_NAMES = {
@@ -275,14 +276,19 @@ SHORT_NAMES = {
 }
 
 
-def legend_line(title: str, series: list[Series]) -> Text:
-    text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(title, style="bold reverse")
-    for s in series:
-        text.append("  ━ ", style="bold rgb({},{},{})".format(*s.color))
-        text.append(series_stats(s))
-    if not series:
-        text.append("  nothing to plot yet", style="dim")
+def legend_line(title: str, series: list[Series], width: int = 200) -> Text:
+    """What is plotted, then each line's colour and figures: the latest and the best value,
+    or the latest alone where both do not fit ``width`` (a figure is never cut)."""
+    for best in (True, False):
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(title, style="bold reverse")
+        for s in series:
+            text.append("  ━ ", style="bold rgb({},{},{})".format(*s.color))
+            text.append(series_stats(s, best))
+        if not series:
+            text.append("  nothing to plot yet", style="dim")
+        if text.cell_len <= width:
+            break
     return text
 
 

@@ -120,7 +120,8 @@ def info_line(n_words: int, mode: str, width: int) -> Text:
     """The keys under the input, and the surprise tints' legend where there is room for it:
     whole items only, never a legend cut mid-word."""
     keys = (("tab", "accept"), ("alt+N", "pick"), ("⏎", f"{n_words} words"), ("^r", mode))
-    for with_legend, shown in ((True, keys), (False, keys), (False, keys[:1] + keys[2:])):
+    variants = ((True, keys), (False, keys), (False, keys[:1] + keys[2:]), (False, keys[:1]))
+    for with_legend, shown in variants:
         info = Text(no_wrap=True, overflow="ellipsis")
         for key, what in shown:
             info.append(key, style="bold")

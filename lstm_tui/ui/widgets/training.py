@@ -114,13 +114,17 @@ class TrainingPane(Vertical, can_focus=True):
         self._redraw_labels()
         self.set_interval(REDRAW_INTERVAL, self._tick)
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._show_legend)  # fitted to the new width
+
     def action_next_chart(self) -> None:
         chart = self.query_one(LossChart)
         chart.show(chart.view.next())
         self._show_legend()
 
     def _show_legend(self) -> None:
-        self.query_one("#chart-legend", Line).update(self.query_one(LossChart).legend())
+        line = self.query_one("#chart-legend", Line)
+        line.update(self.query_one(LossChart).legend(line.size.width or 200))
 
     def _show_sample(self, sample: str | None) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -128,8 +132,7 @@ class TrainingPane(Vertical, can_focus=True):
             text.append("sample ", style="dim")
             text.append(visible(sample), style="italic")
         else:
-            text.append("sample: a continuation of the text's first words, at each evaluation",
-                        style="dim")  # fmt: skip
+            text.append("sample: after each evaluation", style="dim")
         self.query_one("#train-sample", Line).update(text)
 
     # -- called by the app ----------------------------------------------------------------

@@ -88,7 +88,7 @@ class VocabPane(Vertical):
         self.selected: str | None = None
         self.lowercase = True
         self._debounce: Timer | None = None
-        self.offset = 0  # the first row shown, of all the words the filter matches
+        self.first_row = 0  # the first row shown, of all the words the filter matches
         self.matched = 0  # how many words the filter matches
 
     def compose(self) -> ComposeResult:
@@ -163,10 +163,10 @@ class VocabPane(Vertical):
         elif last:
             offset = last_offset
         else:
-            offset = self.offset + step * ROW_LIMIT
-        if offset < 0 or offset > last_offset or offset == self.offset:
+            offset = self.first_row + step * ROW_LIMIT
+        if offset < 0 or offset > last_offset or offset == self.first_row:
             return False
-        self.offset = offset
+        self.first_row = offset
         self.refill(keep_offset=True)
         return True
 
@@ -174,12 +174,12 @@ class VocabPane(Vertical):
         if self.vocab is None:
             return
         if not keep_offset:  # a new filter or order starts at its first row
-            self.offset = 0
+            self.first_row = 0
         text = self.query_one("#vocab-filter", Input).value.strip()
         if self.lowercase:  # a lowercased vocabulary: match what is typed in any case
             text = text.lower()
         rows, total = self.vocab.query(
-            text, self.sort, self.descending, limit=ROW_LIMIT, offset=self.offset
+            text, self.sort, self.descending, limit=ROW_LIMIT, offset=self.first_row
         )
         self.matched = total
         table = self.query_one(DataTable)
@@ -193,7 +193,7 @@ class VocabPane(Vertical):
                 key=str(row.id),
             )
         arrow = "↓" if self.descending else "↑"
-        first, end = self.offset + 1, self.offset + len(rows)
+        first, end = self.first_row + 1, self.first_row + len(rows)
         shown = f"{first:,}–{end:,} of {total:,}" if total > len(rows) else f"{total:,}"
         in_all = f" · {len(self.vocab):,} in all" if total < len(self.vocab) else ""
         self.query_one("#vocab-count", Label).update(
