@@ -157,7 +157,7 @@ class RunsScreen(DialogScreen[Path | None]):
             if run.name in self._initial:
                 self._pick(run)
         table.focus()
-        self._redraw()
+        self.call_after_refresh(self._redraw)  # once laid out: the chart knows its size
 
     def _run_at_cursor(self) -> Run | None:
         table = self.query_one(DataTable)
