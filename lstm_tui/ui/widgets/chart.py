@@ -153,6 +153,12 @@ class LineChart(PlotextPlot):
         self.refresh()
 
     def _draw(self, series: list[Series], width: int, height: int, theme: str) -> str:
+        # Five ticks fall on evenly spaced rows only when the plot's rows (the height less
+        # the frame and the x labels) divide by four: the spare rows go above the figure.
+        rows = height - height % 4 if height >= 8 else height
+        return "\n" * (height - rows) + self._draw_rows(series, width, rows, theme)
+
+    def _draw_rows(self, series: list[Series], width: int, height: int, theme: str) -> str:
         plt = self._plot
         plt.clear_data()
         plt.clear_figure()
