@@ -150,15 +150,16 @@ def test_the_usefulness_note_is_said_once(trained) -> None:
 # -- Why: the header's name, the legend, the share column -----------------------------------------
 
 
-@pytest.mark.parametrize("width", [120, 200])
-def test_the_header_always_names_the_checkpoint(width: int) -> None:
+@pytest.mark.parametrize("width", [80, 100, 120, 200])
+def test_the_header_always_names_the_checkpoint(trained, width: int) -> None:
     async def scenario(pilot: Pilot) -> None:
         app = await settled(pilot)
         line = app.query_one(StatusBar).render().plain
-        assert "✓ saved (" in line and line.rstrip().endswith(")"), line
-        assert paths.default_checkpoint().name.removesuffix(".safetensors") in line
+        assert len(line) <= width and "…" not in line, line
+        assert "saved (fable-h32)" in line or "saved fable-h32" in line, line
 
-    run_app(LstmApp(), scenario, size=(width, 40))
+    # (A corpus and model line long enough to fill 120 columns: the name was cut off.)
+    run_app(LstmApp(checkpoint=trained["fable-h32"]), scenario, size=(width, 40))
 
 
 def test_the_legend_under_the_input_fits_the_pane_at_120x40() -> None:
