@@ -10,11 +10,13 @@ Exit status: 0 on success, 2 on a user error (one line on stderr), 130 on Ctrl-C
 
 from __future__ import annotations
 
-# First, so that its CPU window spans torch's import (it tells how busy the other cores are).
-from lstm_tui.core import runtime  # noqa: F401  # isort: skip
+# First, so that its CPU window spans torch's import (it tells how busy the other cores are),
+# and so that a command's time budget (train --max-seconds) does too: runtime.IMPORTED.
+from lstm_tui.core import runtime  # isort: skip
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 
 from lstm_tui.cli.common import EXIT_INTERRUPTED, EXIT_USER_ERROR, refuse_special_file
@@ -33,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args_list and args_list[0] in SUBCOMMANDS:
             args = build_parser().parse_args(args_list)
             args.argv = args_list  # `train --processes N` starts itself again under torchrun
+            # The command line's own call counts from this package's import; a call from
+            # Python (argv given, as tests do, maybe many times) from the call.
+            args.started = runtime.IMPORTED if argv is None else time.perf_counter()
             return COMMANDS[args.command](args)
         if args_list[:1] in (["-h"], ["--help"]):
             build_app_parser().print_help()

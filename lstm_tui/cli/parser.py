@@ -181,7 +181,8 @@ def build_parser() -> Parser:
     train.add_argument(
         "--max-seconds",
         type=_number,
-        help="time budget: the best model in this many seconds (evaluations included)",
+        help="time budget: the best model in this many seconds, the whole command included "
+        "(reading the text, evaluations, saving)",
     )
     train.add_argument(
         "--target-accuracy",

@@ -6,7 +6,6 @@ import argparse
 import json
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,9 +25,14 @@ from lstm_tui.core.text.safe_text import visible
 if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torch
     from lstm_tui.core.model.session import Session
     from lstm_tui.core.text.corpus import Corpus
-    from lstm_tui.core.training.distributed import Distributed, StopOnSignals
+    from lstm_tui.core.training.control import StopOnSignals
+    from lstm_tui.core.training.distributed import Distributed
     from lstm_tui.core.training.logbook import Logbook
-    from lstm_tui.core.training.train import Trainer
+
+
+# A save writes the weights (and AdamW's two slots a weight) at about this many bytes a second
+# or faster on the disks seen so far; a budget keeps that long, plus a second, for saving.
+SAVE_BYTES_PER_SECOND = 50e6
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -39,12 +43,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _launch_torchrun(args)
     if not distributed.launched():
         return _train(args, None)
+    from lstm_tui.core.training.control import VOTE_SIGNALS, StopOnSignals
+
     dist = distributed.Distributed.from_env(args.device)
-    signals = distributed.StopOnSignals()  # before any wait: from now on a signal is a vote
-    try:
-        return _train(args, dist, signals)
-    finally:
-        dist.close()
+    votes = StopOnSignals(VOTE_SIGNALS)
+    with votes.installed():  # before any wait: from now on a signal is a vote
+        try:
+            return _train(args, dist, votes)
+        finally:
+            dist.close()
 
 
 def _train(
@@ -57,9 +64,10 @@ def _train(
     from lstm_tui.core.store.paths import checkpoint_path, default_corpus, save_path
     from lstm_tui.core.training.auto import auto_choice
     from lstm_tui.core.training.config import TrainConfig
+    from lstm_tui.core.training.control import StopOnSignals
     from lstm_tui.core.training.train import EpochEvent, StepEvent, Trainer
 
-    started = time.perf_counter()
+    started = getattr(args, "started", None) or time.perf_counter()  # --max-seconds from here
     main_rank = dist is None or dist.is_main  # under torchrun, rank 0 alone prints and saves
     quiet, device = args.quiet or not main_rank, str(dist.device) if dist else args.device
     if args.preset != "auto" and args.preset not in PRESETS:
@@ -132,8 +140,16 @@ def _train(
             protect=tuple(p for p in (corpus.path,) if p is not None),
             size_hint=_checkpoint_size(session, not args.weights_only),
         )
+    save_bytes = _checkpoint_size(session, not args.weights_only)
     trainer = Trainer(
-        session, corpus.train_ids, corpus.val_ids, config, dist=dist, precision=args.precision
+        session,
+        corpus.train_ids,
+        corpus.val_ids,
+        config,
+        dist=dist,
+        precision=args.precision,
+        budget_started=started,  # the budget covers the whole command: reading, saving
+        reserve=1.0 + save_bytes / SAVE_BYTES_PER_SECOND,
     )
     threads = use_threads(training_threads(args.threads)) if trainer.device.type == "cpu" else 0
     world = dist.world if dist else 1
@@ -152,9 +168,11 @@ def _train(
     result = None
     lost_rank: str | None = None
     run = trainer.run()
-    if votes:  # every rank stops at the same step: Ctrl-C and SIGTERM are votes to stop
-        votes.attach(trainer)
-    with _StopOnSignals(trainer if dist is None else None) as signals:
+    # One process: SIGTERM and SIGHUP stop the run after its step, as Ctrl-C does. Under
+    # torchrun every signal is already a vote to stop, so that all ranks stop at the same step.
+    signals = votes or StopOnSignals()
+    signals.attach(trainer)
+    with signals.installed():
         try:
             for event in run:
                 if book is not None:
@@ -193,7 +211,7 @@ def _train(
     if interrupted:  # Ctrl-C inside a step ends the run without a result: that is fine here
         say(f"lstm-tui: interrupted; the model so far is saved to {visible(str(path))}")
         return EXIT_INTERRUPTED
-    if signals.received is not None:
+    if votes is None and signals.received is not None:
         name = signal.Signals(signals.received).name
         say(f"lstm-tui: stopped by {name}; the model so far is saved to {visible(str(path))}")
         return 128 + signals.received
@@ -257,33 +275,6 @@ def _checkpoint_size(session: Session, with_optimizer: bool) -> int:
     weights = 4 * session.model.num_parameters()
     words = sum(len(w) + 4 for w in session.vocab.words) + 8 * len(session.vocab)
     return weights * (3 if with_optimizer else 1) + words
-
-
-class _StopOnSignals:
-    """SIGTERM and SIGHUP (``timeout``, systemd, a closed terminal) stop training as Ctrl-C
-    does: the run ends after its current step and the model is saved."""
-
-    SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
-
-    def __init__(self, trainer: Trainer | None) -> None:
-        self.trainer = trainer  # None: under torchrun, where signals are votes (distributed)
-        self.received: int | None = None
-        self._previous: dict[int, object] = {}
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.received = signum
-        if self.trainer is not None:
-            self.trainer.stop()
-
-    def __enter__(self) -> _StopOnSignals:
-        if self.trainer is not None and threading.current_thread() is threading.main_thread():
-            for signum in self.SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
 def _new_vocab(args: argparse.Namespace) -> dict:

@@ -101,6 +101,9 @@ def running_elsewhere(loadavg: str | None = None) -> int:
     return max(0, running - ours)
 
 
+# When this module was imported: the CLI imports it first, so a command's wall time (which
+# a time budget counts in) is measured from about the start of the process.
+IMPORTED = time.perf_counter()
 _since: CpuSample | None = read_cpu_sample()  # the window starts at import (see above)
 _since_lock = threading.Lock()  # the CLI asks from its main thread, the app from a run's
 

@@ -8,6 +8,7 @@ it never reads a half-applied optimizer step.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,6 +71,10 @@ class Session:
     metrics: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)  # one record per evaluation (history.py)
     counting: threading.Thread | None = field(default=None, repr=False)  # the n-gram, if busy
+    # What counting the n-gram took, and on how many tokens: a time budget keeps room for
+    # counting it again at the end of a run.
+    ngram_seconds: float = field(default=0.0, repr=False)
+    ngram_tokens: int = field(default=0, repr=False)
     optimizer_state: dict | None = None
     # The count-based half of the predictions: fitted on the training text when the session
     # is made, so suggestions work before any LSTM training. None: LSTM only (--mix off, or
@@ -142,10 +147,12 @@ class Session:
         ``keep_mix`` (a recount on more text, with the mixture's weights already fitted)."""
         from lstm_tui.core.model.ngram import KneserNey
 
+        began = time.perf_counter()
         recent = np.asarray(train_ids[-MAX_NGRAM_TOKENS:])  # counting memory grows with the text
         ngram = KneserNey.fit(recent, len(self.vocab), order=order)
         with self.lock:
             self.ngram = ngram
+            self.ngram_seconds, self.ngram_tokens = time.perf_counter() - began, len(recent)
             if not keep_mix:
                 self.mix = MixWeights.ngram_only()
             self.mark_changed()

@@ -6,8 +6,8 @@ on CUDA, gloo on the CPU). The global batch of ``batch_size`` streams is shared 
 ``b`` goes to rank ``b % world``, and DDP averages the gradients, so a step is the same step
 a single process takes on the whole batch. Rank 0 alone evaluates (every rank receives its
 metrics, so all decide alike), prints and saves. Stopping is a vote: a rank that wants to
-stop (time limit, Ctrl-C, SIGTERM) stops every rank at the same step, so none is left
-waiting in a collective.
+stop (time limit, Ctrl-C, SIGTERM: ``control.StopOnSignals``) stops every rank at the same
+step, so none is left waiting in a collective.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import contextlib
 import datetime
 import os
 import random
-import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -143,31 +142,6 @@ class Distributed:
     def close(self) -> None:
         if dist.is_initialized():
             dist.destroy_process_group()
-
-
-class StopOnSignals:
-    """SIGINT and SIGTERM (torchrun passes them on to every rank) become a request to stop.
-
-    The ranks vote on it before the next step, so all stop at the same one and rank 0 saves;
-    a rank killed inside a collective would leave the others waiting instead.
-    """
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._target: object | None = None
-        signal.signal(signal.SIGINT, self._handle)
-        signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.received = signum
-        if self._target is not None:
-            self._target.stop()  # type: ignore[attr-defined]
-
-    def attach(self, trainer: object) -> None:
-        """Stop this trainer on a signal (at once, if one came while it was being set up)."""
-        self._target = trainer
-        if self.received is not None:
-            trainer.stop()  # type: ignore[attr-defined]
 
 
 def torchrun(argv: list[str]) -> int:

@@ -5,11 +5,15 @@
 
 With validation text, a run is "the best model in the time given": the learning rate warms up
 and then follows a cosine down to the deadline (``max_seconds``) or the planned epochs
-(Loshchilov & Hutter 2017, SGDR, without restarts), the model is evaluated several times a
-run, the mixture weights with the n-gram and cache are refitted at each evaluation, and the
-weights with the best validation loss are the ones the run ends with. Evaluations count
-against the time budget. Tiny texts (no validation split, such as the fable) keep a constant
-rate and stop on the tutorial's window accuracy.
+(Loshchilov & Hutter 2017, SGDR, without restarts), and the model is evaluated several times a
+run. The LSTM's weights with its own best validation loss are the ones the run ends with
+(early stopping, Prechelt 1998: a run whose validation loss has not improved for ``PATIENCE``
+evaluations ends there); the mixture weights with the n-gram and cache are then fitted again
+for those weights, on the held-out text. The budget covers the whole job: what the caller
+spent before the run (``budget_started``), the evaluations, the end-of-run work (the last
+evaluations, counting the n-gram again) and what it keeps for itself (``reserve``: saving).
+Tiny texts (no validation split, such as the fable) keep a constant rate and stop on the
+tutorial's window accuracy.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 import numpy as np
@@ -54,10 +58,18 @@ AUTO_MIN_EPOCHS = 10  # ... and never fewer epochs than this
 # part, so that they compare): enough for a perplexity to two digits, cheap enough to run
 # several times within a two-minute budget. ``lstm-tui eval`` reads all of a held-out file.
 MAX_EVAL_TOKENS = 16_000
-EVALS_PER_BUDGET = 6  # under a time budget, evaluate about this many times
+# Under a time budget, evaluate about this many times: often enough that the weights kept
+# are near the best a small text reaches before it overfits, and that early stopping ends a
+# run a third of a budget after its best.
+EVALS_PER_BUDGET = 12
 EVALS_PER_RUN = 12  # without one, at most about this many times (or every epoch, if fewer)
+EVAL_SHARE = 0.1  # however slow an evaluation is, evaluations take at most this share of a run
+# The full evaluation that ends a run (top-1/top-3 of the n-gram and the mixture too, on more
+# positions) costs up to about this many quick ones (measured: docs/SMALLTEXT.md). A budget
+# keeps room for it, and skips it if it no longer fits: it changes no weight.
+FULL_EVAL_COST = 3.0
 WARMUP = 0.03  # share of the run spent warming the learning rate up from 0
-PATIENCE = 4  # stop on a plateau after this many evaluations without a better loss
+PATIENCE = 4  # stop on a plateau after this many evaluations without a better LSTM loss
 FINAL_LR = 0.02  # the cosine ends at this share of the peak learning rate
 # Evaluation may cost at most this fraction of the training work between two evaluations: a
 # tiny corpus (an epoch is a step) is evaluated every few epochs, counted, not timed, so that
@@ -170,8 +182,12 @@ class Trainer:
         control: RunControl | None = None,
         dist: Distributed | None = None,
         precision: str = "auto",  # bf16 autocast where the hardware has it (device.py)
+        budget_started: float | None = None,  # time.perf_counter() when max_seconds began
+        reserve: float = 0.0,  # seconds of max_seconds the caller keeps for after the run
     ) -> None:
         self.session = session
+        self.budget_started = budget_started
+        self.reserve = reserve
         self.config = (config or session.train_config).check()
         self.device = resolve_device(self.config.device)
         self.autocast = resolve_precision(precision, self.device)
@@ -281,7 +297,9 @@ class Trainer:
             "mix": None,
             "components": None,
         }
-        selection_loss = scores.lstm.loss
+        # The weights kept are the LSTM's best alone: the mixture's loss would keep an
+        # overfitted LSTM that the n-gram and the cache make up for (issue 17).
+        metrics["selection_loss"] = scores.lstm.loss
         if has_val and (ngram is not None or cache):
             weights = fit_weights(scores.probs, self.fixed_mix)
             if full:
@@ -290,15 +308,12 @@ class Trainer:
                 )
             else:
                 scores = with_mixture(scores, weights)
-            assert scores.mixture is not None
-            selection_loss = scores.mixture.loss
             metrics["mix"] = MixWeights(*map(float, weights)).to_dict()
             metrics["components"] = scores.to_dict()
             if cache:  # what the cache adds: the best mixture without it, for comparison
                 plain = fit_weights(scores.probs[:2], self.fixed_mix)
                 without = float(-mixture_log_likelihood(scores.probs[:2], plain).mean())
                 metrics["components"]["mixture"]["perplexity_without_cache"] = math.exp(without)
-        metrics["selection_loss"] = selection_loss
         return metrics
 
     def _stream_batches(self, rng: np.random.Generator) -> StreamBatches:
@@ -322,26 +337,39 @@ class Trainer:
         step = TrainStep(self.session.model, self.autocast)
         return step if self.dist is None else self.dist.wrap(step)
 
-    def _stop_vote(
-        self, watch: _Stopwatch, steps: int, reserve: float = 0.0
-    ) -> tuple[StopReason, str] | None:
-        """Why to stop before the next step (agreed by every rank under torchrun).
-
-        ``reserve``: seconds of the budget kept for the evaluations that end a run.
-        """
+    def _stop_vote(self, r: _Run) -> tuple[StopReason, str] | None:
+        """Why to stop before the next step (agreed by every rank under torchrun)."""
         cfg = self.config
         code = 0
         if self.control.stop_requested:
             code = 2
-        elif cfg.max_seconds is not None and watch.seconds + reserve >= cfg.max_seconds:
-            code = 1
+        elif r.budget is not None and r.watch.seconds + self._end_reserve(r) >= r.budget:
+            # A budget spent before the first step (a slow start on a busy machine) still
+            # trains one: a run that asked for training never ends with none.
+            code = 1 if r.progress.steps else 0
         if self.dist is not None:
-            code = self.dist.vote_stop(code, steps)
+            code = self.dist.vote_stop(code, r.progress.steps)
         if code == 2:
             return StopReason.STOPPED, "stopped by request"
         if code == 1:
             return StopReason.TIME, f"reached the {cfg.max_seconds:g} s time limit"
         return None
+
+    def _end_reserve(self, r: _Run) -> float:
+        """Seconds a budget keeps for what ends a run: the next step and, with validation text,
+        a quick evaluation, a full one of the weights kept and counting the n-gram again."""
+        reserve = r.step_seconds
+        if self.val_ids is not None:
+            reserve += (1 + FULL_EVAL_COST) * r.clock.last + self._recount_seconds()
+        return reserve
+
+    def _recount_seconds(self) -> float:
+        """About what counting the n-gram again on all the text takes (as its first count)."""
+        session = self.session
+        if not session.ngram_tokens or self.mix_mode == MixMode.OFF or self.val_ids is None:
+            return 0.0
+        tokens = min(MAX_NGRAM_TOKENS, len(self.train_ids) + len(self.val_ids))
+        return session.ngram_seconds * tokens / session.ngram_tokens
 
     def _wait_if_paused(self, watch: _Stopwatch) -> None:
         if self.control.paused:
@@ -350,7 +378,81 @@ class Trainer:
             watch.start()
 
     def run(self) -> Iterator[Event]:
-        """Train, yielding progress events; the last event is always a ``TrainResult``."""
+        """Train, yielding progress events; the last event is always a ``TrainResult``.
+
+        One loop over epochs of stream batches. Before each step: pause, the stop vote, and
+        an evaluation when one is due; then the step, and a ``StepEvent`` now and then. What
+        the loop tracks lives in a ``_Run``; the end-of-run work is ``_end_of_run``.
+        """
+        session, cfg = self.session, self.config
+        r = self._begin()
+        try:
+            epoch = 0
+            while self.epochs is None or epoch < self.epochs:
+                epoch += 1
+                state = None  # each epoch's streams start from an empty state
+                batches = self._stream_batches(r.rng)
+                for i, (x, y) in enumerate(batches):
+                    self._wait_if_paused(r.watch)
+                    # Stop in time to do the end-of-run work inside the budget.
+                    stop = self._stop_vote(r)
+                    if stop is not None:
+                        r.reason, r.message = stop
+                        break
+                    if self._evaluation_due(r):
+                        yield self._evaluation(r)
+                        if r.best.stale >= PATIENCE and cfg.epochs is None:  # as many as asked
+                            r.reason = StopReason.PLATEAU
+                            r.message = (
+                                f"the LSTM's validation loss stopped improving ({PATIENCE} checks)"
+                            )
+                            break
+                    began = r.watch.seconds
+                    self._set_learning_rate(r)
+                    report_due = (
+                        i == len(batches) - 1
+                        or r.watch.seconds - r.last_report >= self.report_interval
+                    )
+                    # An adaptive softmax makes accuracy costly: count it on reporting steps only.
+                    loss, correct, state = r.forward(x, y, state, r.full_softmax or report_due)
+                    r.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    norm = clip_grad_norm_(r.params, cfg.clip or math.inf)
+                    # On a GPU, reading a number back waits for the queued work: the loss and
+                    # the finite check are read on reporting steps only. A bad step in between
+                    # is caught there, and the last good weights are put back.
+                    r.meters.watch_finite(loss, norm)
+                    read_back = self.sync_each_step or report_due
+                    if read_back and r.meters.saw_non_finite():
+                        r.reason = StopReason.DIVERGED
+                        loss_ok = self.sync_each_step and bool(torch.isfinite(loss))
+                        r.message = self._recover(
+                            r.params, r.snapshot, session.progress.steps + 1, loss_ok
+                        )
+                        break
+                    with session.lock:
+                        r.optimizer.step()
+                        session.mark_changed()
+                    r.step_seconds = r.watch.seconds - began
+                    n = x.numel() * (self.dist.world if self.dist else 1)  # [issue 9] global
+                    r.count_step(session.progress, n, (i + 1) / len(batches))
+                    r.meters.add(loss.detach(), n, correct, read_back)
+                    if report_due:
+                        yield self._step_event(r, (i + 1) / len(batches), norm)
+                if r.reason != StopReason.FINISHED:
+                    break
+                self._end_epoch(r)
+                if self._tiny_evaluation_due(r):
+                    yield self._evaluation(r)
+                    if self._reached_target(r):
+                        break
+            yield from self._end_of_run(r)
+        finally:
+            self._close(r)
+        yield self._result(r)
+
+    def _begin(self) -> _Run:
+        """Seed, move the model to the device, and set up what the run tracks."""
         session, cfg, model = self.session, self.config, self.session.model
         if cfg.seed is not None:
             torch.manual_seed(cfg.seed + session.progress.steps)
@@ -367,212 +469,175 @@ class Trainer:
             and self.device.type == "cpu"
             and cfg.optimizer == "adamw"
         )
-        optimizer = self._make_optimizer()
-        forward = self._train_step()
         params = [p for p in model.parameters() if p.requires_grad]
-        snapshot = [p.detach().clone() for p in params]  # the last weights known to be good
-        full_softmax = model.config.softmax == "full"
-        budget = cfg.max_seconds
-        steps_planned = (self.epochs or 0) * self.steps_per_epoch()
         has_val = self.val_ids is not None
-        # How often to evaluate: by epochs counted on tiny texts (so that a seeded run stops
-        # at the same step however busy the machine is), by time and epochs otherwise.
-        eval_every_epochs = self.epochs_between_evaluations() if not has_val else 1
-        eval_every_steps = math.inf
+        budget = cfg.max_seconds  # what is left of it for this run's own steps and evaluations
+        if budget is not None:
+            spent = time.perf_counter() - self.budget_started if self.budget_started else 0.0
+            budget = max(0.0, budget - spent - self.reserve)
+        steps_planned = (self.epochs or 0) * self.steps_per_epoch()
+        # How often to evaluate, with validation text: about EVALS_PER_BUDGET times under a
+        # budget, else EVALS_PER_RUN times over the planned steps. Tiny texts count epochs.
+        every_steps: float = math.inf
         if has_val and self.epochs is not None and budget is None:
-            eval_every_steps = max(1, steps_planned // EVALS_PER_RUN)
-        eval_every_seconds = budget / EVALS_PER_BUDGET if has_val and budget else math.inf
-
-        watch = _Stopwatch()  # this run's time: pauses excluded, evaluations included
-        step_meter, epoch_meter = _Meter(), _Meter()
-        run = Progress()  # this run's share of session.progress
-        last_report = -math.inf
-        evaluated_at, evaluated_time = 0, 0.0  # run.steps and watch.seconds at the last one
-        eval_seconds = 0.0  # what the last evaluation took: the final ones are reserved for
-        eval_total = 0.0
-        epoch_at = 0.0  # epochs done, fractional, at the latest step
-        best = _Best()
-        metrics: dict = {}
-        reason, message = StopReason.FINISHED, ""
-
-        def done_share(seconds: float) -> float:
-            """How far through the run: the budget's share of time, else of planned steps."""
-            share = run.steps / steps_planned if steps_planned else 0.0
-            if budget:
-                share = max(share, seconds / budget) if self.epochs else seconds / budget
-            return min(1.0, share)
-
-        def evaluate(full: bool = False, record: bool = True) -> Iterator[EpochEvent]:
-            """One evaluation; ``record=False`` only re-measures the weights already kept."""
-            nonlocal metrics, evaluated_at, evaluated_time, eval_seconds, eval_total, epoch_meter
-            began = watch.seconds
-            metrics = self._evaluate_into_session(epoch_meter, snapshot, params, full, record)
-            kept = not record or best.offer(metrics["selection_loss"], session, model, epoch_at)
-            evaluated_at, evaluated_time, epoch_meter = run.steps, watch.seconds, _Meter()
-            eval_seconds = watch.seconds - began
-            eval_total += eval_seconds
-            yield self._evaluation_event(metrics, watch, kept)
-
-        sync_each_step = self.sync_each_step
-        pending = _Pending()  # the loss and hits since they were last read
-        pending_bad: torch.Tensor | None = None
+            every_steps = max(1, steps_planned // EVALS_PER_RUN)
+        every_seconds = budget / EVALS_PER_BUDGET if has_val and budget else math.inf
+        r = _Run(
+            budget=budget,
+            rng=rng,
+            optimizer=self._make_optimizer(),
+            forward=self._train_step(),
+            params=params,
+            snapshot=[p.detach().clone() for p in params],
+            full_softmax=model.config.softmax == "full",
+            steps_planned=steps_planned,
+            clock=_EvalClock(every_steps, every_seconds),
+        )
         model.train()
-        watch.start()
-        try:
-            epoch = 0
-            while self.epochs is None or epoch < self.epochs:
-                epoch += 1
-                state = None
-                batches = self._stream_batches(rng)
-                for i, (x, y) in enumerate(batches):
-                    self._wait_if_paused(watch)
-                    # Stop in time to run the last evaluations inside the budget: a quick one,
-                    # and a full one of the weights kept (about as much work again).
-                    reserve = 2 * eval_seconds if has_val else 0.0
-                    stop = self._stop_vote(watch, run.steps, reserve)
-                    if stop is not None:
-                        reason, message = stop
-                        break
-                    seconds = watch.seconds
-                    # Evaluations take at most about a fifth of the time, however slow they are.
-                    due = has_val and (
-                        seconds - evaluated_time >= max(eval_every_seconds, 4 * eval_seconds)
-                        or run.steps - evaluated_at >= eval_every_steps
-                    )
-                    if self.dist is not None:  # every rank evaluates at the same step
-                        due = self.dist.vote_stop(int(due), 0) > 0
-                    if due:
-                        pending.flush_into(step_meter)
-                        epoch_meter.merge(step_meter)
-                        step_meter = _Meter()
-                        yield from evaluate()
-                        if best.stale >= PATIENCE and cfg.epochs is None:  # as many as asked
-                            reason = StopReason.PLATEAU
-                            message = f"validation loss stopped improving ({PATIENCE} checks)"
-                            break
-                    lr = self._learning_rate(done_share(watch.seconds))
-                    if self.scheduled:
-                        for group in optimizer.param_groups:
-                            group["lr"] = lr
-                    last_in_epoch = i == len(batches) - 1
-                    report_due = (
-                        last_in_epoch or watch.seconds - last_report >= self.report_interval
-                    )
-                    # An adaptive softmax makes accuracy costly: count it on reporting steps only.
-                    loss, correct, state = forward(x, y, state, full_softmax or report_due)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    norm = clip_grad_norm_(params, cfg.clip or math.inf)
-                    # On a GPU, reading a number back waits for the queued work: the loss and
-                    # the finite check are read on reporting steps only. A bad step in between
-                    # is caught there, and the last good weights are put back.
-                    bad = ~(torch.isfinite(loss) & torch.isfinite(norm))
-                    pending_bad = bad if pending_bad is None else pending_bad | bad
-                    if (sync_each_step or report_due) and bool(pending_bad):
-                        reason = StopReason.DIVERGED
-                        loss_ok = sync_each_step and bool(torch.isfinite(loss))
-                        message = self._recover(
-                            params, snapshot, session.progress.steps + 1, loss_ok
-                        )
-                        break
-                    with session.lock:
-                        optimizer.step()
-                        session.mark_changed()
+        r.watch.start()
+        return r
 
-                    n = x.numel() * (self.dist.world if self.dist else 1)  # [issue 9] global
-                    run.steps += 1
-                    run.tokens += n
-                    session.progress.steps += 1
-                    session.progress.tokens += n
-                    epoch_at = session.progress.epochs + (i + 1) / len(batches)
-                    pending.add(loss.detach(), n, correct)
-                    if sync_each_step or report_due:
-                        pending.flush_into(step_meter)
-                        pending_bad = None
-                    if report_due:
-                        seconds = watch.seconds
-                        done = done_share(seconds)
-                        train_seconds = max(seconds - eval_total, 1e-9)
-                        yield StepEvent(
-                            step=session.progress.steps,
-                            epoch=session.progress.epochs + 1,
-                            epoch_progress=(i + 1) / len(batches),
-                            progress=done,
-                            loss=step_meter.mean_loss,
-                            accuracy=step_meter.accuracy,
-                            tokens_per_second=run.tokens / train_seconds,
-                            elapsed=seconds,
-                            eta=seconds / done - seconds if done > 0 else None,
-                            lr=optimizer.param_groups[0]["lr"],
-                            grad_norm=float(norm),  # read on reporting steps only: a sync
-                        )
-                        epoch_meter.merge(step_meter)
-                        step_meter = _Meter()
-                        last_report = seconds
-                if reason != StopReason.FINISHED:
-                    break
+    def _done_share(self, r: _Run, seconds: float) -> float:
+        """How far through the run: the budget's share of time, else of planned steps."""
+        share = r.progress.steps / r.steps_planned if r.steps_planned else 0.0
+        if r.budget is not None:
+            spent = seconds / r.budget if r.budget > 0 else 1.0
+            share = max(share, spent) if self.epochs else spent
+        return min(1.0, share)
 
-                run.epochs += 1
-                session.progress.epochs += 1
-                if not self.scheduled:
-                    for group in optimizer.param_groups:
-                        group["lr"] *= cfg.lr_decay
-                last_epoch = self.epochs is not None and run.epochs >= self.epochs
-                if has_val or (not last_epoch and run.epochs % eval_every_epochs):
-                    continue
-                pending.flush_into(step_meter)
-                epoch_meter.merge(step_meter)
-                step_meter = _Meter()
-                yield from evaluate()
-                target = cfg.target_accuracy
-                if target is not None and metrics["window_accuracy"] >= target:
-                    reason = StopReason.TARGET
-                    message = (
-                        f"window accuracy {metrics['window_accuracy']:.1%} "
-                        f"reached the target {target:.1%}"
-                    )
-                    break
-            if has_val and reason != StopReason.DIVERGED and run.steps:
-                if run.steps > evaluated_at:  # where the run stopped is not yet measured
-                    pending.flush_into(step_meter)
-                    epoch_meter.merge(step_meter)
-                    yield from evaluate()
-                if best.weights is not None and best.stale:
-                    best.restore(session, model, params, snapshot)
-                    kept = f"kept the weights of evaluation {best.number} (best validation loss)"
-                    message = f"{message}; {kept}" if message else kept
-                # The figures of the weights kept, with top-1/top-3 of the n-gram and mixture.
-                yield from evaluate(full=True, record=False)
-                if session.ngram is not None and self.mix_mode != MixMode.OFF:
-                    # Its weights fitted and figures taken, the n-gram is counted again from
-                    # all the text, the held-out part too: text near what the user writes next
-                    # is worth the most, and counting it takes seconds (the LSTM's weights
-                    # cannot be retrained as cheaply).
-                    val = np.asarray(self.val_ids[-MAX_NGRAM_TOKENS:])
-                    head = MAX_NGRAM_TOKENS - len(val)  # what is left for the training text
-                    train_tail = self.train_ids[len(self.train_ids) - head :] if head else val[:0]
-                    everything = np.concatenate([np.asarray(train_tail), val])
-                    session.fit_ngram(everything, session.ngram.order, keep_mix=True)
-            elif reason == StopReason.TIME and run.steps > evaluated_at:
-                pending.flush_into(step_meter)
-                epoch_meter.merge(step_meter)
-                yield from evaluate()
-        finally:
-            watch.stop()
-            run.seconds = watch.seconds
-            session.progress.seconds += run.seconds
-            session.optimizer_state = {
-                "kind": cfg.optimizer,
-                "state": optimizer.state_dict(),
-                "lr_scale": optimizer.param_groups[0]["lr"] / cfg.lr,
-            }
-            session.train_config = replace(cfg, epochs=self.epochs)
-            model.embedding.sparse = False
-            model.eval()
-        if reason == StopReason.FINISHED:
+    def _set_learning_rate(self, r: _Run) -> None:
+        if self.scheduled:
+            lr = self._learning_rate(self._done_share(r, r.watch.seconds))
+            for group in r.optimizer.param_groups:
+                group["lr"] = lr
+
+    def _evaluation_due(self, r: _Run) -> bool:
+        """With validation text, by time or steps (every rank decides at the same step); not
+        when the budget would end the run before the next step (its end measures it)."""
+        seconds = r.watch.seconds
+        due = self.val_ids is not None and r.clock.due(r.progress.steps, seconds)
+        if due and r.budget is not None:
+            due = seconds + r.clock.last + self._end_reserve(r) < r.budget
+        if self.dist is not None:
+            due = self.dist.vote_stop(int(due), 0) > 0
+        return due
+
+    def _tiny_evaluation_due(self, r: _Run) -> bool:
+        """Without validation text: every few epochs, counted (so that a seeded run stops
+        at the same step however busy the machine is), and after the last one."""
+        if self.val_ids is not None:
+            return False
+        last_epoch = self.epochs is not None and r.progress.epochs >= self.epochs
+        return last_epoch or r.progress.epochs % self.epochs_between_evaluations() == 0
+
+    def _reached_target(self, r: _Run) -> bool:
+        target, accuracy = self.config.target_accuracy, r.metrics["window_accuracy"]
+        if target is None or accuracy < target:
+            return False
+        r.reason = StopReason.TARGET
+        r.message = f"window accuracy {accuracy:.1%} reached the target {target:.1%}"
+        return True
+
+    def _end_epoch(self, r: _Run) -> None:
+        r.progress.epochs += 1
+        self.session.progress.epochs += 1
+        if not self.scheduled:
+            for group in r.optimizer.param_groups:
+                group["lr"] *= self.config.lr_decay
+
+    def _step_event(self, r: _Run, epoch_progress: float, norm: torch.Tensor) -> StepEvent:
+        """Training figures since the last event."""
+        meter = r.meters.end_report()
+        seconds = r.watch.seconds
+        done = self._done_share(r, seconds)
+        r.last_report = seconds
+        return StepEvent(
+            step=self.session.progress.steps,
+            epoch=self.session.progress.epochs + 1,
+            epoch_progress=epoch_progress,
+            progress=done,
+            loss=meter.mean_loss,
+            accuracy=meter.accuracy,
+            tokens_per_second=r.progress.tokens / max(seconds - r.clock.total, 1e-9),
+            elapsed=seconds,
+            eta=seconds / done - seconds if done > 0 else None,
+            lr=r.optimizer.param_groups[0]["lr"],
+            grad_norm=float(norm),  # read on reporting steps only: a sync
+        )
+
+    def _evaluation(self, r: _Run, full: bool = False, record: bool = True) -> EpochEvent:
+        """One evaluation; ``record=False`` only re-measures the weights already kept."""
+        began = r.watch.seconds
+        train = r.meters.end_evaluation()
+        r.metrics = self._evaluate_into_session(train, r.snapshot, r.params, full, record)
+        model = self.session.model
+        kept = not record or r.best.offer(
+            r.metrics["selection_loss"], self.session, model, r.epoch_at
+        )
+        r.clock.record(r.progress.steps, began, r.watch.seconds)
+        return self._evaluation_event(r.metrics, r.watch, kept)
+
+    def _end_of_run(self, r: _Run) -> Iterator[EpochEvent]:
+        """Measure where the run stopped; with validation text, go back to the best weights,
+        measure them fully, and count the n-gram again on all the text."""
+        unmeasured = r.progress.steps > r.clock.at_step
+        if self.val_ids is None:
+            if r.reason == StopReason.TIME and unmeasured:
+                yield self._evaluation(r)
+            return
+        if r.reason == StopReason.DIVERGED or not r.progress.steps:
+            return
+        if unmeasured:
+            yield self._evaluation(r)
+        if r.best.weights is not None and r.best.stale:
+            # With the mixture weights fitted for them at their evaluation, on held-out text.
+            r.best.restore(self.session, self.session.model, r.params, r.snapshot)
+            r.metrics = dict(self.session.metrics)
+            kept = (
+                f"kept the weights of evaluation {r.best.number} (the LSTM's best validation loss)"
+            )
+            r.message = f"{r.message}; {kept}" if r.message else kept
+        # The figures of the weights kept, with top-1/top-3 of the n-gram and mixture, when
+        # the budget has room for them (they change no weight, only what is reported).
+        full_cost = FULL_EVAL_COST * r.clock.last
+        if r.budget is None or r.watch.seconds + full_cost + self._recount_seconds() <= r.budget:
+            yield self._evaluation(r, full=True, record=False)
+        self._recount_ngram()
+
+    def _recount_ngram(self) -> None:
+        """Its weights fitted and figures taken, the n-gram is counted again from all the text,
+        the held-out part too: text near what the user writes next is worth the most, and
+        counting it takes seconds (the LSTM's weights cannot be retrained as cheaply)."""
+        session = self.session
+        if session.ngram is None or self.mix_mode == MixMode.OFF or self.val_ids is None:
+            return
+        val = np.asarray(self.val_ids[-MAX_NGRAM_TOKENS:])
+        head = MAX_NGRAM_TOKENS - len(val)  # what is left for the training text
+        train_tail = self.train_ids[len(self.train_ids) - head :] if head else val[:0]
+        everything = np.concatenate([np.asarray(train_tail), val])
+        session.fit_ngram(everything, session.ngram.order, keep_mix=True)
+
+    def _close(self, r: _Run) -> None:
+        """Whatever ended the run: count its time, keep the optimizer's state for a resume."""
+        session, cfg = self.session, self.config
+        r.watch.stop()
+        r.progress.seconds = r.watch.seconds
+        session.progress.seconds += r.progress.seconds
+        session.optimizer_state = {
+            "kind": cfg.optimizer,
+            "state": r.optimizer.state_dict(),
+            "lr_scale": r.optimizer.param_groups[0]["lr"] / cfg.lr,
+        }
+        session.train_config = replace(cfg, epochs=self.epochs)
+        session.model.embedding.sparse = False
+        session.model.eval()
+
+    def _result(self, r: _Run) -> TrainResult:
+        run, metrics, message = r.progress, r.metrics, r.message
+        if r.reason == StopReason.FINISHED:
             message = f"trained {run.epochs} epochs" + (f"; {message}" if message else "")
-        yield TrainResult(
-            reason=reason,
+        return TrainResult(
+            reason=r.reason,
             message=message,
             epochs=run.epochs,
             steps=run.steps,
@@ -583,7 +648,7 @@ class Trainer:
             full_accuracy=metrics.get("full_accuracy"),
             val_perplexity=metrics.get("val_perplexity"),
             val_accuracy=metrics.get("val_accuracy"),
-            best_epoch=best.epoch,
+            best_epoch=r.best.epoch,
             mix=metrics.get("mix"),
             components=metrics.get("components"),
         )
@@ -786,3 +851,98 @@ class _Meter:
     @property
     def accuracy(self) -> float | None:
         return self.hits / self.hit_tokens if self.hit_tokens else None
+
+
+@dataclass
+class _EvalClock:
+    """When the next evaluation is due, and what evaluations cost (seconds of the run)."""
+
+    every_steps: float  # evaluate after this many steps (planned epochs, no budget) ...
+    every_seconds: float  # ... or this many seconds (a budget)
+    at_step: int = 0  # run steps at the last evaluation
+    at_time: float = 0.0  # run seconds when it ended
+    last: float = 0.0  # seconds the last one took
+    total: float = 0.0  # seconds all of them took
+
+    def due(self, steps: int, seconds: float) -> bool:
+        slowest = self.last * (1 / EVAL_SHARE - 1)  # however slow evaluations are
+        return (
+            seconds - self.at_time >= max(self.every_seconds, slowest)
+            or steps - self.at_step >= self.every_steps
+        )
+
+    def record(self, steps: int, began: float, ended: float) -> None:
+        self.at_step, self.at_time = steps, ended
+        self.last = ended - began
+        self.total += self.last
+
+
+class _Meters:
+    """Loss and accuracy at three spans: not yet read back from the device, since the last
+    ``StepEvent`` (a report), and since the last evaluation. A non-finite loss or gradient
+    norm is remembered until the next read-back checks it."""
+
+    def __init__(self) -> None:
+        self.pending = _Pending()
+        self.report = _Meter()
+        self.evaluation = _Meter()
+        self._bad: torch.Tensor | None = None
+
+    def watch_finite(self, loss: torch.Tensor, norm: torch.Tensor) -> None:
+        bad = ~(torch.isfinite(loss) & torch.isfinite(norm))
+        self._bad = bad if self._bad is None else self._bad | bad
+
+    def saw_non_finite(self) -> bool:
+        """Reads the flag back (a wait on a GPU) and clears it."""
+        bad = self._bad is not None and bool(self._bad)
+        self._bad = None
+        return bad
+
+    def add(self, loss: torch.Tensor, tokens: int, hits: torch.Tensor | None, read: bool) -> None:
+        self.pending.add(loss, tokens, hits)
+        if read:
+            self.pending.flush_into(self.report)
+
+    def end_report(self) -> _Meter:
+        """The figures since the last report; they count towards the evaluation's too."""
+        self.pending.flush_into(self.report)
+        report, self.report = self.report, _Meter()
+        self.evaluation.merge(report)
+        return report
+
+    def end_evaluation(self) -> _Meter:
+        """The figures since the last evaluation."""
+        self.end_report()
+        evaluation, self.evaluation = self.evaluation, _Meter()
+        return evaluation
+
+
+@dataclass
+class _Run:
+    """What one call of ``Trainer.run`` tracks between its steps."""
+
+    rng: np.random.Generator  # each epoch's stream offsets
+    optimizer: FusedOptimizer
+    forward: torch.nn.Module  # TrainStep, or DDP around it
+    params: list[torch.Tensor]
+    snapshot: list[torch.Tensor]  # the last weights known to be good
+    full_softmax: bool
+    steps_planned: int  # 0: no epoch limit (a time budget ends the run)
+    clock: _EvalClock
+    budget: float | None  # seconds of max_seconds left for this run's steps and evaluations
+    watch: _Stopwatch = field(default_factory=lambda: _Stopwatch())  # pauses excluded
+    progress: Progress = field(default_factory=Progress)  # this run's share of the session's
+    meters: _Meters = field(default_factory=lambda: _Meters())
+    best: _Best = field(default_factory=lambda: _Best())
+    metrics: dict = field(default_factory=dict)  # the latest evaluation's
+    epoch_at: float = 0.0  # epochs done (session total, fractional) at the latest step
+    last_report: float = -math.inf  # run seconds at the last StepEvent
+    step_seconds: float = 0.0  # what the latest step took
+    reason: StopReason = StopReason.FINISHED
+    message: str = ""
+
+    def count_step(self, session: Progress, tokens: int, epoch_progress: float) -> None:
+        for progress in (self.progress, session):
+            progress.steps += 1
+            progress.tokens += tokens
+        self.epoch_at = session.epochs + epoch_progress
