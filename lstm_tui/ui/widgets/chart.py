@@ -188,13 +188,17 @@ class LineChart(PlotextPlot):
             first, last = min(first, float(px[0])), max(last, float(px[-1]))
             if not s.right:
                 top = max(top, float(py.max()))
+        # Five ticks need 8 rows or more; fewer rows get three (two would share a row, and
+        # which label won was not always the same).
+        few = height - 4 < 8
         if any(not s.right for s in drawn):
-            ticks = fmt.nice_ticks(top if top > 0 else 1.0)
+            ticks = fmt.nice_ticks(top if top > 0 else 1.0, 3 if few else 5)
             plt.ylim(0, ticks[-1])
             plt.yticks(ticks, [_value(t) for t in ticks])  # evenly spaced round values
         if any(s.right for s in drawn):
             plt.ylim(0, 100, yside="right")
-            plt.yticks(ACCURACY_TICKS, [f"{t}" for t in ACCURACY_TICKS], yside="right")
+            right = ACCURACY_TICKS[::2] if few else ACCURACY_TICKS
+            plt.yticks(right, [f"{t}" for t in right], yside="right")
         if last > first:
             xticks = np.unique(np.linspace(first, last, 5).round().astype(int)).tolist()
         else:

@@ -64,6 +64,15 @@ STATE_LABELS = {
 }
 
 
+class ChartLegend(Line):
+    """The chart's legend and stats, fitted to the width it has when it is drawn (a width
+    read earlier may be a layout behind: the legend would then be cut)."""
+
+    def render(self) -> Text:
+        chart = self.parent.query_one(LossChart) if self.parent is not None else None
+        return chart.legend(self.size.width or 200) if chart is not None else Text("")
+
+
 class TrainingPane(Vertical, can_focus=True):
     """Shows what the app's training worker reports; holds no training logic itself."""
 
@@ -101,7 +110,7 @@ class TrainingPane(Vertical, can_focus=True):
         yield Line(id="train-position")
         yield Line(id="train-metrics")
         yield Line(id="train-mix")
-        yield Line(id="chart-legend")  # what is plotted, its colours, one-line stats
+        yield ChartLegend(id="chart-legend")  # what is plotted, its colours, one-line stats
         yield LossChart(id="train-chart")
         yield Line(id="train-sample")
         yield LogLines(id="epoch-log")
@@ -116,17 +125,13 @@ class TrainingPane(Vertical, can_focus=True):
         self._redraw_labels()
         self.set_interval(REDRAW_INTERVAL, self._tick)
 
-    def on_resize(self) -> None:
-        self.call_after_refresh(self._show_legend)  # fitted to the new width
-
     def action_next_chart(self) -> None:
         chart = self.query_one(LossChart)
         chart.show(chart.view.next())
         self._show_legend()
 
     def _show_legend(self) -> None:
-        line = self.query_one("#chart-legend", Line)
-        line.update(self.query_one(LossChart).legend(line.size.width or 200))
+        self.query_one(ChartLegend).refresh()
 
     def _show_sample(self, sample: str | None) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
