@@ -62,14 +62,20 @@ def _json_safe(metrics: dict) -> dict:
 def cmd_history(args: argparse.Namespace) -> int:
     from lstm_tui.core.store import history
     from lstm_tui.core.store.checkpoint import read_history
-    from lstm_tui.core.store.paths import checkpoint_path
+    from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX, checkpoint_path
 
-    path = checkpoint_path(args.checkpoint)
-    records = read_history(path)
-    if not records:
-        print(
-            f"lstm-tui: {path}: no training history (trained before it was kept?)", file=sys.stderr
-        )
+    paths = [checkpoint_path(name) for name in args.checkpoint]
+    runs = []
+    for path in paths:
+        records = read_history(path)
+        if not records:
+            print(
+                f"lstm-tui: {path}: no training history (trained before it was kept?)",
+                file=sys.stderr,
+            )
+        runs.append((path.name.removesuffix(CHECKPOINT_SUFFIX), records))
+    # One checkpoint: its rows as before; several: one table, each row led by its run.
+    records = runs[0][1] if len(runs) == 1 else history.side_by_side(runs)
     text = history.to_csv(records) if args.format == "csv" else history.to_json(records)
     if args.out:
         from lstm_tui.core.store.files import regular_file_problem
@@ -78,7 +84,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         # device or a folder is no place for a table either.
         if os.path.lexists(args.out) and (problem := regular_file_problem(args.out)):
             raise UserError(problem)
-        _refuse_overwriting_a_checkpoint(Path(args.out), path)
+        for path in paths:  # (any of the checkpoints read, when several are)
+            _refuse_overwriting_a_checkpoint(Path(args.out), path)
         try:
             Path(args.out).write_text(text, encoding="utf-8")
         except OSError as e:

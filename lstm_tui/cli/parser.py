@@ -259,6 +259,13 @@ def build_parser() -> Parser:
         action="store_true",
         help="save without optimizer state (3× smaller; a resume starts a fresh optimizer)",
     )
+    train.add_argument(
+        "--logdir",
+        metavar="DIR",
+        help="TensorBoard event files go to DIR/<name>/<time> (default: runs/ next to the "
+        "checkpoint, or the logdir setting)",
+    )
+    train.add_argument("--no-log", action="store_true", help="write no TensorBoard events")
     train.add_argument("--json", action="store_true", help="last stdout line: a JSON summary")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_threads(train)
@@ -334,8 +341,12 @@ def build_parser() -> Parser:
     listing = sub.add_parser("list", help="checkpoints saved in the user data folder")
     listing.add_argument("--json", action="store_true")
 
-    history = sub.add_parser("history", help="a checkpoint's training history, per evaluation")
-    history.add_argument("checkpoint", metavar="CKPT", help="checkpoint file or saved name")
+    history = sub.add_parser(
+        "history", help="training history per evaluation; of several checkpoints side by side"
+    )
+    history.add_argument(
+        "checkpoint", metavar="CKPT", nargs="+", help="checkpoint file or saved name (one or more)"
+    )
     history.add_argument("--format", choices=["csv", "json"], default="csv")
     history.add_argument("--out", metavar="FILE", help="write there instead of stdout")
 

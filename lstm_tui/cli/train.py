@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # imported lazily: `lstm-tui --help` should not wait for torc
     from lstm_tui.core.text.corpus import Corpus
     from lstm_tui.core.training.control import StopOnSignals
     from lstm_tui.core.training.distributed import Distributed
+    from lstm_tui.core.training.logbook import Logbook
     from lstm_tui.core.training.train import TrainResult
 
 
@@ -126,6 +127,7 @@ def _train_holding(
             file=sys.stderr,
         )
     bar = None if quiet else progress_bar()
+    book = _open_logbook(args, out, session.summary()) if main_rank else None
     result: TrainResult | None = None
     lost_rank: str | None = None
     # One process: SIGTERM and SIGHUP stop the run after its step, as Ctrl-C does. Under
@@ -135,6 +137,8 @@ def _train_holding(
     with signals.installed():
         try:
             for event in run:
+                if book is not None:
+                    book.record(event)
                 if isinstance(event, StepEvent) and bar:
                     bar.step(event)
                 elif isinstance(event, EpochEvent) and bar:
@@ -154,6 +158,8 @@ def _train_holding(
         finally:
             if bar:
                 bar.close()
+            if book is not None:
+                book.close()
         if not main_rank:
             return 1 if lost_rank else EXIT_INTERRUPTED if interrupted else 0
         # Saved with the handlers still in place: a second signal cannot cut the save short.
@@ -207,6 +213,22 @@ def _train_holding(
 def _print_json(summary: dict) -> None:
     with contextlib.suppress(OSError):  # stdout gone (after SIGHUP): the checkpoint is saved
         print(json.dumps(summary), flush=True)
+
+
+def _open_logbook(args: argparse.Namespace, out: Path, description: str) -> Logbook | None:
+    """TensorBoard events for this run (``--logdir``, the setting, else runs/ by ``out``)."""
+    if args.no_log:
+        return None
+    from lstm_tui.core.store.settings import read_settings
+    from lstm_tui.core.training.logbook import Logbook, run_folder
+
+    logdir = args.logdir or read_settings()[0].logdir
+    book, problem = Logbook.open(run_folder(out, Path(logdir) if logdir else None), description)
+    if problem:
+        say(f"lstm-tui: {problem}")
+    elif book is not None and not args.quiet:
+        print(f"TensorBoard log: {visible(str(book.folder))}", file=sys.stderr)
+    return book
 
 
 def _summary(

@@ -33,7 +33,7 @@ from textual.binding import Binding, BindingType
 from textual.events import Resize
 
 from lstm_tui.core import runtime
-from lstm_tui.core.store.paths import checkpoint_path
+from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX, checkpoint_path
 from lstm_tui.core.training.config import TrainConfig
 from lstm_tui.ui.app_state import AppState
 from lstm_tui.ui.background import WorkerPool
@@ -292,6 +292,17 @@ class LstmApp(SafeNotifyApp):
 
     def action_export_history(self) -> None:
         self.dialogs.export_history()
+
+    def action_runs(self) -> None:
+        from lstm_tui.ui.screens.runs import RunsScreen, find_runs
+
+        if isinstance(self.screen, RunsScreen):
+            return
+        session = self.state.session
+        source = session.source if session is not None else None
+        current = (source.name.removesuffix(CHECKPOINT_SUFFIX),) if source else ()
+        screen = RunsScreen(find_runs(also=source), picked=current)
+        self.push_screen(screen, lambda path: self.load_checkpoint(path) if path else None)
 
     def action_save(self, then_quit: bool = False) -> None:
         if not self._not_ready():

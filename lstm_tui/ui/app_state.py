@@ -45,6 +45,8 @@ class AppState:
         self.saved_to: Path | None = None  # the last checkpoint written
         self.narrow = False  # a small terminal: one pane at a time, a shorter footer
         self.learning = True  # learn from the lines sent (settings: learn); applied to each model
+        self.log_runs = True  # TensorBoard events for every run (logbook.py)
+        self.logdir: Path | None = None  # where they go (settings: logdir); None: by the model
 
     def __setattr__(self, name: str, value: Any) -> None:
         if self.__dict__.get(name, _UNSET) is value:

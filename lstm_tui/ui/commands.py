@@ -25,6 +25,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("Save checkpoint…", "save", "Save the model into the data folder", "ctrl+s"),
     Command("Load checkpoint…", "load", "Open a saved checkpoint", "ctrl+o"),
     Command("Open corpus…", "open_corpus", "A new vocabulary and model for a text file", "ctrl+n"),
+    Command("Runs side by side", "runs", "Saved checkpoints, their curves overlaid", "F10"),
     Command("Export training history", "export_history", "Every evaluation, as CSV", "ctrl+g"),
     Command("Show training pane", "show_pane('training')", "Focus the training pane", "F2"),
     Command("Show vocabulary pane", "show_pane('vocab')", "Focus the vocabulary browser", "F3"),

@@ -20,7 +20,8 @@ ACCEPT_WORD = Binding(
 )
 
 APP_BINDINGS: list[Binding] = [
-    Binding("f1", "help", "Help", tooltip="Every key", id="help"),
+    # ? as in lazygit and most TUIs (typed as text where a text box has the focus)
+    Binding("f1,question_mark", "help", "Help", tooltip="Every key", id="help"),
     Binding("f2", "show_pane('training')", "Training pane", show=False, id="pane.training"),
     Binding("f3", "show_pane('vocab')", "Vocabulary pane", show=False, id="pane.vocab"),
     Binding("f4", "show_pane('predictor')", "Predictor pane", show=False, id="pane.predictor"),
@@ -49,6 +50,13 @@ APP_BINDINGS: list[Binding] = [
         show=False,
         id="history",
         tooltip="Export the training history (CSV, next to the checkpoints)",
+    ),
+    Binding(
+        "f10",
+        "runs",
+        "Runs",
+        tooltip="Saved checkpoints side by side: their figures, and curves overlaid",
+        id="runs",
     ),
     Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="Quit (asks if unsaved)", id="quit"),
 ]

@@ -78,6 +78,8 @@ class LaunchMemory:
             state.device_name = settings.device
         if settings.threads and state.threads is None:
             state.threads = settings.threads
+        if settings.logdir:
+            state.logdir = Path(settings.logdir).expanduser()
         state.learning = settings.learn
         if self.problem:
             app.notify(self.problem, title="Settings", severity="warning", timeout=10)

@@ -74,6 +74,7 @@ class TrainingStarted(Message):
     description: str  # "batch 25 × bptt 8 · 1,471 epochs · cpu ×1"
     total_steps: int
     first_step: int  # the session's step count when the run began
+    log_note: str = ""  # where the TensorBoard events go, or why there are none
 
 
 @dataclass

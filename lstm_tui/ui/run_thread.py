@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from lstm_tui.core.model.session import Session
     from lstm_tui.core.text.corpus import Corpus
     from lstm_tui.core.training.config import TrainConfig
+    from lstm_tui.core.training.logbook import Logbook
     from lstm_tui.core.training.train import TrainResult
 
 S = TrainState
@@ -60,6 +61,11 @@ class RunPlan:
     # torch threads for a CPU run; None: the free cores less one for typing, measured in
     # the run's thread (it may wait a moment to see what the other processes use)
     threads: int | None
+    # TensorBoard events: the checkpoint they go with (None: not saved yet) and the logdir
+    # setting (None: a runs folder next to the checkpoint); log=False writes none
+    checkpoint: Path | None = None
+    logdir: Path | None = None
+    log: bool = True
 
 
 _RUN_IDS = itertools.count(1)
@@ -175,13 +181,37 @@ class TrainingRun:
         epochs = f"{setup.epochs:,} epochs" if setup.epochs else "epochs unbounded"
         description = f"{shape} · {epochs} · {where}"
         total = setup.total_steps or 0
+        book, note = self._logbook(corpus, description)
         self.reply_to.post_message(
-            TrainingStarted(self.run_id, corpus, description, total, setup.first_step)
+            TrainingStarted(
+                self.run_id, corpus, description, total, setup.first_step, log_note=note
+            )
         )
         result = None
-        for event in run:
-            if isinstance(event, TrainResult):
-                result = event
-            elif isinstance(event, (StepEvent, EpochEvent)):
-                self.reply_to.post_message(TrainingProgress(self.run_id, event))
+        try:
+            for event in run:
+                if book is not None:
+                    book.record(event)
+                if isinstance(event, TrainResult):
+                    result = event
+                elif isinstance(event, (StepEvent, EpochEvent)):
+                    self.reply_to.post_message(TrainingProgress(self.run_id, event))
+        finally:
+            if book is not None:
+                book.close()
         return result
+
+    def _logbook(self, corpus: Corpus, description: str) -> tuple[Logbook | None, str]:
+        """This run's TensorBoard events, and a line for the log: where, or why none."""
+        from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX
+        from lstm_tui.core.training.logbook import Logbook, run_folder
+
+        plan = self.plan
+        if not plan.log:
+            return None, ""
+        checkpoint = plan.checkpoint
+        name = checkpoint.name.removesuffix(CHECKPOINT_SUFFIX) if checkpoint else None
+        name = name or Path(corpus.name).stem or "model"
+        folder = run_folder(checkpoint, plan.logdir, name)
+        book, problem = Logbook.open(folder, f"{plan.session.summary()} · {description}")
+        return book, problem or f"TensorBoard log: {folder}"

@@ -56,7 +56,14 @@ class TrainingKeys:
         state = self.state
         assert state.session is not None
         plan = RunPlan(
-            state.session, state.corpus, state.corpus_path, state.train_config, state.threads
+            state.session,
+            state.corpus,
+            state.corpus_path,
+            state.train_config,
+            state.threads,
+            checkpoint=state.session.source,
+            logdir=state.logdir,
+            log=state.log_runs,
         )
         self.current = TrainingRun(plan, self.shell.query_one(TrainingPane))
         self.current.start()

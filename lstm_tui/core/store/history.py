@@ -17,7 +17,7 @@ import math
 
 from lstm_tui.core.text.safe_text import visible
 
-FIRST_COLUMNS = ("step", "epoch", "train_loss", "train_accuracy", "val_perplexity")
+FIRST_COLUMNS = ("run", "step", "epoch", "train_loss", "train_accuracy", "val_perplexity")
 
 
 def checked(raw: object) -> list[dict]:
@@ -37,6 +37,12 @@ def checked(raw: object) -> list[dict]:
                 }
             )
     return keep
+
+
+def side_by_side(runs: list[tuple[str, list[dict]]]) -> list[dict]:
+    """Several checkpoints' histories as one table: each row led by its ``run`` (the
+    checkpoint's name), in the order given; columns one of them lacks stay empty."""
+    return [{"run": name, **record} for name, records in runs for record in records]
 
 
 def columns(records: list[dict]) -> list[str]:

@@ -1,8 +1,9 @@
 """What lstm-tui remembers: the user's settings (TOML) and what they last had open (JSON).
 
 * ``config.toml`` in the platformdirs config folder, written by the user (or by the app for
-  the theme): ``theme``, ``device``, ``threads`` and a ``[keys]`` table of key overrides by
-  binding id (``train = "f5,ctrl+t"``; the ids are listed in the README).
+  the theme): ``theme``, ``device``, ``threads``, ``logdir`` (TensorBoard logs) and a
+  ``[keys]`` table of key overrides by binding id (``train = "f5,ctrl+t"``; the ids are
+  listed in the README).
 * ``state.json`` in the platformdirs state folder, written by the app: the checkpoints and
   texts opened most recently, newest first; the app reopens the newest on launch.
 
@@ -51,6 +52,7 @@ class Settings:
     threads: int | None = None
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> "key,key"
     learn: bool = True  # the model learns from the lines sent to it (serving/adapt.py)
+    logdir: str | None = None  # TensorBoard logs go here; None: a runs folder by the model
 
 
 def read_settings(path: Path | None = None) -> tuple[Settings, str | None]:
@@ -69,7 +71,7 @@ def read_settings(path: Path | None = None) -> tuple[Settings, str | None]:
 
 def _settings_from(data: dict) -> Settings:
     settings = Settings()
-    for name, kind in (("theme", str), ("device", str), ("threads", int)):
+    for name, kind in (("theme", str), ("device", str), ("threads", int), ("logdir", str)):
         value = data.get(name)
         if value is None:
             continue
@@ -86,7 +88,7 @@ def _settings_from(data: dict) -> Settings:
     if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
         raise ValueError('[keys] must map binding ids to key names, e.g. train = "f5"')
     settings.keys = dict(keys)
-    unknown = set(data) - {"theme", "device", "threads", "learn", "keys"}
+    unknown = set(data) - {"theme", "device", "threads", "learn", "logdir", "keys"}
     if unknown:
         raise ValueError(f"unknown setting {sorted(unknown)[0]!r}")
     return settings
@@ -96,7 +98,7 @@ def write_settings(settings: Settings, path: Path | None = None) -> Path:
     """Write the settings as TOML (the few value types they hold need no library)."""
     path = path or config_path()
     lines = ["# lstm-tui settings (see the README: Settings)"]
-    for name in ("theme", "device", "threads"):
+    for name in ("theme", "device", "threads", "logdir"):
         value = getattr(settings, name)
         if value is not None:
             lines.append(f"{name} = {_toml_value(value)}")

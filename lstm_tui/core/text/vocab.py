@@ -271,8 +271,10 @@ class Vocabulary:
         sort: str = "count",
         descending: bool | None = None,
         limit: int = 200,
+        offset: int = 0,
     ) -> tuple[list[VocabRow], int]:
-        """Rows whose word contains ``text``, sorted, at most ``limit`` of them.
+        """Rows whose word contains ``text``, sorted, at most ``limit`` of them from the
+        ``offset``-th on (a browser pages through all of them this way).
 
         Returns the rows and how many words matched in all, so a browser can show
         "200 of 3,141" without ever holding every row.
@@ -293,7 +295,8 @@ class Vocabulary:
             ids = ids[np.lexsort((-ids, self.counts[ids]))]
         if descending:
             ids = ids[::-1]
-        return [self.row(int(i)) for i in ids[:limit]], total
+        offset = max(0, offset)
+        return [self.row(int(i)) for i in ids[offset : offset + limit]], total
 
     def to_dict(self) -> dict[str, list | dict]:
         return {"words": self.words, "counts": self.counts.tolist(), "rare": self.rare.to_dict()}

@@ -106,6 +106,7 @@ class StepEvent:
     elapsed: float  # seconds of training in this run (pauses excluded)
     eta: float | None  # seconds left, if known
     lr: float
+    grad_norm: float | None = None  # of this reporting step, before clipping
 
 
 @dataclass(frozen=True)
@@ -131,9 +132,10 @@ class EpochEvent:
     components: dict | None = None
     best: bool = False  # the best validation loss so far: these weights are kept
     ksr: float | None = None  # keystrokes saved by the mixture on validation text (_ksr)
+    sample: str | None = None  # a greedy continuation of SAMPLE_PROMPT_TOKENS of the text
 
     def metrics(self) -> dict:
-        skip = ("step", "elapsed", "best")
+        skip = ("step", "elapsed", "best", "sample")
         return {k: v for k, v in self.__dict__.items() if k not in skip}
 
 
@@ -460,7 +462,7 @@ class Trainer:
                     r.count_step(session.progress, n, (i + 1) / len(batches))
                     r.meters.add(loss.detach(), n, correct, read_back)
                     if report_due:
-                        yield self._step_event(r, (i + 1) / len(batches))
+                        yield self._step_event(r, (i + 1) / len(batches), norm)
                 if r.reason != StopReason.FINISHED:
                     break
                 self._end_epoch(r)
@@ -575,7 +577,7 @@ class Trainer:
             for group in r.optimizer.param_groups:
                 group["lr"] *= self.config.lr_decay
 
-    def _step_event(self, r: _Run, epoch_progress: float) -> StepEvent:
+    def _step_event(self, r: _Run, epoch_progress: float, norm: torch.Tensor) -> StepEvent:
         """Training figures since the last event."""
         meter = r.meters.end_report()
         seconds = r.watch.seconds
@@ -592,6 +594,7 @@ class Trainer:
             elapsed=seconds,
             eta=seconds / done - seconds if done > 0 else None,
             lr=r.optimizer.param_groups[0]["lr"],
+            grad_norm=float(norm),  # read on reporting steps only: a sync
         )
 
     def _evaluation(self, r: _Run, full: bool = False, record: bool = True) -> EpochEvent:
@@ -716,8 +719,20 @@ class Trainer:
         progress = self.session.progress
         fields = {k: v for k, v in metrics.items() if k != "selection_loss"}
         return EpochEvent(
-            epoch=progress.epochs, step=progress.steps, elapsed=watch.seconds, best=best, **fields
+            epoch=progress.epochs,
+            step=progress.steps,
+            elapsed=watch.seconds,
+            best=best,
+            sample=self._sample(),
+            **fields,
         )
+
+    def _sample(self) -> str | None:
+        """The LSTM's greedy continuation of the text's first words: the same prompt at every
+        evaluation, so a user sees the model get better (see ``sample.py``)."""
+        from lstm_tui.core.training.sample import continue_prompt
+
+        return continue_prompt(self.session, self.train_ids)
 
     def _recover(
         self,

@@ -8,10 +8,10 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from lstm_tui.core.text.safe_text import visible
+from lstm_tui.ui.screens.dialog import DialogScreen
 from lstm_tui.ui.widgets.key_button import key_button
 
 
@@ -22,7 +22,7 @@ class Choice:
     variant: str = "default"  # a Button variant: default, primary, success, warning, error
 
 
-class ConfirmScreen(ModalScreen[str | None]):
+class ConfirmScreen(DialogScreen[str | None]):
     """Returns the chosen ``Choice.key``, or None for Escape."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]

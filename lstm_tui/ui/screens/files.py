@@ -13,7 +13,6 @@ from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import (
     Button,
@@ -34,38 +33,57 @@ from lstm_tui.core.store.files import regular_file_problem
 from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX, checkpoint_path, checkpoints_dir, save_path
 from lstm_tui.core.text.safe_text import visible
 from lstm_tui.core.text.tokenize import Tokenizer
+from lstm_tui.ui.screens.dialog import DialogScreen
 from lstm_tui.ui.widgets.key_button import key_button
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".text", ".rst", ".csv", ".tsv", ".json", ".tokens", ""})
 
 
+def path_matches(value: str, suffixes: frozenset[str] | None) -> list[str]:
+    """The entries that complete the last part of ``value``: whole values, sorted, a folder
+    ending in the separator (hidden entries, and files of other kinds, left out)."""
+    if not value or value.endswith(os.sep + os.sep):
+        return []
+    head, _, tail = value.rpartition(os.sep)
+    folder = Path(os.path.expanduser(head + os.sep if head or value.startswith(os.sep) else "."))
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        if not name.startswith(tail) or name == tail or name.startswith("."):
+            continue
+        full = folder / name
+        if full.is_dir():
+            out.append(value + name[len(tail) :] + os.sep)
+        elif suffixes is None or full.suffix.lower() in suffixes:
+            out.append(value + name[len(tail) :])
+    return out
+
+
+def complete_path(value: str, suffixes: frozenset[str] | None) -> tuple[str, list[str]]:
+    """What Tab makes of ``value``: the one match, else the longest prefix all the matches
+    share (as a shell does), and the matches when there are several to choose from."""
+    matches = path_matches(value, suffixes)
+    if not matches:
+        return value, []
+    if len(matches) == 1:
+        return matches[0], []
+    return os.path.commonprefix(matches), matches  # noqa: RUF071 (characters, as a shell does)
+
+
 class PathSuggester(Suggester):
-    """Completes the last part of a file path from what is on disk (``~`` understood)."""
+    """Completes the last part of a file path from what is on disk (``~`` understood): the
+    one match, or the prefix that all the matches share."""
 
     def __init__(self, suffixes: frozenset[str] | None = None) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
         self.suffixes = suffixes
 
     async def get_suggestion(self, value: str) -> str | None:
-        if not value or value.endswith(os.sep + os.sep):
-            return None
-        head, _, tail = value.rpartition(os.sep)
-        folder = Path(
-            os.path.expanduser(head + os.sep if head or value.startswith(os.sep) else ".")
-        )
-        try:
-            names = sorted(os.listdir(folder))
-        except OSError:
-            return None
-        for name in names:
-            if not name.startswith(tail) or name == tail or name.startswith("."):
-                continue
-            full = folder / name
-            if full.is_dir():
-                return value + name[len(tail) :] + os.sep
-            if self.suffixes is None or full.suffix.lower() in self.suffixes:
-                return value + name[len(tail) :]
-        return None
+        completed, _ = complete_path(value, self.suffixes)
+        return completed if len(completed) > len(value) else None
 
 
 class PathInput(Input):
@@ -74,14 +92,20 @@ class PathInput(Input):
     BINDINGS = [Binding("tab", "complete", "Complete", show=False, tooltip="Complete the path")]
 
     def action_complete(self) -> None:
-        suggestion = self._suggestion
-        if not (suggestion and self.cursor_at_end and len(suggestion) > len(self.value)):
+        suggester = self.suggester
+        suffixes = suggester.suffixes if isinstance(suggester, PathSuggester) else None
+        completed, choices = complete_path(self.value, suffixes) if self.cursor_at_end else ("", [])
+        if len(completed) <= len(self.value) and not choices:
             raise SkipAction()  # nothing to complete: Tab moves the focus
-        self.value = suggestion
-        self.cursor_position = len(suggestion)
+        self.value = completed
+        self.cursor_position = len(completed)
+        if choices:  # ambiguous: the common part is filled in, the choices are listed
+            names = [visible(c.rstrip(os.sep).rpartition(os.sep)[2] or c) for c in choices]
+            shown = ", ".join(names[:12]) + (f" … (+{len(names) - 12})" if len(names) > 12 else "")
+            self.notify(shown, title=f"{len(choices)} choices", timeout=6)
 
 
-class SaveScreen(ModalScreen[tuple[Path, bool] | None]):
+class SaveScreen(DialogScreen[tuple[Path, bool] | None]):
     """A name (saved into the checkpoints folder) or a path; returns (path, with optimizer)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -149,7 +173,7 @@ class SaveScreen(ModalScreen[tuple[Path, bool] | None]):
         self.dismiss(None)
 
 
-class LoadScreen(ModalScreen[Path | None]):
+class LoadScreen(DialogScreen[Path | None]):
     """Saved checkpoints (newest first, the bundled model last), or any path."""
 
     BINDINGS = [
@@ -324,7 +348,7 @@ class CorpusChoice:
     tokenizer: Tokenizer = Tokenizer.WORDS
 
 
-class OpenCorpusScreen(ModalScreen[CorpusChoice | None]):
+class OpenCorpusScreen(DialogScreen[CorpusChoice | None]):
     """Pick a UTF-8 text file: from a folder tree or by typing its path; with
     ``choose_tokenizer``, also how it is cut into words (a new vocabulary is made)."""
 

@@ -7,8 +7,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Label, Static
+
+from lstm_tui.ui.screens.dialog import DialogScreen
 
 # Keys that belong to Textual's own widgets, worth knowing here.
 EDITING_KEYS = [
@@ -60,7 +61,7 @@ def help_sections(app_bindings: list[BindingType]) -> list[tuple[str, list[tuple
     ]
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(DialogScreen[None]):
     BINDINGS = [
         Binding("escape,f1,q", "close", "Close"),
     ]

@@ -13,11 +13,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from lstm_tui.core.errors import ConfigError, UserError
 from lstm_tui.core.training.config import TrainConfig
+from lstm_tui.ui.screens.dialog import DialogScreen
 from lstm_tui.ui.widgets.key_button import key_button
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ def parse_form(
     return Hyperparams(preset, layers, hidden, embed, dropout, train)
 
 
-class HyperparamsScreen(ModalScreen[Hyperparams | None]):
+class HyperparamsScreen(DialogScreen[Hyperparams | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "apply", "Apply", priority=True),

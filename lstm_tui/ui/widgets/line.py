@@ -82,4 +82,6 @@ class LogLines(Widget):
 
     def render(self) -> Text:
         shown = self.lines[-max(1, self.size.height) :]
-        return Text("\n").join(shown)
+        # The joined Text must say no_wrap itself: its lines' own settings do not carry over,
+        # and a wrapped line would push the first lines off and cut a figure in two.
+        return Text("\n", no_wrap=True, overflow="ellipsis").join(shown)

@@ -123,6 +123,25 @@ def surprise_legend(text: Text) -> Text:
     return text
 
 
+def info_line(n_words: int, mode: str, width: int) -> Text:
+    """The keys under the input, and the surprise tints' legend where there is room for it:
+    whole items only, never a legend cut mid-word."""
+    keys = (("tab", "accept"), ("alt+N", "pick"), ("⏎", f"{n_words} words"), ("^r", mode))
+    variants = ((True, keys), (False, keys), (False, keys[:1] + keys[2:]), (False, keys[:1]))
+    for with_legend, shown in variants:
+        info = Text(no_wrap=True, overflow="ellipsis")
+        for key, what in shown:
+            info.append(key, style="bold")
+            info.append(f" {what}  ", style="dim")
+        if with_legend:
+            info.append("  ")
+            surprise_legend(info)  # for the typed words' tints
+        info.rstrip()
+        if info.cell_len <= width:
+            return info
+    return info
+
+
 def tint_surprise(line: str, surprise: list[WordSurprise] | None, unknown: list[str]) -> Text:
     """The sent line, each word tinted by how surprising the model found it, with a legend;
     words the vocabulary lacks underlined in red (``mark_unknown``)."""
@@ -550,18 +569,11 @@ class PredictorPane(Vertical):
     # -- continuation settings ------------------------------------------------------------
 
     def _show_info(self) -> None:
-        info = Text(no_wrap=True, overflow="ellipsis")
-        for key, what in (
-            ("tab", "accept"),
-            ("alt+N", "pick"),
-            ("⏎", f"{self.n_words} words"),
-            ("^r", mode_name(self.temperature)),
-        ):
-            info.append(key, style="bold")
-            info.append(f" {what}  ", style="dim")
-        info.append("  ")
-        surprise_legend(info)  # for the typed words' tints
-        self.query_one("#predictor-info", Line).update(info)
+        line = self.query_one("#predictor-info", Line)
+        line.update(info_line(self.n_words, mode_name(self.temperature), line.size.width or 80))
+
+    def on_resize(self) -> None:
+        self._show_info()  # the legend is fitted to the width
 
     def action_cycle_mode(self) -> None:
         i = TEMPERATURES.index(self.temperature) if self.temperature in TEMPERATURES else 0

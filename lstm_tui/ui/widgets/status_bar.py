@@ -81,7 +81,28 @@ class StatusBar(Widget):
         self.status = replace(self.status, **changes)  # type: ignore[arg-type]
 
     def render(self) -> Text:
-        return status_line(self.status, wide=self.size.width >= 110)
+        return fitted_status_line(self.status, self.size.width)
+
+
+def fitted_status_line(s: Status, width: int) -> Text:
+    """The status line in ``width`` columns: the corpus's size, the labels, the parameter
+    count, the device and then the corpus go first, so that the checkpoint's name and the
+    activity stay (a cut at the end took the name: "✓ saved" alone)."""
+    candidates = [
+        s,
+        replace(s, corpus_tokens=None),
+        replace(s, corpus_tokens=None, model=s.model.split(" · ")[0]),
+    ]
+    for candidate in candidates:
+        line = status_line(candidate, wide=True)
+        if line.cell_len <= width:
+            return line
+    short = replace(s, corpus_tokens=None, model=s.model.split(" · ")[0])
+    for candidate in (short, replace(short, device=""), replace(short, device="", corpus="")):
+        line = status_line(candidate, wide=False)
+        if line.cell_len <= width:
+            return line
+    return status_line(replace(short, device="", corpus="", model=""), wide=False)
 
 
 def status_line(s: Status, wide: bool) -> Text:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar
 
@@ -15,7 +16,7 @@ from lstm_tui.core import format as fmt
 from lstm_tui.core.text.safe_text import visible
 from lstm_tui.ui.messages import TrainingEnded, TrainingProgress, TrainingStarted
 from lstm_tui.ui.state import TrainState
-from lstm_tui.ui.widgets.chart import ACCURACY_COLOR, LOSS_COLOR, LossChart
+from lstm_tui.ui.widgets.chart import LossChart, perplexities
 from lstm_tui.ui.widgets.line import Line, LogLines
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ RUN_HINTS = (
      "words (lower is better; none for texts under 1,000 tokens)"),
     ("window", "the tutorial's score: the next word from exactly the three words before it"),
     ("tok/s", "training speed: tokens read per second"),
+    ("lr", "the learning rate of the latest step (it warms up, then follows a cosine down)"),
+    ("gn", "the gradient norm of the latest step, before clipping: spikes warn of divergence"),
 )  # fmt: skip
 MIX_HINTS = (
     ("λ · n-gram · cache", "each part's share of every suggestion: λ the LSTM's, then word "
@@ -42,7 +45,12 @@ MIX_HINTS = (
 METRIC_HINTS = RUN_HINTS + MIX_HINTS
 PARTS = (("mixture", "mix"), ("lstm", "LSTM"), ("ngram", "n-gram"))
 REDRAW_INTERVAL = 0.25  # labels and progress bar, seconds
-CHART_INTERVAL = 0.5  # seconds: the chart is redrawn at most twice a second
+# Seconds between chart redraws: plotext's cost grows with the chart's area, and the chart
+# is about twice as tall as before issue 19, so it is redrawn half as often (the same work).
+CHART_INTERVAL = 1.0
+# A forecast of when suggestions turn useful needs a trend: this many evaluations at least
+# (how far out it may lie is history.MAX_EXTRAPOLATION's).
+FORECAST_MIN_POINTS = 3
 
 STATE_LABELS = {
     TrainState.LOADING: ("◌", "loading model…", "muted"),
@@ -55,14 +63,28 @@ STATE_LABELS = {
 }
 
 
-def _rgb(color: tuple[int, int, int]) -> str:
-    return "rgb({},{},{})".format(*color)
+class ChartLegend(Line):
+    """The chart's legend and stats, fitted to the width it has when it is drawn (a width
+    read earlier may be a layout behind: the legend would then be cut)."""
+
+    def render(self) -> Text:
+        chart = self.parent.query_one(LossChart) if self.parent is not None else None
+        return chart.legend(self.size.width or 200) if chart is not None else Text("")
 
 
 class TrainingPane(Vertical, can_focus=True):
     """Shows what the app's training worker reports; holds no training logic itself."""
 
     BORDER_TITLE = "Training"
+    BINDINGS = [
+        Binding(
+            "c",
+            "next_chart",
+            "Chart",
+            tooltip="Plot the next figure: loss · accuracy, perplexity, learning rate, gradient",
+            id="training.chart",
+        ),
+    ]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -74,6 +96,7 @@ class TrainingPane(Vertical, can_focus=True):
         self.run_started_step = 0
         self._loaded_metrics: dict = {}
         self._accuracy: list[tuple[int, float]] = []  # (step, top-1 accuracy) per evaluation
+        self._last_note = ""  # the latest usefulness note logged: never said twice in a row
         self._said_useful = False  # "useful now" said in this run
         self._labels_dirty = True
         self._last_chart = 0.0
@@ -86,25 +109,37 @@ class TrainingPane(Vertical, can_focus=True):
         yield Line(id="train-position")
         yield Line(id="train-metrics")
         yield Line(id="train-mix")
-        yield Line(self._legend(), id="chart-legend")
+        yield ChartLegend(id="chart-legend")  # what is plotted, its colours, one-line stats
         yield LossChart(id="train-chart")
+        yield Line(id="train-sample")
         yield LogLines(id="epoch-log")
 
     def on_mount(self) -> None:
-        self.border_subtitle = "F5 train · F6 pause · F7 stop · F8 reset · F9 settings"
+        self.border_subtitle = "F5 train · F6 pause · F7 stop · F9 settings · c chart"
         for selector, hints in (("#train-metrics", RUN_HINTS), ("#train-mix", MIX_HINTS)):
             self.query_one(selector).tooltip = "\n".join(f"{k}: {v}" for k, v in hints)
+        self.query_one("#train-position").tooltip = "\n".join(f"{k}: {v}" for k, v in RUN_HINTS)
+        self._show_sample(None)
+        self._show_legend()
         self._redraw_labels()
         self.set_interval(REDRAW_INTERVAL, self._tick)
 
-    @staticmethod
-    def _legend() -> Text:
-        text = Text()
-        text.append("━ loss", style=f"bold {_rgb(LOSS_COLOR)}")
-        text.append(" (left)   ", style="dim")
-        text.append("━ accuracy %", style=f"bold {_rgb(ACCURACY_COLOR)}")
-        text.append(" (right)", style="dim")
-        return text
+    def action_next_chart(self) -> None:
+        chart = self.query_one(LossChart)
+        chart.show(chart.view.next())
+        self._show_legend()
+
+    def _show_legend(self) -> None:
+        self.query_one(ChartLegend).refresh()
+
+    def _show_sample(self, sample: str | None) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if sample:
+            text.append("sample ", style="dim")
+            text.append(visible(sample), style="italic")
+        else:
+            text.append("sample: after each evaluation", style="dim")
+        self.query_one("#train-sample", Line).update(text)
 
     # -- called by the app ----------------------------------------------------------------
 
@@ -129,12 +164,15 @@ class TrainingPane(Vertical, can_focus=True):
             loss = record.get("train_loss")
             if isinstance(loss, (int, float)):
                 chart.add(int(record["step"]), float(loss), record.get("train_accuracy"))
+            chart.add_evaluation(int(record["step"]), perplexities(record))
         self._redraw_chart()
 
     # -- from the training run (started and ended go on to the app) ------------------------
 
     def on_training_started(self, message: TrainingStarted) -> None:
         self.run_started(message.description, message.total_steps, message.first_step)
+        if message.log_note:
+            self.log_line(message.log_note, style="dim")
 
     def on_training_progress(self, message: TrainingProgress) -> None:
         message.stop()
@@ -159,7 +197,9 @@ class TrainingPane(Vertical, can_focus=True):
 
     def step(self, event: StepEvent) -> None:
         self.last_step = event
-        self.query_one(LossChart).add(event.step, event.loss, event.accuracy)
+        self.query_one(LossChart).add(
+            event.step, event.loss, event.accuracy, event.lr, event.grad_norm
+        )
         self._labels_dirty = True
 
     def epoch(self, event: EpochEvent) -> None:
@@ -176,16 +216,25 @@ class TrainingPane(Vertical, can_focus=True):
         self.log_line("  ".join(parts))
         if event.ksr is not None:
             self.log_line(ksr_sentence(event.ksr))
+        if event.sample:
+            self.log_line(f"  ↳ {event.sample}", style="italic dim")
+        self._show_sample(event.sample)
+        flat = {f"{k}_{f}": v for k, d in (event.components or {}).items() for f, v in d.items()}
+        figures = {"val_perplexity": event.val_perplexity, "train_loss": event.train_loss}
+        self.query_one(LossChart).add_evaluation(event.step, perplexities({**flat, **figures}))
         self._labels_dirty = True
         self._show_mixture()
         accuracy = event.val_accuracy if event.val_accuracy is not None else event.full_accuracy
         self._accuracy.append((event.step, accuracy))
         note = self._usefulness(event)
-        if note:
+        if note and note != self._last_note:
             self.log_line(note, style="italic")
+            self._last_note = note
 
     def _usefulness(self, event: EpochEvent) -> str:
-        """A rough "suggestions should be useful around …", from the accuracy trend."""
+        """A rough "suggestions should be useful around …", from the accuracy trend: "now"
+        said once a run, and a forecast only from a rising trend of a few evaluations that
+        points within reach (a line through two noisy points can point anywhere)."""
         from lstm_tui.core.store.history import USEFUL_ACCURACY, useful_estimate
 
         steps_run = event.step - self.run_started_step
@@ -194,7 +243,7 @@ class TrainingPane(Vertical, can_focus=True):
             self._said_useful = True  # once a run: it does not repeat at every evaluation
             top1 = fmt.percent(self._accuracy[-1][1])
             return f"top-1 accuracy {top1}: suggestions should be useful now"
-        if at is None:
+        if at is None or len(self._accuracy) < FORECAST_MIN_POINTS:
             return ""
         rate = steps_run / event.elapsed if event.elapsed > 0 and steps_run > 0 else None
         when = f" (~{fmt.duration((at - event.step) / rate)} more)" if rate else ""
@@ -225,6 +274,9 @@ class TrainingPane(Vertical, can_focus=True):
 
     def reset_history(self, note: str | None = None) -> None:
         self._accuracy = []
+        self._last_note = ""
+        self._said_useful = False
+        self._show_sample(None)
         self.last_step = None
         self.last_epoch = None
         self._loaded_metrics = {}
@@ -256,6 +308,7 @@ class TrainingPane(Vertical, can_focus=True):
     def _redraw_chart(self) -> None:
         self._last_chart = time.monotonic()
         self.query_one(LossChart).redraw()
+        self._show_legend()
 
     def _redraw_labels(self) -> None:
         self._labels_dirty = False
@@ -285,6 +338,12 @@ class TrainingPane(Vertical, can_focus=True):
             where.append("  ")
             where.append(fmt.rate(event.tokens_per_second), style="bold")
             where.append(" tok/s", style="dim")
+            where.append("  lr ", style="dim")
+            where.append(f"{event.lr:.1e}", style="bold")
+            if event.grad_norm is not None and math.isfinite(event.grad_norm):
+                where.append("  gn ", style="dim")
+                where.append(f"{event.grad_norm:.3g}", style="bold")
+            where.no_wrap, where.overflow = True, "ellipsis"
             position.update(where)
         elif self.state is TrainState.IDLE:
             eta.update("")
@@ -340,7 +399,7 @@ def ksr_sentence(ksr: float) -> str:
 
 
 def mixture_text(mix: dict | None, components: dict | None) -> Text | None:
-    """Up to three lines: the mixture's weights (``λ 0.62 · n-gram 0.38``), the held-out
+    """Two lines: the mixture's weights (``λ 0.62 · n-gram 0.38``), then the held-out
     perplexity of the mixture and of each part, and their top-3 accuracy where it was counted.
     None without mixture figures (an LSTM-only model, or a text too small to hold any out)."""
     if not isinstance(mix, dict) or not isinstance(components, dict):
@@ -367,8 +426,8 @@ def mixture_text(mix: dict | None, components: dict | None) -> Text | None:
     )
     top3 = [(label, _number(part.get("top3"))) for label, part in parts]
     shown = [(label, fmt.percent(value)) for label, value in top3 if value is not None]
-    if shown:
-        text.append("\ntop-3 ", style="dim")
+    if shown:  # on the perplexity line: the pane keeps its rows for the chart
+        text.append("  top-3 ", style="dim")
         _append_parts(text, shown)
     return text
 

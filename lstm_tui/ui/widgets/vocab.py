@@ -33,9 +33,43 @@ COLUMNS = (("id", "id", 4), ("word", "word", 12), ("count", "count", 5), ("share
 SORTS = ("count", "word", "id")
 
 
+class VocabTable(DataTable):
+    """The table pages on through every word: PgDn on its last row loads the next window
+    of ``ROW_LIMIT`` rows, PgUp on its first the one before; Home and End go to the first
+    and the last word of all (the table itself only ever holds one window)."""
+
+    @property
+    def pane(self) -> VocabPane:
+        return self.query_ancestor(VocabPane)
+
+    def action_page_down(self) -> None:
+        if self.cursor_row >= self.row_count - 1 and self.pane.show_window(+1):
+            self.move_cursor(row=0)
+            return
+        super().action_page_down()
+
+    def action_page_up(self) -> None:
+        if self.cursor_row <= 0 and self.pane.show_window(-1):
+            self.move_cursor(row=self.row_count - 1)
+            return
+        super().action_page_up()
+
+    def action_scroll_home(self) -> None:
+        self.pane.show_window(first=True)
+        self.move_cursor(row=0)
+
+    def action_scroll_end(self) -> None:
+        self.pane.show_window(last=True)
+        self.move_cursor(row=self.row_count - 1)
+
+    action_scroll_top = action_scroll_home
+    action_scroll_bottom = action_scroll_end
+
+
 class VocabPane(Vertical):
     BORDER_TITLE = "Vocabulary"
     BINDINGS = [
+        Binding("escape", "clear_filter", "Clear", tooltip="Clear the filter", id="vocab.clear"),
         Binding(
             "slash", "focus_filter", "Filter", tooltip="Type to filter the words", id="vocab.filter"
         ),
@@ -54,19 +88,21 @@ class VocabPane(Vertical):
         self.selected: str | None = None
         self.lowercase = True
         self._debounce: Timer | None = None
+        self.first_row = 0  # the first row shown, of all the words the filter matches
+        self.matched = 0  # how many words the filter matches
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter words…  (/)", id="vocab-filter", compact=True)
         yield Label("", id="vocab-count")
         with Horizontal(id="vocab-body"):
-            yield DataTable(id="vocab-table", cursor_type="row", zebra_stripes=True)
+            yield VocabTable(id="vocab-table", cursor_type="row", zebra_stripes=True)
             yield Line("", id="vocab-details")  # repainted on every refresh: no layout pass
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         for label, key, width in COLUMNS:
             table.add_column(label, key=key, width=width)
-        self.border_subtitle = "/ filter · s sort · r reverse"
+        self.border_subtitle = "/ filter · esc clear · s sort · r reverse · pgdn more"
 
     # -- called by the app ----------------------------------------------------------------
 
@@ -119,13 +155,34 @@ class VocabPane(Vertical):
 
     # -- filtering and sorting ------------------------------------------------------------
 
-    def refill(self) -> None:
+    def show_window(self, step: int = 0, first: bool = False, last: bool = False) -> bool:
+        """Move the window of rows shown by ``step`` windows, or to the first or last one;
+        False where there is no such window (the table is left as it is)."""
+        last_offset = max(0, (self.matched - 1) // ROW_LIMIT * ROW_LIMIT)
+        if first:
+            offset = 0
+        elif last:
+            offset = last_offset
+        else:
+            offset = self.first_row + step * ROW_LIMIT
+        if offset < 0 or offset > last_offset or offset == self.first_row:
+            return False
+        self.first_row = offset
+        self.refill(keep_offset=True)
+        return True
+
+    def refill(self, keep_offset: bool = False) -> None:
         if self.vocab is None:
             return
+        if not keep_offset:  # a new filter or order starts at its first row
+            self.first_row = 0
         text = self.query_one("#vocab-filter", Input).value.strip()
         if self.lowercase:  # a lowercased vocabulary: match what is typed in any case
             text = text.lower()
-        rows, total = self.vocab.query(text, self.sort, self.descending, limit=ROW_LIMIT)
+        rows, total = self.vocab.query(
+            text, self.sort, self.descending, limit=ROW_LIMIT, offset=self.first_row
+        )
+        self.matched = total
         table = self.query_one(DataTable)
         table.clear()
         for row in rows:
@@ -137,7 +194,8 @@ class VocabPane(Vertical):
                 key=str(row.id),
             )
         arrow = "↓" if self.descending else "↑"
-        shown = f"{len(rows):,} of {total:,}" if total > len(rows) else f"{total:,}"
+        first, end = self.first_row + 1, self.first_row + len(rows)
+        shown = f"{first:,}–{end:,} of {total:,}" if total > len(rows) else f"{total:,}"
         in_all = f" · {len(self.vocab):,} in all" if total < len(self.vocab) else ""
         self.query_one("#vocab-count", Label).update(
             f"{shown} words · by {self.sort} {arrow}{in_all}"  # the sort first: it must show
@@ -186,6 +244,12 @@ class VocabPane(Vertical):
     def on_predictor_refreshed(self, message: PredictorRefreshed) -> None:
         if self.selected is not None and self.inference.current(message.generation):
             self.inference.word_details(self.selected, self)
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#vocab-filter", Input)
+        if box.value:
+            box.value = ""  # Input.Changed refills
+        self.query_one(DataTable).focus()
 
     def action_focus_filter(self) -> None:
         self.query_one("#vocab-filter", Input).focus()
