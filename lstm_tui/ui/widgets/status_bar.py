@@ -85,19 +85,16 @@ class StatusBar(Widget):
 
 
 def fitted_status_line(s: Status, width: int) -> Text:
-    """The status line in ``width`` columns: the corpus's size, the labels, the parameter
-    count, the device and then the corpus go first, so that the checkpoint's name and the
-    activity stay (a cut at the end took the name: "✓ saved" alone)."""
-    candidates = [
-        s,
-        replace(s, corpus_tokens=None),
-        replace(s, corpus_tokens=None, model=s.model.split(" · ")[0]),
-    ]
-    for candidate in candidates:
+    """The status line in ``width`` columns: the corpus's size, what it learnt as you typed,
+    the labels, the parameter count, the device and then the corpus go first, so that the
+    checkpoint's name and the activity stay (a cut at the end took the name: "✓ saved" alone).
+    """
+    quiet = replace(s, corpus_tokens=None, learning="")
+    short = replace(quiet, model=s.model.split(" · ")[0])
+    for candidate in (s, replace(s, corpus_tokens=None), quiet, short):
         line = status_line(candidate, wide=True)
         if line.cell_len <= width:
             return line
-    short = replace(s, corpus_tokens=None, model=s.model.split(" · ")[0])
     for candidate in (short, replace(short, device=""), replace(short, device="", corpus="")):
         line = status_line(candidate, wide=False)
         if line.cell_len <= width:
