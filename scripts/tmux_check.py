@@ -107,6 +107,15 @@ def prompt_line() -> str:
     return ""
 
 
+def row_words() -> list[str]:
+    """The suggestion row as the screen shows it now: its five words, in order (the row may
+    wrap onto its second line, inside an item too)."""
+    gap = r"[\s│]+"
+    row = re.compile(gap.join(rf"{n}{gap}(\S+){gap}[<>]?[\d.]+%" for n in range(1, 6)))
+    found = row.search(right_half())
+    return list(found.groups()) if found else []
+
+
 def check_every_key(check: Check, words: list[str]) -> None:
     """The README's keys, one by one, each with what it must show."""
     sys.path.insert(0, str(ROOT))
@@ -119,14 +128,20 @@ def check_every_key(check: Check, words: list[str]) -> None:
     for n in range(1, 6):  # tmux sends alt+N as ESC and N
         clear_prompt()
         typed(TYPED)
-        wait_until(lambda: f"{TYPED}{words[0]}" in screen(), 10)  # the row is for this text
+        # The row is for this text. It is read again each time: the model learns from each
+        # line sent (learning as you type is on by default), so it is not the first row.
+        wait_until(lambda: len(row_words()) == 5 and prompt_line().startswith(TYPED), 10)
+        pause()
+        words = row_words() or words
         keys(f"M-{n}")
         want = insert_word(TYPED, "", words[n - 1]).rstrip()
         ok = wait_until(lambda w=want: prompt_line().startswith(w), 5)
         check(ok is not None, f"alt+{n} inserts suggestion {n}", repr(want))
     clear_prompt()
     typed(TYPED)
-    wait_until(lambda: f"{TYPED}{words[0]}" in screen(), 10)
+    wait_until(lambda: len(row_words()) == 5 and prompt_line().startswith(TYPED), 10)
+    pause()
+    words = row_words() or words
     keys("Down", "Down", "Tab")
     want = insert_word(TYPED, "", words[1]).rstrip()
     ok = wait_until(lambda: prompt_line().startswith(want), 5)

@@ -96,7 +96,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def _refuse_overwriting_a_checkpoint(out: Path, source: Path) -> None:
-    """[issue 16.6] An export never replaces a checkpoint: not the one it reads (``--out X``
+    """An export never replaces a checkpoint: not the one it reads (``--out X``
     for ``history X`` turned the model into CSV), nor any other file saved as one."""
     import os
 

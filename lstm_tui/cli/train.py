@@ -97,7 +97,7 @@ def _train_holding(
     if main_rank:  # before any training: a save that cannot succeed is said now
         from lstm_tui.core.store.checkpoint import writer_lock
 
-        held.enter_context(writer_lock(out))  # [issue 16.8] one run at a time per target
+        held.enter_context(writer_lock(out))  # one run at a time per target
         protect = tuple(p for p in (corpus.path,) if p is not None)
         jobs.check_save(session, out, protect, args.weights_only, len(corpus.ids))
     control = RunControl()

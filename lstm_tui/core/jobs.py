@@ -110,7 +110,7 @@ def usable_device(name: str) -> tuple[str, str | None]:
 def corpus_of(session: Session) -> Path | None:
     """The text a session was trained on, if it can be found on this machine.
 
-    [issue 16.4] The bundled model's text is the bundled copy, whatever path the file
+    The bundled model's text is the bundled copy, whatever path the file
     records (older builds recorded the build machine's absolute path, which may name
     another file here); a model trained on the bundled text records none.
     """

@@ -20,6 +20,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("Train", "train", "Start training on the corpus, or resume a paused run", "F5"),
     Command("Pause or resume training", "toggle_pause", "Pause the run; again to resume", "F6"),
     Command("Stop training", "stop", "Stop after the current step; the weights stay", "F7"),
+    Command(
+        "Cancel opening a text", "cancel_load", "While a text opens: stop, keep the model", "F7"
+    ),
     Command("Reset weights", "reset", "Fresh random weights, same model and vocabulary", "F8"),
     Command("Hyperparameters…", "hyperparams", "Preset, layers, hidden, lr, batch, device…", "F9"),
     Command("Save checkpoint…", "save", "Save the model into the data folder", "ctrl+s"),

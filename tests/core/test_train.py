@@ -161,7 +161,9 @@ def test_max_seconds(fable: Corpus, make_session) -> None:
     wall = time.perf_counter() - started
     result = events[-1]
     assert result.reason == "time" and "0.4 s" in result.message
-    assert 0.4 <= result.seconds < 2.5
+    # The budget covers the whole run: it stops before a step that would overrun it, so it
+    # ends a step short of 0.4 s (or later on a loaded machine), having used most of it.
+    assert 0.2 <= result.seconds < 2.5
     assert wall < 20
     assert result.steps > 0
     assert result.window_accuracy is not None  # a cut-short run still says where it stands

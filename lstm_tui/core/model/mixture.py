@@ -73,12 +73,13 @@ class MixWeights:
         values = [float(data.get(k, 0.0)) for k in ("lstm", "ngram", "cache")]
         if not all(math.isfinite(v) and v >= 0 for v in values) or not max(values) > 0:
             raise ValueError(f"mixture weights must be finite, non-negative, not all 0: {data}")
-        # Scaled by the largest first: three weights of 1e308 sum to infinity, and each
-        # divided by that would be 0 (the mixture would then predict nothing).
-        largest = max(values)
-        scaled = [v / largest for v in values]
-        total = sum(scaled)
-        return cls(*(v / total for v in scaled))
+        # Three weights of 1e308 sum to infinity, and each divided by that would be 0 (the
+        # mixture would then predict nothing): scale those by the largest first. Weights that
+        # sum to a number are divided by it alone, so weights read back are the weights saved.
+        if not math.isfinite(sum(values)):
+            values = [v / max(values) for v in values]
+        total = sum(values)
+        return cls(*(v / total for v in values))
 
     def as_array(self) -> np.ndarray:
         return np.array([self.lstm, self.ngram, self.cache])

@@ -45,7 +45,7 @@ BACKGROUND_NGRAM_TOKENS = 500_000
 class NgramText(Enum):
     """Which part of the text the n-gram has counted (kept in the checkpoint).
 
-    [issue 16.2] After a run the n-gram is counted again from all the text, the held-out
+    After a run the n-gram is counted again from all the text, the held-out
     part too; a later run must not fit the mixture's weights or measure perplexity on text
     the n-gram has read (it scored a perplexity of 7.4 there, against 105 on unseen text).
     """

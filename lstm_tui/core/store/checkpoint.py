@@ -453,7 +453,7 @@ def writer_lock(path: str | Path) -> Iterator[Path]:
 def saved_size(session: Session, with_optimizer: bool, ngram_tokens: int = 0) -> int:
     """About how many bytes ``save`` writes for this session, erring high.
 
-    [issue 16.7] The free-space check before training used the weights alone; the n-gram
+    The free-space check before training used the weights alone; the n-gram
     (often the larger part on a big text, and counted again at the end of a run) was left
     out, so a full disk was found only when the trained model could not be saved.
     ``ngram_tokens``: the tokens the n-gram will have been counted from by the save (0: no

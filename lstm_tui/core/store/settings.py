@@ -135,9 +135,13 @@ class State:
     def to_reopen(self) -> tuple[str, Path] | None:
         """What was open last, if it is still there."""
         entries = self.checkpoints if self.last == "checkpoint" else self.corpora
-        if self.last and entries and Path(entries[0]).is_file():
-            return self.last, Path(entries[0])
-        return None
+        if not (self.last and entries):
+            return None
+        try:  # a name too long for the system, or with a NUL, is no file to reopen either
+            there = Path(entries[0]).is_file()
+        except (OSError, ValueError):
+            there = False
+        return (self.last, Path(entries[0])) if there else None
 
 
 def read_state(path: Path | None = None) -> State:
