@@ -85,13 +85,15 @@ class StatusBar(Widget):
 
 
 def fitted_status_line(s: Status, width: int) -> Text:
-    """The status line in ``width`` columns: the corpus's size, what it learnt as you typed,
-    the labels, the parameter count, the device and then the corpus go first, so that the
-    checkpoint's name and the activity stay (a cut at the end took the name: "✓ saved" alone).
-    """
-    quiet = replace(s, corpus_tokens=None, learning="")
+    """The status line in ``width`` columns: the corpus's size, which checkpoint unsaved
+    weights changed from, what it learnt as you typed, the labels, the parameter count, the
+    device and then the corpus go first, so that the name of a saved checkpoint and the
+    activity stay (a cut at the end took the name: "✓ saved" alone)."""
+    sized = replace(s, corpus_tokens=None)
+    named = replace(sized, saved_as="") if s.saved is False else sized
+    quiet = replace(named, learning="")
     short = replace(quiet, model=s.model.split(" · ")[0])
-    for candidate in (s, replace(s, corpus_tokens=None), quiet, short):
+    for candidate in (s, sized, named, quiet, short):
         line = status_line(candidate, wide=True)
         if line.cell_len <= width:
             return line
