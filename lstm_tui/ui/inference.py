@@ -416,8 +416,9 @@ class InferenceService:
             finally:
                 self._fitting.clear()
 
-        self._fit_thread = threading.Thread(target=fit, name="lstm-tui-phrases", daemon=True)
-        self._fit_thread.start()
+        thread = threading.Thread(target=fit, name="lstm-tui-phrases", daemon=True)
+        thread.start()  # before close() can see it: it runs on the UI thread, this one not
+        self._fit_thread = thread
 
     # -- fresher weights while training -----------------------------------------------------------
 

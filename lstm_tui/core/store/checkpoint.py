@@ -180,7 +180,16 @@ def scan_checkpoints(folder: Path | None = None) -> tuple[list[CheckpointInfo], 
             found.append(info(path))
         except (CheckpointError, OSError) as e:
             bad.append(Unreadable(path, str(e)))
-    return sorted(found, key=lambda c: c.created, reverse=True), bad
+    # ``created`` counts whole seconds: two saved within one second are told apart by the
+    # file's own time (the runs view's order, and its snapshot, stayed a coin toss otherwise).
+    return sorted(found, key=lambda c: (c.created, _modified_ns(c.path)), reverse=True), bad
+
+
+def _modified_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def list_checkpoints(folder: Path | None = None) -> list[CheckpointInfo]:
