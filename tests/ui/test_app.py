@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -251,6 +252,9 @@ def test_training_updates_metrics_chart_progress_and_log() -> None:
         chart = app.query_one(LossChart)
         metrics_before = static_text(app, "#train-metrics")
         chart_before = chart.render().plain
+        # Epochs given, as the F9 form gives them: an open-ended run on the fable stops once
+        # it is learned, and the shipped model is a few steps from that.
+        app.state.train_config = replace(app.state.train_config, epochs=10_000)
         await pilot.press("f5")
         await wait_for(pilot, lambda: app.training_state == "training", "training to start")
         assert "training" in static_text(app, "#train-state")
@@ -287,7 +291,7 @@ def test_quit_while_training_returns_promptly() -> None:
 
     async def scenario(pilot: Pilot) -> None:
         app = await wait_ready(pilot)
-        await small_model(pilot)
+        await small_model(pilot, epochs="10000")  # not learned (and stopped) before the quit
         chart = app.query_one(LossChart)
         await pilot.press("f5")
         await wait_for(pilot, lambda: len(chart.steps) >= 2, "training steps")
