@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from textual.pilot import Pilot
-from textual.screen import Screen
 from textual.widgets._toast import Toast
 
 from lstm_tui.ui.app import LstmApp
