@@ -134,6 +134,11 @@ def child(log_path: Path, train: bool, corpus: str | None, device: str) -> None:
 
         def _start(self) -> None:
             if train:
+                # Asked epochs run in full: an open-ended run on the fable stops once it is
+                # learned (issue 16.5, tens of steps), and typing is timed while training runs.
+                from dataclasses import replace
+
+                self.state.train_config = replace(self.state.train_config, epochs=1_000_000)
                 self.action_train()
                 self.set_interval(0.2, self._check_training)
             else:

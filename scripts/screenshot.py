@@ -83,7 +83,9 @@ def main() -> int:
     args = parser.parse_args()
     width, _, height = args.size.partition("x")
     # Never touch the user's real data folder.
-    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="lstm-tui-shot-")
+    scratch = tempfile.mkdtemp(prefix="lstm-tui-shot-")
+    for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"):
+        os.environ[name] = f"{scratch}/{name.lower()}"
     sys.path.insert(0, str(ROOT))
     asyncio.run(shoot(args.out, (int(width), int(height)), args.steps))
     return 0

@@ -163,6 +163,10 @@ def check_every_key(check: Check, words: list[str]) -> None:
     check(shows("Everywhere") and shows("Command palette"), "F1 shows every key")
     keys("Escape")
     gone("Everywhere")
+    # → took the ghost, a whole phrase when the model is sure: start the line again.
+    clear_prompt()
+    typed("the mice had a general")
+    wait_until(lambda: prompt_line().startswith("the mice had a general"), 5)
     keys("F3")
     pause()
     keys("s")
@@ -284,6 +288,10 @@ def main() -> int:
         first = " ".join(continuation.split()[:4])
         answered = wait_until(lambda: first in screen(), 15)
         check(answered is not None, "Enter: the continuation appears in the transcript", first)
+        # The model learns from the line sent, in a thread of its own (learning as you type is
+        # on by default); the status bar says so once it has.
+        learnt = wait_until(lambda: "learnt from" in screen(), 30)
+        check(learnt is not None, "the sent line is learnt (the status bar says so)")
 
         check_every_key(check, words)
         tmux("send-keys", "-t", SESSION, "F5")

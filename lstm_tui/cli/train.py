@@ -123,6 +123,7 @@ def _train_holding(
             f"{len(corpus.vocab):,} words) on {setup.device}{processes}; batch "
             f"{setup.batch_size} × bptt {setup.bptt}, "
             + (f"{setup.epochs} epochs max" if setup.epochs else "epochs unbounded")
+            + (f", stops at {setup.target:.1%} window accuracy" if setup.target else "")
             + (f", {threads} thread{'s' if threads > 1 else ''}" if threads else ""),
             file=sys.stderr,
         )

@@ -348,6 +348,7 @@ class Started:
     steps_per_epoch: int
     threads: int  # torch threads of a CPU run; 0 on an accelerator
     first_step: int  # the session's steps before this run
+    target: float | None = None  # window accuracy that ends the run before its last epoch
 
     @property
     def total_steps(self) -> int | None:
@@ -403,6 +404,7 @@ def train_session(
         trainer.steps_per_epoch(),
         used,
         session.progress.steps,
+        trainer.target,
     )
     yield from trainer.run()
 

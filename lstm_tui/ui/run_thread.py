@@ -179,6 +179,8 @@ class TrainingRun:
         self._move(S.TRAINING)  # unless paused or stopping meanwhile
         shape = f"batch {setup.batch_size} × bptt {setup.bptt}"
         epochs = f"{setup.epochs:,} epochs" if setup.epochs else "epochs unbounded"
+        if setup.target:  # the run ends there; the epochs (and the ETA) are an upper bound
+            epochs = f"to {setup.target:.1%} window accuracy, ≤{epochs}"
         description = f"{shape} · {epochs} · {where}"
         total = setup.total_steps or 0
         book, note = self._logbook(corpus, description)

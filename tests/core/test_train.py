@@ -354,3 +354,37 @@ def test_adaptive_softmax_training_with_validation(make_text, make_session) -> N
     assert 0 <= epoch.val_accuracy <= 1 and 0 <= epoch.window_accuracy <= 1
     steps = [e for e in events if isinstance(e, StepEvent)]
     assert steps and all(math.isfinite(e.loss) for e in steps)
+
+
+def test_an_open_ended_fable_run_stops_once_learned(fable: Corpus) -> None:
+    """[issue 16.5] The shared job, as both ``lstm-tui train`` and the app's F5 call it with
+    no limits: the fable stops at the tutorial's 95.2% in tens of steps, with a plan of at
+    most ``LEARN_MAX_EPOCHS`` (it planned 1,471 epochs, minutes, and trained through them)."""
+    from lstm_tui.core import jobs
+
+    session = jobs.new_session(fable, TrainConfig(device="cpu"))
+    run = jobs.train_session(session, fable, session.train_config, threads=1)
+    setup = next(run)
+    assert isinstance(setup, jobs.Started)
+    assert setup.target == train.LEARNED_ACCURACY
+    assert setup.total_steps is not None and setup.total_steps <= train.LEARN_MAX_EPOCHS
+    result = [e for e in run if isinstance(e, TrainResult)][-1]
+    assert result.reason == "target", result.message
+    assert result.window_accuracy >= train.LEARNED_ACCURACY
+    assert result.steps <= 120  # 54 seen (every 6th epoch is evaluated)
+
+
+def test_only_an_open_ended_tiny_text_gets_the_learned_target(fable: Corpus, make_session) -> None:
+    """Asked limits stay the user's; a text with held-out lines keeps its token rule."""
+    session = make_session(fable)
+    asked = Trainer(session, fable.train_ids, None, TrainConfig(epochs=7))
+    assert (asked.target, asked.epochs) == (None, 7)
+    timed = Trainer(session, fable.train_ids, None, TrainConfig(max_seconds=5))
+    assert (timed.target, timed.epochs) == (None, None)
+    own = Trainer(session, fable.train_ids, None, TrainConfig(target_accuracy=0.5))
+    assert own.target == 0.5 and own.epochs == train.LEARN_MAX_EPOCHS
+    # Without held-out text but not tiny (--val-fraction 0 on a bigger text): no target.
+    bigger = np.tile(fable.train_ids, 10)
+    plain = Trainer(session, bigger, None, TrainConfig())
+    assert plain.target is None
+    assert plain.epochs == math.ceil(train.AUTO_EPOCH_TOKENS / len(bigger))

@@ -40,6 +40,10 @@ def test_escape_words_render_visibly_and_do_not_take_over_the_terminal(tmp_path:
     launch = "from lstm_tui.cli import main; raise SystemExit(main())"
     command = (
         f"cd {shlex.quote(str(ROOT))} && XDG_DATA_HOME={shlex.quote(str(tmp_path / 'xdg'))} "
+        # The user's own settings and what they last opened stay out of it, and theirs
+        # are never overwritten by this test's checkpoint.
+        f"XDG_CONFIG_HOME={shlex.quote(str(tmp_path / 'config'))} "
+        f"XDG_STATE_HOME={shlex.quote(str(tmp_path / 'state'))} "
         f"TERM=xterm-256color {shlex.quote(sys.executable)} -c {shlex.quote(launch)} "
         f"--checkpoint {shlex.quote(str(hostile))} --device cpu"
     )

@@ -30,7 +30,9 @@ def test_ctrl_right_takes_a_word_and_tab_the_phrase_in_tmux(tmp_path: Path) -> N
     launch = "from lstm_tui.cli import main; raise SystemExit(main())"
     command = (
         f"cd {shlex.quote(str(ROOT))} && XDG_DATA_HOME={shlex.quote(str(tmp_path / 'data'))} "
-        f"XDG_CONFIG_HOME={shlex.quote(str(tmp_path / 'config'))} TERM=xterm-256color "
+        f"XDG_CONFIG_HOME={shlex.quote(str(tmp_path / 'config'))} "
+        # Not what another run opened last (the app reopens it): the shipped model.
+        f"XDG_STATE_HOME={shlex.quote(str(tmp_path / 'state'))} TERM=xterm-256color "
         f"{shlex.quote(sys.executable)} -c {shlex.quote(launch)} --device cpu"
     )
     tmux("kill-session", "-t", name)
