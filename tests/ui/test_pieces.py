@@ -184,25 +184,28 @@ def test_the_header_joins_only_what_it_has() -> None:
     assert saved.strip().endswith("✓ saved (mine)")
 
 
-def test_the_fitted_header_drops_what_it_learnt_before_the_model_and_keeps_the_name() -> None:
+def test_the_fitted_header_keeps_the_model_and_what_was_learnt_and_the_name() -> None:
     from lstm_tui.ui.widgets.status_bar import fitted_status_line
 
     model = "2×512 LSTM · 4.3M params"
     learnt = "learnt from 5 words you typed"
     unsaved = Status("belling_the_cat.txt", 204, model, "cpu", False, "fable-seed", "", learnt)
     saved = replace(unsaved, saved=True, learning="learns as you type")
-    # 120 columns: the labels, the model and the name; what was learnt is left out.
+    # 120 columns, nothing learnt yet: the labels, the model and the name; not the default note.
     line = fitted_status_line(saved, 120).plain
     assert f"model {model}" in line and "device cpu" in line and "✓ saved (fable-seed)" in line
     assert "learns" not in line and len(line) <= 120
-    # 160: unsaved weights no longer say which checkpoint they changed from, so that what
-    # was learnt fits; 200: everything.
+    # 120, a line learnt: that news stays, the labels go.
+    line = fitted_status_line(unsaved, 120).plain
+    assert learnt in line and "● unsaved" in line and "model " not in line, line
+    # 160: unsaved weights no longer say which checkpoint they changed from; 200: everything.
     line = fitted_status_line(unsaved, 160).plain
-    assert learnt in line and "● unsaved" in line and "changed since" not in line
+    assert learnt in line and f"model {model}" in line and "changed since" not in line
     line = fitted_status_line(unsaved, 200).plain
     assert learnt in line and "(changed since fable-seed)" in line and "(204 tokens)" in line
-    for width in (60, 80, 100, 120, 160, 200):
+    for width in (40, 60, 80, 100, 120, 160, 200):
         assert len(fitted_status_line(saved, width).plain) <= width
+        assert len(fitted_status_line(unsaved, width).plain) <= width or width < 60
         assert "fable-seed" in fitted_status_line(saved, width).plain
 
 

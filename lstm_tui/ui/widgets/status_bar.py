@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from lstm_tui.core.training.train import StepEvent
 
 
+LEARNS_NOTE = "learns as you type"  # nothing learnt yet: the default, said when there is room
+
+
 @dataclass(frozen=True)
 class Status:
     corpus: str = ""
@@ -58,7 +61,7 @@ def session_status(
     elif adaptation is not None and adaptation.words:
         learning = f"learnt from {adaptation.words:,} words you typed"
     else:
-        learning = "learns as you type"
+        learning = LEARNS_NOTE
     return Status(
         corpus=corpus_name,
         corpus_tokens=session.corpus.tokens or None,
@@ -85,23 +88,25 @@ class StatusBar(Widget):
 
 
 def fitted_status_line(s: Status, width: int) -> Text:
-    """The status line in ``width`` columns: the corpus's size, which checkpoint unsaved
-    weights changed from, what it learnt as you typed, the labels, the parameter count, the
-    device and then the corpus go first, so that the name of a saved checkpoint and the
-    activity stay (a cut at the end took the name: "✓ saved" alone)."""
+    """The status line in ``width`` columns. Left out first: the corpus's size, which
+    checkpoint unsaved weights changed from, the default "learns as you type"; then the
+    labels and the parameter count, the device, the corpus, and what was learnt from your
+    typing. The name of a saved checkpoint and the activity stay (a cut at the end took the
+    name: "✓ saved" alone; and "learnt from …" is news, where the default note is not)."""
     sized = replace(s, corpus_tokens=None)
     named = replace(sized, saved_as="") if s.saved is False else sized
-    quiet = replace(named, learning="")
+    quiet = replace(named, learning="") if s.learning == LEARNS_NOTE else named
     short = replace(quiet, model=s.model.split(" · ")[0])
     for candidate in (s, sized, named, quiet, short):
         line = status_line(candidate, wide=True)
         if line.cell_len <= width:
             return line
-    for candidate in (short, replace(short, device=""), replace(short, device="", corpus="")):
+    bare = replace(short, device="", corpus="")
+    for candidate in (short, replace(short, device=""), bare, replace(bare, learning="")):
         line = status_line(candidate, wide=False)
         if line.cell_len <= width:
             return line
-    return status_line(replace(short, device="", corpus="", model=""), wide=False)
+    return status_line(replace(bare, learning="", model=""), wide=False)
 
 
 def status_line(s: Status, wide: bool) -> Text:
