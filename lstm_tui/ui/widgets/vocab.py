@@ -30,6 +30,9 @@ ROW_LIMIT = 300
 DEBOUNCE_FROM_WORDS = 20_000  # above this, wait for a pause in typing before filtering
 DEBOUNCE_SECONDS = 0.08
 COLUMNS = (("id", "id", 4), ("word", "word", 12), ("count", "count", 5), ("share", "share", 5))
+DETAILS_WIDTH = 21  # #vocab-details in app.tcss, its border included
+MIN_WORD_WIDTH = 8  # below this the details beside the table give way to the numbers
+MAX_WORD_WIDTH = 24
 SORTS = ("count", "word", "id")
 
 
@@ -151,6 +154,26 @@ class VocabPane(Vertical):
             column = table.columns[key]  # type: ignore[index]
             column.width = width
             column.auto_width = False
+        self._fit_word_column()
+
+    def on_resize(self) -> None:
+        self._fit_word_column()
+
+    def _fit_word_column(self) -> None:
+        """The numbers are always shown whole (the share with its %): the word column takes
+        the width they leave, and on a narrow pane the details beside the table give way
+        (the three panes side by side at 100 columns cut the count and dropped the share)."""
+        table = self.query_one(DataTable)
+        details = self.query_one("#vocab-details", Line)
+        columns = {str(key.value): column for key, column in table.columns.items()}
+        numbers = sum(c.get_render_width(table) for key, c in columns.items() if key != "word")
+        room = self.content_size.width - numbers - 2 * table.cell_padding - 1  # scrollbar
+        details.display = room - DETAILS_WIDTH >= MIN_WORD_WIDTH
+        if details.display:
+            room -= DETAILS_WIDTH
+        word = columns["word"]
+        word.width = max(MIN_WORD_WIDTH // 2, min(room, MAX_WORD_WIDTH))
+        word.auto_width = False
         table.refresh()
 
     # -- filtering and sorting ------------------------------------------------------------
