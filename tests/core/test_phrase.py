@@ -184,3 +184,29 @@ def test_typist_saves_more_keys_with_phrases(default_session, fable_text: str) -
     # The same 80 words: every word is typed, or covered by a phrase taken with one key.
     assert with_["keys_without"] == without["keys_without"]
     assert with_["keys"] < without["keys"] and with_["ksr"] > without["ksr"]
+
+
+def test_a_phrase_never_repeats_a_word_back_to_back() -> None:
+    """A model that has learnt to repeat (after any word, that word again at 90%) is not
+    followed into "the mice mice": the search skips a word after itself."""
+    import math
+
+    import torch
+
+    from lstm_tui.core.serving.phrase import PhraseConfig, beam_search
+
+    vocab = 5
+
+    def step(token: int, state: int) -> int:
+        return token
+
+    def dist(state: int, ids: list[int]) -> torch.Tensor:
+        logp = torch.full((vocab,), math.log(0.1 / (vocab - 1)))
+        logp[state] = math.log(0.9)
+        return logp
+
+    best = beam_search(dist(2, [1, 2]), [1, 2], 2, step, dist, frozenset(), 1e-12, PhraseConfig())
+    assert best, "some phrase is found"
+    for _, tokens in best:
+        words = [2, *tokens]
+        assert all(a != b for a, b in itertools.pairwise(words)), words

@@ -116,9 +116,12 @@ def beam_search(
     bound = math.log(floor)
     # Each hypothesis: (log-probability, tokens, LSTM state before its last token is read).
     hyps: list[tuple[float, list[int], Any]] = []
-    values, chosen = first.topk(min(config.beam, len(first)))
+    # A word never follows itself in a phrase ("the mice mice"): as the greedy continuation's
+    # guard, and a model that has just learnt a short line is prone to it.
+    last = ids[-1] if ids else None
+    values, chosen = first.topk(min(config.beam + 1, len(first)))
     for lp, token in zip(values.tolist(), chosen.tolist(), strict=True):
-        if lp >= bound:
+        if lp >= bound and token != last and len(hyps) < config.beam:
             hyps.append((lp, [token], state))
     best: list[tuple[float, list[int]]] = []
     while hyps:
@@ -134,9 +137,9 @@ def beam_search(
                 return best
             after = step(tokens[-1], before)
             logp = dist(after, ids + tokens)
-            values, chosen = torch.topk(logp, min(config.beam, len(logp)))
+            values, chosen = torch.topk(logp, min(config.beam + 1, len(logp)))
             for more, token in zip(values.tolist(), chosen.tolist(), strict=True):
-                if lp + more >= bound:
+                if lp + more >= bound and token != tokens[-1]:
                     pool.append((lp + more, [*tokens, token], after))
         pool.sort(key=lambda h: h[0], reverse=True)
         hyps = pool[: config.beam]
