@@ -299,7 +299,9 @@ def test_sigterm_and_sighup_stop_training_and_save(good, tmp_path: Path) -> None
         assert process.stderr is not None
         first = process.stderr.readline()  # "training … on …"
         assert first.startswith("training"), first
-        progress = process.stderr.readline()  # the first step's progress line: it is training
+        progress = process.stderr.readline()  # where the TensorBoard log goes, then …
+        if progress.startswith("TensorBoard log:"):
+            progress = process.stderr.readline()  # … the first step's progress line: training
         assert " step " in progress, progress
         process.send_signal(sig)
     for sig, (process, out) in runs.items():

@@ -101,6 +101,13 @@ def _train_holding(
         protect = tuple(p for p in (corpus.path,) if p is not None)
         jobs.check_save(session, out, protect, args.weights_only, len(corpus.ids))
     control = RunControl()
+    # One process: SIGTERM and SIGHUP stop the run after its step, as Ctrl-C does, from here
+    # on (a signal while the run is set up stops it before its first step; it still saves).
+    # Under torchrun every signal is already a vote to stop, so that all ranks stop at the
+    # same one. The handlers stay until the save is done: a second signal cannot cut it short.
+    signals = votes or StopOnSignals()
+    signals.attach(control)
+    held.enter_context(signals.installed())
     run = jobs.train_session(
         session,
         corpus,
@@ -131,40 +138,34 @@ def _train_holding(
     book = _open_logbook(args, out, session.summary()) if main_rank else None
     result: TrainResult | None = None
     lost_rank: str | None = None
-    # One process: SIGTERM and SIGHUP stop the run after its step, as Ctrl-C does. Under
-    # torchrun every signal is already a vote to stop, so that all ranks stop at the same one.
-    signals = votes or StopOnSignals()
-    signals.attach(control)
-    with signals.installed():
-        try:
-            for event in run:
-                if book is not None:
-                    book.record(event)
-                if isinstance(event, StepEvent) and bar:
-                    bar.step(event)
-                elif isinstance(event, EpochEvent) and bar:
-                    bar.epoch(event)
-                elif isinstance(event, TrainResult):
-                    result = event
-        except KeyboardInterrupt:
-            control.stop()
-            result = next((e for e in run if isinstance(e, TrainResult)), None)
-            interrupted = True
-        except RuntimeError as e:  # under torchrun: another rank died, its collective failed
-            if dist is None:
-                raise
-            lost_rank, interrupted = str(e).strip().splitlines()[0], False
-        else:
-            interrupted = False
-        finally:
-            if bar:
-                bar.close()
+    try:
+        for event in run:
             if book is not None:
-                book.close()
-        if not main_rank:
-            return 1 if lost_rank else EXIT_INTERRUPTED if interrupted else 0
-        # Saved with the handlers still in place: a second signal cannot cut the save short.
-        path = jobs.save(session, out, args.weights_only)
+                book.record(event)
+            if isinstance(event, StepEvent) and bar:
+                bar.step(event)
+            elif isinstance(event, EpochEvent) and bar:
+                bar.epoch(event)
+            elif isinstance(event, TrainResult):
+                result = event
+    except KeyboardInterrupt:
+        control.stop()
+        result = next((e for e in run if isinstance(e, TrainResult)), None)
+        interrupted = True
+    except RuntimeError as e:  # under torchrun: another rank died, its collective failed
+        if dist is None:
+            raise
+        lost_rank, interrupted = str(e).strip().splitlines()[0], False
+    else:
+        interrupted = False
+    finally:
+        if bar:
+            bar.close()
+        if book is not None:
+            book.close()
+    if not main_rank:
+        return 1 if lost_rank else EXIT_INTERRUPTED if interrupted else 0
+    path = jobs.save(session, out, args.weights_only)
     if lost_rank is not None:  # the weights of the last step every rank finished
         say(
             f"lstm-tui: error: a training process stopped ({lost_rank}); the model as of "
