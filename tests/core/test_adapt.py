@@ -162,7 +162,8 @@ def test_a_checkpoint_from_before_learning_still_loads(default_session) -> None:
 def test_a_forged_learnt_part_is_refused_in_one_line(fable, make_session, tmp_path) -> None:
     """What was learnt comes from a file too: its word count and settings are checked."""
     from lstm_tui.core.errors import CheckpointError
-    from tests.core.test_mixture import _rewrite_metadata
+
+    from .test_mixture import _rewrite_metadata
 
     session = make_session(fable)
     learn(session, encode_text("the cat and the mice .", session.vocab).tolist())

@@ -14,8 +14,9 @@ from lstm_tui.core.text import token_cache
 from lstm_tui.core.text.tokenize import Tokenizer
 from lstm_tui.ui.app import LstmApp
 from lstm_tui.ui.screens.files import OpenCorpusScreen
-from tests.ui.conftest import toasts, wait_for, wait_ready
-from tests.ui.test_app import drive, status
+
+from .conftest import toasts, wait_for, wait_ready
+from .test_app import drive, status
 
 
 def _pretokenised(path: Path, lines: int) -> Path:
