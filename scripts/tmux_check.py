@@ -197,6 +197,7 @@ def check_every_key(check: Check, words: list[str]) -> None:
     ):
         keys(key)
         check(shows(title), what)
+        pause()  # a person reads the dialog before closing it: it is laid out and focused
         keys("Escape")
         gone(title)
     keys("C-g")

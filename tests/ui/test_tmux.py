@@ -13,6 +13,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "tmux_check.py"
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+@pytest.mark.timeout(540)  # the script's own limit (480 s) ends it first, with what failed
 def test_real_terminal_shows_suggestions_and_quits_promptly() -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--device", "cpu"],
