@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,13 @@ from pathlib import Path
 import pytest
 
 from lstm_tui.core.store import paths
+
+# pytest imports readline, and readline, finding no terminal, writes COLUMNS=80 and LINES=24
+# into the C environment (not into os.environ, so it cannot be seen there). Every program a
+# test starts inherits them: the app in a 120×40 tmux pane then lays itself out for 80×24,
+# as shutil.get_terminal_size reads those variables first.
+os.unsetenv("COLUMNS")
+os.unsetenv("LINES")
 
 # Words for synthetic corpora: a small grammar, so a model can learn something from them.
 _SUBJECTS = ["the cat", "a mouse", "the old mouse", "the mice", "a young mouse", "the enemy"]

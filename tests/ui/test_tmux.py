@@ -13,9 +13,6 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "tmux_check.py"
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-@pytest.mark.skip(
-    reason="run by .ci/run on its own: inside pytest, keys after the palette go unanswered (open)"
-)
 @pytest.mark.timeout(540)  # the script's own limit (480 s) ends it first, with what failed
 def test_real_terminal_shows_suggestions_and_quits_promptly() -> None:
     done = subprocess.run(
