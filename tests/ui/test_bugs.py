@@ -483,3 +483,27 @@ def test_an_evaluation_says_when_suggestions_should_be_useful() -> None:
         await wait_for(pilot, lambda: app.training_state == "idle", "stop")
 
     drive(LstmApp(), scenario)
+
+
+def test_the_footer_shows_every_key_whole_at_120_columns() -> None:
+    """ "F10 Runs" was cut to "F10 Run▏" at 120 columns (tab's "Accept" is in the predictor's
+    own legend, so the footer leaves it out)."""
+    from textual.widgets._footer import FooterKey
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        await pilot.press("f4")  # the predictor has the focus, as when a person types
+
+        def settled() -> bool:  # the footer is recomposed a moment after the bindings change
+            shown = {k.description: k.region.width for k in app.screen.query(FooterKey)}
+            return "Cancel" not in shown and "Chart" not in shown and bool(shown.get("Runs"))
+
+        await wait_for(pilot, settled, "the footer's keys for the predictor")
+        keys = list(app.screen.query(FooterKey))
+        palette = next(k for k in keys if k.description == "palette")  # docked at the right
+        cut = [
+            k.description for k in keys if k is not palette and k.region.right > palette.region.x
+        ]
+        assert not cut, " ".join(f"{k.description}:{k.region.right}" for k in keys)
+
+    drive(LstmApp(), scenario)

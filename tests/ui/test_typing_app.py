@@ -54,6 +54,38 @@ def test_the_training_pane_says_the_keystrokes_saved_in_words() -> None:
             logged = [line.plain for line in pane.query_one(LogLines).lines]
             assert "saves 52% of keystrokes on held-out text" in logged
             pane._redraw_labels()
-            assert "saves 52% of keystrokes on held-out text" in static_text(app, "#train-metrics")
+            await pilot.pause()
+            line = static_text(app, "#train-metrics")  # what fits the pane, never cut
+            assert (
+                "saves 52% keys" in line
+                and len(line) <= pane.query_one("#train-metrics").size.width
+            )
+
+    asyncio.run(main())
+
+
+def test_at_80_columns_the_keystrokes_saved_fit_in_short() -> None:
+    """The long sentence was cut to "saves 52% of keystr…" at 80×24 (and at 120×40, where
+    the pane is half as wide)."""
+    from lstm_tui.core.training.train import EpochEvent
+    from lstm_tui.ui.widgets.training import TrainingPane
+
+    event = EpochEvent(
+        epoch=3, step=120, train_loss=4.2, train_accuracy=0.2, val_loss=4.5,
+        val_perplexity=90.0, val_accuracy=0.15, window_accuracy=0.2, full_accuracy=0.15,
+        elapsed=30.0, ksr=0.523,
+    )  # fmt: skip
+
+    async def main() -> None:
+        async with LstmApp().run_test(size=(80, 24), notifications=True) as pilot:
+            app = await wait_ready(pilot)
+            await pilot.press("f2")  # at 80 columns the panes are tabs
+            pane = app.query_one(TrainingPane)
+            pane.epoch(event)
+            pane._redraw_labels()
+            await pilot.pause()
+            line = static_text(app, "#train-metrics")
+            assert line.endswith("saves 52% keys"), line
+            assert len(line) <= pane.query_one("#train-metrics").size.width, line
 
     asyncio.run(main())

@@ -26,21 +26,28 @@ class Line(Widget):
         self._text = (
             Text(text, no_wrap=True, overflow="ellipsis") if isinstance(text, str) else text
         )
+        self._shorter: tuple[Text, ...] = ()
 
     @property
     def text(self) -> Text:
         return self._text
 
-    def update(self, text: Text | str) -> None:
+    def update(self, text: Text | str, *shorter: Text) -> None:
+        """Show ``text``; where it is wider than the line, the first of ``shorter`` that fits
+        (the last one, cut, if none does), so a narrow terminal loses words, not figures."""
         if isinstance(text, str):
             text = Text(text, no_wrap=True, overflow="ellipsis")
-        if text == self._text:
+        if text == self._text and shorter == self._shorter:
             return
-        self._text = text
+        self._text, self._shorter = text, shorter
         self.refresh()
 
     def render(self) -> Text:
-        return self._text
+        width = self.size.width
+        for text in (self._text, *self._shorter):
+            if text.cell_len <= width:
+                return text
+        return self._shorter[-1] if self._shorter else self._text
 
 
 class LogLines(Widget):

@@ -190,6 +190,7 @@ class PromptInput(Input):
             "tab",
             "accept",
             "Accept",
+            show=False,  # the predictor's own legend says "tab accept"; the footer needs the room
             tooltip="Accept the ghost text, or the chosen suggestion",
             id="predictor.accept",
         ),

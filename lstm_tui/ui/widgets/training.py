@@ -348,8 +348,11 @@ class TrainingPane(Vertical, can_focus=True):
         elif self.state is TrainState.IDLE:
             eta.update("")
             position.update(Text("no run yet in this session", style="dim"))
-        metrics = self._metrics_text()
-        self.query_one("#train-metrics", Line).update(metrics)
+        self.query_one("#train-metrics", Line).update(
+            self._metrics_text(),
+            self._metrics_text(short=True),
+            self._metrics_text(short=True, window=False),
+        )
 
     def _show_mixture(self) -> None:
         """The mixture's weights and each part's figures, from the last evaluation (or the
@@ -364,7 +367,9 @@ class TrainingPane(Vertical, can_focus=True):
             line.styles.height = len(text.split())
             line.update(text)
 
-    def _metrics_text(self) -> Text:
+    def _metrics_text(self, short: bool = False, window: bool = True) -> Text:
+        """The figures line; ``short`` says the keystrokes saved in three words (the log has
+        the sentence), and without ``window`` the window accuracy is left out, for narrow panes."""
         step, epoch = self.last_step, self.last_epoch
         loaded = self._loaded_metrics
         loss = step.loss if step else (epoch.train_loss if epoch else loaded.get("train_loss"))
@@ -376,20 +381,22 @@ class TrainingPane(Vertical, can_focus=True):
         else:
             accuracy = loaded.get("train_accuracy")
         ppl = epoch.val_perplexity if epoch else loaded.get("val_perplexity")
-        window = epoch.window_accuracy if epoch else loaded.get("window_accuracy")
+        in_window = epoch.window_accuracy if epoch else loaded.get("window_accuracy")
         ksr = _number(epoch.ksr if epoch else loaded.get("ksr"))
         text = Text(no_wrap=True, overflow="ellipsis")
-        for name, value in (
+        figures = [
             ("loss", fmt.number(loss)),
             ("acc", fmt.percent(accuracy)),
             ("val ppl", fmt.perplexity(ppl)),
-            ("window", fmt.percent(window)),
-        ):
+        ]
+        if window:
+            figures.append(("window", fmt.percent(in_window)))
+        for name, value in figures:
             text.append(f"{name} ", style="dim")
             text.append(value, style="bold")
             text.append("  ")
         if ksr is not None:
-            text.append(ksr_sentence(ksr), style="bold")
+            text.append(f"saves {ksr:.0%} keys" if short else ksr_sentence(ksr), style="bold")
         return text
 
 
