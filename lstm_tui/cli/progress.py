@@ -41,7 +41,8 @@ class ProgressBar:
         line = (
             f"{bar} {event.progress:4.0%} ep {epochs_done(event):g} step {event.step} "
             f"loss {event.loss:.3f} acc {fmt.percent(event.accuracy)} "
-            f"{event.tokens_per_second:,.0f} tok/s ETA {fmt.duration(event.eta)}{self._metrics}"
+            f"{event.tokens_per_second:,.0f} tok/s {fmt.eta(event.eta, event.eta_is_bound)}"
+            f"{self._metrics}"
         )
         self._write(line)
 

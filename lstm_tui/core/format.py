@@ -12,6 +12,11 @@ from datetime import datetime
 from rich.cells import cell_len, set_cell_size
 
 
+def eta(seconds: float | None, bound: bool = False) -> str:
+    """``ETA 01:15``; ``ETA ≤ 01:15`` where the run may end sooner (at a target accuracy)."""
+    return f"ETA {'≤ ' if bound else ''}{duration(seconds)}"
+
+
 def duration(seconds: float | None) -> str:
     """``75`` -> ``01:15``; ``3700`` -> ``1:01:40``; unknown -> ``--:--``; past -> ``00:00``.
 

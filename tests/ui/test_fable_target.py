@@ -25,8 +25,8 @@ SECONDS_PER_MINUTE = 60
 
 
 def _eta_seconds(text: str) -> int | None:
-    """'ETA 00:26' or 'ETA 1:02:03' as seconds."""
-    found = re.search(r"ETA ((?:\d+:)?\d+:\d+)", text)
+    """'ETA ≤ 00:26' or 'ETA ≤ 1:02:03' as seconds (at most: the run stops at its target)."""
+    found = re.search(r"ETA ≤ ((?:\d+:)?\d+:\d+)", text)
     if found is None:
         return None
     seconds = 0

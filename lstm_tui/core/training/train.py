@@ -115,6 +115,9 @@ class StepEvent:
     eta: float | None  # seconds left, if known
     lr: float
     grad_norm: float | None = None  # of this reporting step, before clipping
+    # The run ends when it reaches a target accuracy: ``eta`` is then the most it can take
+    # (to its epoch cap), not a forecast; the fable gets there in a fraction of it.
+    eta_is_bound: bool = False
 
 
 @dataclass(frozen=True)
@@ -609,6 +612,7 @@ class Trainer:
             eta=seconds / done - seconds if done > 0 else None,
             lr=r.optimizer.param_groups[0]["lr"],
             grad_norm=float(norm),  # read on reporting steps only: a sync
+            eta_is_bound=self.target is not None,
         )
 
     def _evaluation(self, r: _Run, full: bool = False, record: bool = True) -> EpochEvent:

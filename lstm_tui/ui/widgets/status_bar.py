@@ -46,7 +46,7 @@ def session_status(
         activity = "loading…"
     elif state is TrainState.TRAINING:
         activity = (
-            f"training {last_step.progress:.0%} · ETA {fmt.duration(last_step.eta)}"
+            f"training {last_step.progress:.0%} · {fmt.eta(last_step.eta, last_step.eta_is_bound)}"
             if last_step
             else "training…"
         )

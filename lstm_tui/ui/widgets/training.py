@@ -327,7 +327,7 @@ class TrainingPane(Vertical, can_focus=True):
         if event is not None:
             done = event.step - self.run_started_step
             self.query_one(ProgressBar).update(progress=done)
-            eta.update(f"ETA {fmt.duration(event.eta)}" if self.state.running else "")
+            eta.update(fmt.eta(event.eta, event.eta_is_bound) if self.state.running else "")
             where = Text()
             where.append("epoch ", style="dim")
             where.append(f"{event.epoch:,}", style="bold")
