@@ -46,8 +46,14 @@ async def shoot(out: Path, size: tuple[int, int], steps: int) -> None:
             await pilot.press("f8")  # the loaded model is saved: no question asked
             await wait_for(pilot, lambda: app.session.progress.steps == 0 and not app.busy, "reset")
             await pilot.press("f5")
-            await wait_for(pilot, lambda: len(chart.steps) >= steps, f"{steps} steps")
-            await pilot.press("f7")
+            # The fable's run stops by itself once it is learnt (often before 60 steps).
+            await wait_for(
+                pilot,
+                lambda: len(chart.steps) >= steps or app.training_state == "idle",
+                f"{steps} steps",
+            )
+            if app.training_state != "idle":
+                await pilot.press("f7")
             await wait_for(pilot, lambda: app.training_state == "idle", "training to stop")
 
         async def type_text(text: str) -> None:
