@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -178,28 +179,23 @@ def open_text(
     from lstm_tui.core.text.token_cache import Tokenizer, load_corpus
 
     options = options or TextOptions()
-    if session is not None:  # the model's vocabulary and tokenizer; unknown words are <unk>
-        tokenizer = Tokenizer.of(session.tokenizer, session.lowercase)
-        return load_corpus(
-            path,
-            tokenizer=tokenizer,
-            vocab=session.vocab,
-            val_fraction=options.val_fraction,
-            cache=options.cache,
-            progress=progress,
-            max_bytes=options.max_bytes,
-            cancel=cancel,
-        )
-    return load_corpus(
+    load = partial(
+        load_corpus,
         path,
-        tokenizer=Tokenizer.of(options.tokenizer, options.lowercase),
-        min_count=options.min_count,
-        max_vocab=options.max_vocab,
         val_fraction=options.val_fraction,
         cache=options.cache,
         progress=progress,
         max_bytes=options.max_bytes,
         cancel=cancel,
+    )
+    if session is not None:  # the model's vocabulary and tokenizer; unknown words are <unk>
+        return load(
+            tokenizer=Tokenizer.of(session.tokenizer, session.lowercase), vocab=session.vocab
+        )
+    return load(
+        tokenizer=Tokenizer.of(options.tokenizer, options.lowercase),
+        min_count=options.min_count,
+        max_vocab=options.max_vocab,
     )
 
 

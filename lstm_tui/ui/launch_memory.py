@@ -104,23 +104,22 @@ class LaunchMemory:
         self._save_state()
 
     def theme_changed(self, theme: str) -> None:
-        if self._applying or theme == self.settings.theme or self.problem:
-            return  # (a config file that could not be read is never overwritten)
-        self.settings.theme = theme
-        try:
-            store.write_settings(self.settings)
-        except OSError as e:
-            self.app.notify(f"could not save the theme: {e}", severity="warning", timeout=5)
+        if not self._applying and theme != self.settings.theme:
+            self._write_setting("theme", theme, "the theme")
 
     def learning_changed(self, on: bool) -> None:
         """Remember the switch for learning as you type (``learn`` in config.toml)."""
-        if on == self.settings.learn or self.problem:
+        if on != self.settings.learn:
+            self._write_setting("learn", on, "the setting")
+
+    def _write_setting(self, name: str, value: object, what: str) -> None:
+        if self.problem:
             return  # (a config file that could not be read is never overwritten)
-        self.settings.learn = on
+        setattr(self.settings, name, value)
         try:
             store.write_settings(self.settings)
         except OSError as e:
-            self.app.notify(f"could not save the setting: {e}", severity="warning", timeout=5)
+            self.app.notify(f"could not save {what}: {e}", severity="warning", timeout=5)
 
     def _save_state(self) -> None:
         with contextlib.suppress(OSError):  # best effort: remembering is a convenience

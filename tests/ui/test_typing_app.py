@@ -6,6 +6,7 @@ import asyncio
 
 from textual.pilot import Pilot
 
+from lstm_tui.core.training.train import EpochEvent
 from lstm_tui.ui.app import LstmApp
 from lstm_tui.ui.widgets.predictor import PredictorPane
 
@@ -34,16 +35,19 @@ def test_a_word_sent_once_is_offered_next_time() -> None:
     asyncio.run(main())
 
 
-def test_the_training_pane_says_the_keystrokes_saved_in_words() -> None:
-    from lstm_tui.core.training.train import EpochEvent
-    from lstm_tui.ui.widgets.line import LogLines
-    from lstm_tui.ui.widgets.training import TrainingPane
-
-    event = EpochEvent(
+def _evaluation_with_ksr() -> EpochEvent:
+    return EpochEvent(
         epoch=3, step=120, train_loss=4.2, train_accuracy=0.2, val_loss=4.5,
         val_perplexity=90.0, val_accuracy=0.15, window_accuracy=0.2, full_accuracy=0.15,
         elapsed=30.0, ksr=0.523,
     )  # fmt: skip
+
+
+def test_the_training_pane_says_the_keystrokes_saved_in_words() -> None:
+    from lstm_tui.ui.widgets.line import LogLines
+    from lstm_tui.ui.widgets.training import TrainingPane
+
+    event = _evaluation_with_ksr()
 
     async def main() -> None:
         async with LstmApp().run_test(size=(120, 40), notifications=True) as pilot:
@@ -67,14 +71,9 @@ def test_the_training_pane_says_the_keystrokes_saved_in_words() -> None:
 def test_at_80_columns_the_keystrokes_saved_fit_in_short() -> None:
     """The long sentence was cut to "saves 52% of keystr…" at 80×24 (and at 120×40, where
     the pane is half as wide)."""
-    from lstm_tui.core.training.train import EpochEvent
     from lstm_tui.ui.widgets.training import TrainingPane
 
-    event = EpochEvent(
-        epoch=3, step=120, train_loss=4.2, train_accuracy=0.2, val_loss=4.5,
-        val_perplexity=90.0, val_accuracy=0.15, window_accuracy=0.2, full_accuracy=0.15,
-        elapsed=30.0, ksr=0.523,
-    )  # fmt: skip
+    event = _evaluation_with_ksr()
 
     async def main() -> None:
         async with LstmApp().run_test(size=(80, 24), notifications=True) as pilot:

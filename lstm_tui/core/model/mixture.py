@@ -127,6 +127,14 @@ def mixture_log_likelihood(probs: np.ndarray, weights: np.ndarray) -> np.ndarray
     return np.asarray(np.log(np.maximum(weights @ probs, _FLOOR)))
 
 
+def cache_row(ids: np.ndarray, position: int, size: int) -> np.ndarray:
+    """[size] the unigram cache's distribution before ``position`` of ``ids``: how often each
+    word occurs in the ``CACHE_WINDOW`` tokens before it (all zeros with no history)."""
+    recent = np.asarray(ids[max(0, position - CACHE_WINDOW) : position], dtype=np.int64)
+    counts = np.bincount(recent, minlength=size).astype(np.float64)
+    return counts / len(recent) if len(recent) else counts
+
+
 def cache_target_probs(ids: np.ndarray, window: int = CACHE_WINDOW) -> np.ndarray:
     """[len(ids) - 1]: the unigram cache's probability of ``ids[i]`` from the ``window`` before it.
 

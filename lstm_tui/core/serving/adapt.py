@@ -37,7 +37,7 @@ from lstm_tui.core.model.adaptation import (
     dynamic_steps,
 )
 from lstm_tui.core.model.lstm import LanguageModel
-from lstm_tui.core.model.mixture import CACHE_WINDOW, MixWeights, cache_target_probs
+from lstm_tui.core.model.mixture import MixWeights, cache_row, cache_target_probs
 
 if TYPE_CHECKING:
     from lstm_tui.core.model.ngram import KneserNey
@@ -183,10 +183,8 @@ class AdaptRows:
                 if weights[1] > 0:
                     probs += self.ngram[p] * float(weights[1])
                 if weights[2] > 0:
-                    recent = torch.from_numpy(ids[max(0, p - CACHE_WINDOW) : p])
-                    probs.index_add_(
-                        0, recent, torch.full((len(recent),), float(weights[2]) / len(recent))
-                    )
+                    cache = torch.from_numpy(cache_row(ids, p, len(unigram))).float()
+                    probs.add_(cache, alpha=float(weights[2]))
                 out[r] = torch.log(probs)
             return out
 

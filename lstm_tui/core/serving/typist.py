@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import torch
 
-from lstm_tui.core.model.mixture import CACHE_WINDOW, MixWeights
+from lstm_tui.core.model.mixture import CACHE_WINDOW, MixWeights, cache_row
 from lstm_tui.core.serving.open_vocab import open_top
 from lstm_tui.core.text.tokenize import UNK
 from lstm_tui.core.text.vocab import Vocabulary
@@ -304,11 +304,8 @@ class PartRows:
         return torch.from_numpy(self.ngram.probs_batch(contexts, np.minimum(positions, k)))
 
     def _cache(self, positions: np.ndarray, vocab_size: int) -> torch.Tensor:
-        out = torch.zeros(len(positions), vocab_size)
-        for r, p in enumerate(positions.tolist()):
-            recent = torch.from_numpy(self.ids[max(0, p - CACHE_WINDOW) : p])
-            out[r].index_add_(0, recent, torch.full((len(recent),), 1.0 / len(recent)))
-        return out
+        rows = [cache_row(self.ids, p, vocab_size) for p in positions.tolist()]
+        return torch.from_numpy(np.stack(rows)).float()
 
     def _weights(self, mix: MixWeights) -> np.ndarray:
         weights = np.array([mix.lstm, mix.ngram if self.ngram is not None else 0, mix.cache])
