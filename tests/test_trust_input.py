@@ -378,6 +378,9 @@ def test_json_is_printed_when_a_run_is_stopped(tmp_path, fable_path) -> None:
 def test_a_mistyped_subcommand_is_said_as_one(capsys) -> None:
     code, out, err = cli(capsys, "trian")
     assert "did you mean 'train'" in assert_one_line_error(code, out, err)
+    # With its arguments too (they read as "unrecognized arguments: story.txt" before).
+    code, out, err = cli(capsys, "trian", "story.txt", "--max-seconds", "60")
+    assert "did you mean 'train'" in assert_one_line_error(code, out, err)
 
 
 def test_a_file_named_like_a_subcommand_still_opens_as_a_text(tmp_path, monkeypatch) -> None:

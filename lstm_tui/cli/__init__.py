@@ -39,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Python (argv given, as tests do, maybe many times) from the call.
             args.started = runtime.IMPORTED if argv is None else time.perf_counter()
             return COMMANDS[args.command](args)
+        if args_list and not args_list[0].startswith("-"):  # before the app's parser, which
+            _refuse_mistyped_command(args_list[0])  # would complain of the command's arguments
         if args_list[:1] in (["-h"], ["--help"]):
             build_app_parser().print_help()
             print("\nsubcommands:")
