@@ -88,3 +88,28 @@ def test_at_80_columns_the_keystrokes_saved_fit_in_short() -> None:
             assert len(line) <= pane.query_one("#train-metrics").size.width, line
 
     asyncio.run(main())
+
+
+def test_at_120_columns_the_training_position_keeps_its_learning_rate() -> None:
+    """'epoch 2  step 271 (271 of 2,040)  7,025 tok/s  lr' lost its value at 120×40."""
+    from lstm_tui.core.training.train import StepEvent
+    from lstm_tui.ui.widgets.training import TrainingPane
+
+    event = StepEvent(
+        step=271, epoch=2, epoch_progress=0.3, progress=0.13, loss=5.1, accuracy=0.16,
+        tokens_per_second=7025.0, elapsed=29.0, eta=290.0, lr=3.5e-3, grad_norm=0.842,
+    )  # fmt: skip
+
+    async def main() -> None:
+        async with LstmApp().run_test(size=(120, 40), notifications=True) as pilot:
+            app = await wait_ready(pilot)
+            pane = app.query_one(TrainingPane)
+            pane.run_started("a run", total_steps=2_040, first_step=0)
+            pane.step(event)
+            pane._redraw_labels()
+            await pilot.pause()
+            line = static_text(app, "#train-position")
+            assert "lr 3.5e-03" in line, line
+            assert len(line) <= pane.query_one("#train-position").size.width, line
+
+    asyncio.run(main())

@@ -328,23 +328,14 @@ class TrainingPane(Vertical, can_focus=True):
             done = event.step - self.run_started_step
             self.query_one(ProgressBar).update(progress=done)
             eta.update(fmt.eta(event.eta, event.eta_is_bound) if self.state.running else "")
-            where = Text()
-            where.append("epoch ", style="dim")
-            where.append(f"{event.epoch:,}", style="bold")
-            where.append("  step ", style="dim")
-            where.append(f"{event.step:,}", style="bold")
-            if self.total_steps:
-                where.append(f" ({done:,} of {self.total_steps:,})", style="dim")
-            where.append("  ")
-            where.append(fmt.rate(event.tokens_per_second), style="bold")
-            where.append(" tok/s", style="dim")
-            where.append("  lr ", style="dim")
-            where.append(f"{event.lr:.1e}", style="bold")
-            if event.grad_norm is not None and math.isfinite(event.grad_norm):
-                where.append("  gn ", style="dim")
-                where.append(f"{event.grad_norm:.3g}", style="bold")
-            where.no_wrap, where.overflow = True, "ellipsis"
-            position.update(where)
+            planned = (done, self.total_steps) if self.total_steps else None
+            # At half of 120 columns the full line lost its learning rate: the steps planned
+            # go first (the progress bar shows them), then the gradient norm.
+            position.update(
+                position_text(event, planned),
+                position_text(event, None),
+                position_text(event, None, grad_norm=False),
+            )
         elif self.state is TrainState.IDLE:
             eta.update("")
             position.update(Text("no run yet in this session", style="dim"))
@@ -398,6 +389,28 @@ class TrainingPane(Vertical, can_focus=True):
         if ksr is not None:
             text.append(f"saves {ksr:.0%} keys" if short else ksr_sentence(ksr), style="bold")
         return text
+
+
+def position_text(
+    event: StepEvent, planned: tuple[int, int] | None, grad_norm: bool = True
+) -> Text:
+    """Where the run is: epoch, step (of the steps planned), speed, learning rate, gradient norm."""
+    where = Text(no_wrap=True, overflow="ellipsis")
+    where.append("epoch ", style="dim")
+    where.append(f"{event.epoch:,}", style="bold")
+    where.append("  step ", style="dim")
+    where.append(f"{event.step:,}", style="bold")
+    if planned:
+        where.append(f" ({planned[0]:,} of {planned[1]:,})", style="dim")
+    where.append("  ")
+    where.append(fmt.rate(event.tokens_per_second), style="bold")
+    where.append(" tok/s", style="dim")
+    where.append("  lr ", style="dim")
+    where.append(f"{event.lr:.1e}", style="bold")
+    if grad_norm and event.grad_norm is not None and math.isfinite(event.grad_norm):
+        where.append("  gn ", style="dim")
+        where.append(f"{event.grad_norm:.3g}", style="bold")
+    return where
 
 
 def ksr_sentence(ksr: float) -> str:
