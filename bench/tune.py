@@ -77,6 +77,15 @@ GRIDS: dict[str, dict[str, tuple[dict, dict]]] = {
         "h128-lr1.5e-2": (_awd(128, 1, 0.3), {"batch_size": 32, **_TRAIN, "lr": 1.5e-2}),
         "h256-drop.5": (_awd(256, 1, 0.5, dropout_input=0.6), {"batch_size": 32, **_TRAIN}),
     },
+    # Texts under 100k tokens stop on a plateau about halfway through 120 s, at their best
+    # after 5 to 9 epochs (issue 17 item 5, docs/SMALLTEXT.md): is more dropout worth it?
+    "regsmall": {
+        "auto": ({}, {}),
+        "h128-drop.4": (_awd(128, 1, 0.4), {"batch_size": 32, **_TRAIN, "lr": 8e-3}),
+        "h128-drop.5": (_awd(128, 1, 0.5), {"batch_size": 32, **_TRAIN, "lr": 8e-3}),
+        "h192-drop.5": (_awd(192, 1, 0.5), {"batch_size": 32, **_TRAIN, "lr": 8e-3}),
+        "h128-drop.6": (_awd(128, 1, 0.6), {"batch_size": 32, **_TRAIN, "lr": 8e-3}),
+    },
     # Above 4,000 words the auto preset took an adaptive softmax (untied, rare words in a
     # 64-wide tail) for its throughput; once training ran on both cores, is a tied full
     # softmax worth its cost?

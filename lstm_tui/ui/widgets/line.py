@@ -16,6 +16,8 @@ class Line(Widget):
     Line {
         height: 1;
         width: 1fr;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 
@@ -57,10 +59,14 @@ class LogLines(Widget):
     whole screen twice a second during training.)
     """
 
+    # Textual lays a rendered Text out by these styles, not by the Text's own no_wrap: without
+    # them a long line (a sample, an evaluation's figures) wrapped onto the next row.
     DEFAULT_CSS = """
     LogLines {
         height: 5;
         width: 1fr;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 
