@@ -632,7 +632,9 @@ class Trainer:
         measure them fully, and count the n-gram again on all the text."""
         unmeasured = r.progress.steps > r.clock.at_step
         if self.val_ids is None:
-            if r.reason == StopReason.TIME and unmeasured:
+            # A tiny text is measured in a blink: steps stopped before their first evaluation
+            # (F7 early, on a busy machine) still leave a figure in the history.
+            if r.reason in (StopReason.TIME, StopReason.STOPPED) and unmeasured:
                 yield self._evaluation(r)
             return
         if r.reason == StopReason.DIVERGED or not r.progress.steps:
