@@ -388,3 +388,22 @@ def test_only_an_open_ended_tiny_text_gets_the_learned_target(fable: Corpus, mak
     plain = Trainer(session, bigger, None, TrainConfig())
     assert plain.target is None
     assert plain.epochs == math.ceil(train.AUTO_EPOCH_TOKENS / len(bigger))
+
+
+def test_a_tiny_text_stopped_before_its_first_evaluation_is_measured(
+    fable: Corpus, make_session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F7 before the first evaluation (soon on a busy machine) left no figure in the history:
+    the Pilot test of ctrl+g timed out under load."""
+    session = make_session(fable)
+    trainer = Trainer(session, fable.train_ids, config=TrainConfig(epochs=FOREVER))
+    monkeypatch.setattr(trainer, "_evaluation_due", lambda r: False)  # none comes in time
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        if isinstance(event, StepEvent) and not trainer.control.stop_requested:
+            trainer.stop()
+    evaluations = [e for e in events if isinstance(e, EpochEvent)]
+    assert isinstance(events[-1], TrainResult) and events[-1].reason == "stopped"
+    assert len(evaluations) == 1 and evaluations[0].step == session.progress.steps
+    assert len(session.history) == 1

@@ -38,7 +38,7 @@ _TRAIN = {"batch_size": 32, "bptt": 35, "weight_decay": 0.1}
 # beat the 5-gram), and tied 1×256 at 8e-3 on the 200k slice; from 100k tokens 1×256 stays.
 # On a quiet machine such a 1×128 reads a text under 60k tokens many times before a plateau
 # ends its run; there more dropout (0.5/0.6) won on all three texts tried (LSTM perplexity
-# 3 to 11% lower), and lost on a 90k one (docs/SMALLTEXT.md).
+# 2 to 11% lower; 3 to 9% on their test texts), and lost on a 90k one (docs/SMALLTEXT.md).
 AUTO_TABLE: tuple[AutoChoice, ...] = (
     AutoChoice(SMALL_CORPUS_TOKENS, "seed"),
     AutoChoice(60_000, "default", _NARROW_TIGHT, {**_TRAIN, "lr": 8e-3}),
