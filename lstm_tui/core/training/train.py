@@ -652,7 +652,10 @@ class Trainer:
         # The figures of the weights kept, with top-1/top-3 of the n-gram and mixture, when
         # the budget has room for them (they change no weight, only what is reported).
         full_cost = FULL_EVAL_COST * r.clock.last
-        if r.budget is None or r.watch.seconds + full_cost + self._recount_seconds() <= r.budget:
+        fits = r.budget is None or r.watch.seconds + full_cost + self._recount_seconds() <= r.budget
+        if self.dist is not None:  # rank 0's clock decides for all: the evaluation is collective,
+            fits = self.dist.from_main(lambda: fits)  # and one rank's clock may be past it
+        if fits:
             yield self._evaluation(r, full=True, record=False)
         self._recount_ngram()
 
