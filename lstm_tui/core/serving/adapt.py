@@ -173,22 +173,18 @@ class AdaptRows:
     def mixed(self, ids: np.ndarray, weights: np.ndarray, unigram: torch.Tensor) -> RowsFn:
         """``rows`` for the typist's ``RowOfferer``: the parts mixed as the predictor mixes."""
 
-        def rows(positions: np.ndarray) -> torch.Tensor:
-            out = torch.empty(len(positions), len(unigram))
-            for r, p in enumerate(np.asarray(positions).tolist()):
-                if p == 0:
-                    out[r] = unigram
-                    continue
-                probs = self.lstm[p].exp() * float(weights[0])
-                if weights[1] > 0:
-                    probs += self.ngram[p] * float(weights[1])
-                if weights[2] > 0:
-                    cache = torch.from_numpy(cache_row(ids, p, len(unigram))).float()
-                    probs.add_(cache, alpha=float(weights[2]))
-                out[r] = torch.log(probs)
-            return out
+        from lstm_tui.core.serving.typist import mix_rows
 
-        return rows
+        def cache(at: np.ndarray) -> torch.Tensor:
+            rows = [cache_row(ids, p, len(unigram)) for p in at.tolist()]
+            return torch.from_numpy(np.stack(rows)).float()
+
+        parts = (
+            lambda at: torch.stack([self.lstm[p] for p in at.tolist()]).exp(),
+            lambda at: torch.stack([self.ngram[p] for p in at.tolist()]),
+            cache,
+        )
+        return lambda positions: mix_rows(positions, unigram, weights, parts)
 
 
 def adaptive_ksr(

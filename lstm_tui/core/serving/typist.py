@@ -196,6 +196,30 @@ class PhraseOfferer:
 
 
 RowsFn = Callable[[np.ndarray], torch.Tensor]
+PartFn = Callable[[np.ndarray], torch.Tensor]  # positions (none 0) -> [n, vocab] probabilities
+
+
+def mix_rows(
+    positions: np.ndarray, unigram: torch.Tensor, weights: np.ndarray, parts: Sequence[PartFn]
+) -> torch.Tensor:
+    """[len(positions), vocab] log-probabilities as the predictor mixes them: the unigram
+    before the first word, elsewhere the parts (LSTM, n-gram, cache) weighted by ``weights``;
+    a part with no weight is not computed."""
+    positions = np.asarray(positions, dtype=np.int64)
+    out = torch.empty(len(positions), len(unigram))
+    first = positions == 0
+    out[torch.as_tensor(first)] = unigram
+    at = positions[~first]
+    if len(at) == 0:
+        return out
+    probs = torch.zeros(len(at), len(unigram))
+    for weight, part in zip(weights, parts, strict=True):
+        if weight > 0:
+            probs.add_(part(at), alpha=float(weight))
+    out[torch.as_tensor(~first)] = torch.log(probs)
+    return out
+
+
 ExtrasFn = Callable[[int], dict[str, float]]  # position -> the cache's words outside the vocab
 
 
@@ -331,26 +355,13 @@ class PartRows:
         """``rows`` for a ``RowOfferer``: the parts weighted by ``mix``, as the predictor mixes
         them (a part with no weight is not computed)."""
 
-        def rows(positions: np.ndarray) -> torch.Tensor:
-            positions = np.asarray(positions, dtype=np.int64)
-            out = torch.empty(len(positions), len(self.unigram))
-            first = positions == 0
-            out[torch.as_tensor(first)] = self.unigram
-            at = positions[~first]
-            if len(at) == 0:
-                return out
-            weights = self._weights(mix)
-            probs = torch.zeros(len(at), len(self.unigram))
-            if weights[0] > 0:
-                probs.add_(self._lstm(at).exp(), alpha=float(weights[0]))
-            if weights[1] > 0:
-                probs.add_(self._ngram(at).float(), alpha=float(weights[1]))
-            if weights[2] > 0:
-                probs.add_(self._cache(at, len(self.unigram)), alpha=float(weights[2]))
-            out[torch.as_tensor(~first)] = torch.log(probs)
-            return out
-
-        return rows
+        parts = (
+            lambda at: self._lstm(at).exp(),
+            lambda at: self._ngram(at).float(),
+            lambda at: self._cache(at, len(self.unigram)),
+        )
+        weights = self._weights(mix)
+        return lambda positions: mix_rows(positions, self.unigram, weights, parts)
 
 
 def session_ksr(
