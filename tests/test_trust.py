@@ -151,6 +151,34 @@ def test_a_resumed_run_measures_nothing_on_text_the_ngram_has_read(make_text, tm
     assert resumed.ngram_text is NgramText.ALL  # and then it reads everything again
 
 
+def test_the_held_out_figure_is_for_an_ngram_that_read_all_but_the_text_it_scores(
+    make_text,
+) -> None:
+    """The n-gram a run saves has read the held-out text too: its figure on that text comes
+    from n-grams counted on everything but the fold scored (crossfit.py), between the
+    training part's alone (what was reported before) and the saved one's (which read it)."""
+    from lstm_tui.core.model.ngram import KneserNey
+    from lstm_tui.core.model.session import Session
+    from lstm_tui.core.text.corpus import Corpus
+    from lstm_tui.core.training.config import TrainConfig
+    from lstm_tui.core.training.train import MAX_EVAL_TOKENS
+
+    # Rare words kept (min_count 1), so that the other folds teach the n-gram something.
+    text = make_text(20_000, seed=5, extra_words=3_000)
+    corpus = Corpus.from_text(text, "stories", min_count=1)
+    assert len(corpus.val_ids) > 1_000  # two folds or more
+    session = Session.new(
+        corpus, "seed-1layer", TrainConfig(seed=1, device="cpu"), hidden=32, embed=32
+    )
+    figures = _train_once(session, corpus)
+    assert session.ngram is not None
+    scored = corpus.val_ids[:MAX_EVAL_TOKENS]
+    alone = KneserNey.fit(corpus.train_ids, len(corpus.vocab), session.ngram.order)
+    read_it = session.ngram  # counted again on all the text at the end of the run
+    reported = figures["ngram"]["perplexity"]
+    assert read_it.perplexity(scored) < reported < alone.perplexity(scored)
+
+
 def test_a_checkpoint_that_does_not_say_what_its_ngram_read_is_taken_to_have_read_all(
     trained, tmp_path: Path
 ) -> None:

@@ -155,11 +155,15 @@ def score_components(
     cache: bool = True,
     full: bool = False,
     topk_positions: int = TOPK_POSITIONS,
+    ngram_log_probs: np.ndarray | None = None,
 ) -> ComponentScores:
     """Score the LSTM, the n-gram and their mixture with the cache (``weights`` [3]) on a text.
 
     The LSTM reads the text as ``score_text`` does (``streams`` pieces side by side); the
     n-gram sees the true words before each position, and the cache the tokens before it.
+    ``ngram_log_probs`` [len(ids) - 1], if given, are the n-gram's log-probabilities of the
+    tokens in place of ``ngram``'s (cross-fitted ones, see ``crossfit``); ``ngram`` still
+    gives the whole distributions that top-1/top-3 need.
     """
     was_training = model.training
     model.eval()
@@ -211,7 +215,8 @@ def score_components(
     probs = np.zeros((3, n))
     probs[0] = np.exp(lstm_target.reshape(-1))
     if ngram is not None:
-        probs[1] = np.exp(ngram.target_log_probs(ids)[flat_positions - 1])
+        targets = ngram.target_log_probs(ids) if ngram_log_probs is None else ngram_log_probs
+        probs[1] = np.exp(targets[flat_positions - 1])
     if cache:
         probs[2] = cache_target_probs(ids)[flat_positions - 1]
     counted = int(sampled.sum())

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -43,6 +43,7 @@ from lstm_tui.core.text.vocab import SMALL_CORPUS_TOKENS
 from lstm_tui.core.training.batches import StreamBatches
 from lstm_tui.core.training.config import TrainConfig
 from lstm_tui.core.training.control import RunControl
+from lstm_tui.core.training.crossfit import cross_fitted_log_probs, fold_count
 from lstm_tui.core.training.distributed import Distributed, TrainStep
 from lstm_tui.core.training.metrics import (
     MAX_WINDOWS,
@@ -52,6 +53,9 @@ from lstm_tui.core.training.metrics import (
     with_mixture,
 )
 from lstm_tui.core.training.optim import SGD, AdamW, FusedOptimizer, clip_grad_norm_
+
+if TYPE_CHECKING:
+    from lstm_tui.core.model.ngram import KneserNey
 
 MIN_STREAM = 8  # shortest stream worth carrying state along, in tokens
 AUTO_EPOCH_TOKENS = 300_000  # epochs=None trains on about this many tokens ...
@@ -67,6 +71,12 @@ LEARN_MAX_EPOCHS = 300
 # part, so that they compare): enough for a perplexity to two digits, cheap enough to run
 # several times within a two-minute budget. ``lstm-tui eval`` reads all of a held-out file.
 MAX_EVAL_TOKENS = 16_000
+# Cross-fitting the n-gram on held-out text (crossfit.py) may take this share of a time budget,
+# or this many seconds of a run without one (once, before its first figures); a session that
+# has not counted its n-gram yet has no rate of its own: a rough bound then.
+CROSSFIT_SHARE = 0.05
+CROSSFIT_SECONDS = 10.0
+NGRAM_SECONDS_PER_TOKEN = 2e-6
 # Keystrokes saved are measured on this many validation tokens at each evaluation.
 KSR_TOKENS = 500
 # Under a time budget, evaluate about this many times: often enough that the weights kept
@@ -236,6 +246,7 @@ class Trainer:
         # Read the loss back after every step: free on a CPU, a wait for the queue on a GPU.
         self.sync_each_step = self.device.type != "cuda"
         self.control = control or RunControl()  # pause/resume/stop, from any thread
+        self._held_out_ngram: np.ndarray | None = None  # cross-fitted, once a run (crossfit.py)
 
     def pause(self) -> None:
         self.control.pause()
@@ -306,7 +317,10 @@ class Trainer:
         has_val = self.val_ids is not None
         ngram = session.ngram if self.mix_mode != MixMode.OFF else None
         cache = self.config.cache and self.mix_mode != MixMode.OFF and has_val
-        scores = score_components(model, text, streams, ngram, cache=cache, topk_positions=2000)
+        held_out = self._ngram_log_probs(text, ngram) if ngram is not None and has_val else None
+        scores = score_components(
+            model, text, streams, ngram, cache=cache, topk_positions=2000, ngram_log_probs=held_out
+        )
         metrics: dict[str, Any] = {
             "val_loss": scores.lstm.loss if has_val else None,
             "val_perplexity": scores.lstm.perplexity if has_val else None,
@@ -326,7 +340,15 @@ class Trainer:
             weights = fit_weights(scores.probs, self.fixed_mix)
             if full:
                 scores = score_components(
-                    model, text, streams, ngram, weights, cache, full=True, topk_positions=5_000
+                    model,
+                    text,
+                    streams,
+                    ngram,
+                    weights,
+                    cache,
+                    full=True,
+                    topk_positions=5_000,
+                    ngram_log_probs=held_out,
                 )
             else:
                 scores = with_mixture(scores, weights)
@@ -338,6 +360,30 @@ class Trainer:
                 metrics["components"]["mixture"]["perplexity_without_cache"] = math.exp(without)
         metrics["ksr"] = self._ksr(text, metrics["mix"]) if has_val else None
         return metrics
+
+    def _ngram_log_probs(self, text: np.ndarray, ngram: KneserNey) -> np.ndarray:
+        """The n-gram's log-probabilities of the held-out ``text``, each token's from an
+        n-gram counted on all the corpus but the fold that holds it (``crossfit``): the
+        n-gram the run saves reads the held-out text too. Counted once a run, as they do not
+        depend on the LSTM; the folds are fewer where the time they may take cannot pay for
+        one a ``FOLD_TOKENS``."""
+        if self._held_out_ngram is None:
+            session, val = self.session, self.val_ids
+            held = val if val is not None else text  # (only called with held-out text)
+            counted = min(MAX_NGRAM_TOKENS, len(self.train_ids) + len(held))
+            per_token = (
+                session.ngram_seconds / session.ngram_tokens
+                if session.ngram_tokens
+                else NGRAM_SECONDS_PER_TOKEN
+            )
+            budget = self.config.max_seconds
+            allowed = CROSSFIT_SECONDS if budget is None else CROSSFIT_SHARE * budget
+            folds = fold_count(len(text), per_token * counted, allowed)
+            self._held_out_ngram = cross_fitted_log_probs(
+                self.train_ids, held, len(text), len(session.vocab), ngram.order, folds,
+                MAX_NGRAM_TOKENS,
+            )  # fmt: skip
+        return self._held_out_ngram
 
     def _ksr(self, text: np.ndarray, mix: dict | None) -> float:
         """Keystrokes saved by the mixture (these weights) on the start of the validation text.

@@ -1,0 +1,72 @@
+"""Cross-fitted n-gram probabilities of held-out text (issue 16.2): each token is scored by
+an n-gram that has read all the corpus but the fold that holds it, never the token itself."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lstm_tui.core.model.ngram import KneserNey
+from lstm_tui.core.training.crossfit import cross_fitted_log_probs, fold_count
+
+
+def test_each_fold_is_scored_by_an_ngram_counted_on_everything_else(fable_text: str) -> None:
+    from lstm_tui.core.text.corpus import Corpus
+
+    corpus = Corpus.from_text(fable_text * 10, val_fraction=0.3)
+    assert len(corpus.val_ids) > 100
+    train, held = np.asarray(corpus.train_ids), np.asarray(corpus.val_ids)
+    v, scored = len(corpus.vocab), len(held) - 20  # the last 20 tokens are read, never scored
+    out = cross_fitted_log_probs(train, held, scored, v, order=3, folds=4, max_tokens=10**6)
+    assert out.shape == (scored - 1,)
+    bounds = np.linspace(0, scored, 5).astype(int)
+    for lo, hi in pairwise(bounds.tolist()):
+        blind = KneserNey.fit(np.concatenate([train, held[:lo], held[hi:]]), v, order=3)
+        expected = blind.target_log_probs(held[:scored])
+        first = max(lo - 1, 0)
+        np.testing.assert_allclose(out[first : hi - 1], expected[first : hi - 1])
+
+
+def test_a_word_only_one_fold_holds_is_news_to_the_ngram_that_scores_it() -> None:
+    rng = np.random.default_rng(0)
+    v = 40
+    train = rng.integers(1, v - 1, 3_000)
+    held = rng.integers(1, v - 1, 400)
+    new = v - 1  # never in the training text, nor in any other fold
+    held[250:260] = [new, 5] * 5  # inside the third of four folds (200..300)
+    out = cross_fitted_log_probs(train, held, len(held), v, order=3, folds=4, max_tokens=10**6)
+    read_all = KneserNey.fit(np.concatenate([train, held]), v, order=3).target_log_probs(held)
+    never = KneserNey.fit(train, v, order=3).target_log_probs(held)
+    at = [i - 1 for i in range(250, 260, 2)]  # each `new`, after the first
+    # Counted on all the text, its fourth visit is a near certainty; cross-fitted, it is as
+    # unlikely as to a model that never read it (the fold holds it, so it was left out).
+    assert (read_all[at[1:]] > np.log(0.3)).all()
+    np.testing.assert_allclose(out[at], never[at], rtol=0.2)
+    assert (out[at] < np.log(0.01)).all()
+
+
+def test_one_fold_reads_only_the_held_out_text_not_scored() -> None:
+    rng = np.random.default_rng(1)
+    train, held = rng.integers(0, 30, 2_000), rng.integers(0, 30, 500)
+    out = cross_fitted_log_probs(train, held, 300, 30, order=2, folds=1, max_tokens=10**6)
+    blind = KneserNey.fit(np.concatenate([train, held[300:]]), 30, order=2)
+    np.testing.assert_allclose(out, blind.target_log_probs(held[:300]))
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    scored=st.integers(0, 100_000),
+    fit_seconds=st.one_of(st.none(), st.floats(0, 100)),
+    budget=st.one_of(st.none(), st.floats(0, 1_000)),
+)
+def test_folds_are_one_per_thousand_tokens_at_most_sixteen_within_the_budget(
+    scored: int, fit_seconds: float | None, budget: float | None
+) -> None:
+    folds = fold_count(scored, fit_seconds, budget)
+    assert 1 <= folds <= min(16, max(1, -(-scored // 1_000)))
+    if budget is not None and fit_seconds and folds > 1:
+        assert folds * fit_seconds <= budget
+    assert fold_count(16_000) == 16 and fold_count(16_000, 2.0, 6.0) == 3
