@@ -507,3 +507,67 @@ def test_the_footer_shows_every_key_whole_at_120_columns() -> None:
         assert not cut, " ".join(f"{k.description}:{k.region.right}" for k in keys)
 
     drive(LstmApp(), scenario)
+
+
+def test_a_suggestion_never_wraps_apart_from_its_number() -> None:
+    """The row's two lines break between suggestions: wrapped as plain text, a number could
+    end the first line and its word start the second (seen at 120×40 with long words)."""
+    from rich.text import Text
+    from textual.app import App, ComposeResult
+
+    from lstm_tui.ui.widgets.predictor import SuggestionRow
+
+    words = ["the", "mice", "counsellors", "belling", "cat"]
+
+    class RowApp(App):
+        CSS = "SuggestionRow { height: 2; width: 34; text-wrap: wrap; }"
+
+        def compose(self) -> ComposeResult:
+            yield SuggestionRow(id="suggestions")
+
+    async def scenario(pilot: Pilot) -> None:
+        row = pilot.app.query_one(SuggestionRow)
+        row.show_chips([Text(f" {n}  {w} 12%") for n, w in enumerate(words, start=1)])
+        await pilot.pause()
+        lines = [row.render_line(y).text for y in range(2)]
+        for n, word in enumerate(words[:3], start=1):  # the first three fit in two lines
+            assert any(f" {n}  {word} " in line for line in lines), lines
+        row.styles.width = 60  # wider: it lays the same chips out again, one line
+        await pilot.pause()
+        assert all(f" {w} " in row.render_line(0).text for w in words[:3])
+
+    drive(RowApp(), scenario)
+
+
+def test_a_long_log_line_wraps_so_its_end_is_read() -> None:
+    """The end of a run's line (which weights were kept, where the model went) was cut with
+    an ellipsis at 120×40; it wraps onto indented rows, and the oldest rows give way."""
+    from textual.app import App, ComposeResult
+
+    from lstm_tui.ui.widgets.line import LogLines
+
+    end = "kept the weights of evaluation 7 (the LSTM's best validation loss)"
+
+    class LogApp(App):
+        CSS = "LogLines { height: 4; width: 40; }"
+
+        def compose(self) -> ComposeResult:
+            yield LogLines()
+
+    async def scenario(pilot: Pilot) -> None:
+        log = pilot.app.query_one(LogLines)
+        for n in range(3):
+            log.write(f"evaluation {n} · ppl 12{n}.0")
+        log.write(f"stopped: time · {end}", wrap=True)
+        await pilot.pause()
+        rows = [log.render_line(y).text.rstrip() for y in range(4)]
+        assert rows[0] == "evaluation 2 · ppl 122.0"  # the older two gave way
+        assert rows[1].startswith("stopped: time") and all(r.startswith("  ") for r in rows[2:])
+        assert " ".join(" ".join(rows[1:]).split()) == f"stopped: time · {end}"
+        log.write(f"  ↳ a sample of text, {end}")  # one row, cut
+        await pilot.pause()
+        rows = [log.render_line(y).text.rstrip() for y in range(4)]
+        assert rows[-1].startswith("  ↳ a sample") and rows[-1].endswith("…")
+        assert rows[0].startswith("stopped: time")
+
+    drive(LogApp(), scenario)

@@ -265,8 +265,40 @@ class PromptInput(Input):
         self.pane.pick(index)
 
 
+CHIP_GAP = "  "  # between two suggestions on the row
+
+
 class SuggestionRow(Line):
-    """The row of next words; a click on one inserts it."""
+    """The row of next words; a click on one inserts it.
+
+    Its two lines break between suggestions, never inside one: wrapped as plain text, a
+    suggestion's number could end one line and its word start the next.
+    """
+
+    def __init__(self, text: Text | str = "", *, id: str | None = None) -> None:
+        super().__init__(text, id=id)
+        self._chips: list[Text] | None = None
+
+    def show_chips(self, chips: list[Text]) -> None:
+        """Show ``chips`` side by side, ``CHIP_GAP`` apart, each kept whole on one line."""
+        row = Text(overflow="ellipsis")
+        width = self.size.width or None  # before the first layout: one line, wrapped later
+        used = 0
+        for chip in chips:
+            if used and width is not None and used + len(CHIP_GAP) + chip.cell_len > width:
+                row.append("\n")
+                used = 0
+            elif used:
+                row.append(CHIP_GAP)
+                used += len(CHIP_GAP)
+            row.append_text(chip)
+            used += chip.cell_len
+        self._chips = chips
+        self.update(row)
+
+    def on_resize(self) -> None:
+        if self._chips is not None:
+            self.show_chips(self._chips)
 
     def on_click(self, event: Click) -> None:
         chip = event.style.meta.get("chip")
@@ -403,8 +435,8 @@ class PredictorPane(Vertical):
 
     def _show_row(self) -> None:
         if self.suggestions is not None:
-            row = self._suggestion_row(self.suggestions, self.chosen)
-            self.query_one("#suggestions", Line).update(row)
+            chips = self._suggestion_chips(self.suggestions, self.chosen)
+            self.query_one("#suggestions", SuggestionRow).show_chips(chips)
 
     def show_continuation(
         self,
@@ -449,23 +481,27 @@ class PredictorPane(Vertical):
         return None
 
     @staticmethod
-    def _suggestion_row(suggestions: Suggestions, chosen: int | None = None) -> Text:
-        row = Text(overflow="ellipsis")  # two lines: five words with their odds fit in 56
+    def _suggestion_chips(suggestions: Suggestions, chosen: int | None = None) -> list[Text]:
+        """The row's pieces, each kept whole on a line: a suggestion with its number and odds
+        (two lines: five words with their odds fit in 56 columns), then unknown words."""
+        chips: list[Text] = []
         if not suggestions.next_words:
             partial = visible(suggestions.partial)
             what = f"no word starts with “{partial}”" if partial else ""
-            row.append(what or "no suggestions", style="dim")
+            chips.append(Text(what or "no suggestions", style="dim"))
         for n, item in enumerate(suggestions.next_words, start=1):
             chip = Style(meta={"chip": n - 1})  # a click on any part of it picks it
             word = Style(bold=True, underline=n - 1 == chosen, reverse=n - 1 == chosen)
-            row.append(f" {n} ", style=Style(reverse=True, bold=True) + chip)
-            row.append(f" {visible(item.word)} ", style=word + chip)
-            row.append(fmt.prob(item.prob), style=Style(dim=True) + chip)
-            row.append("  ")
+            piece = Text()
+            piece.append(f" {n} ", style=Style(reverse=True, bold=True) + chip)
+            piece.append(f" {visible(item.word)} ", style=word + chip)
+            piece.append(fmt.prob(item.prob), style=Style(dim=True) + chip)
+            chips.append(piece)
         if suggestions.unknown:
-            row.append("  unknown: ", style="dim red")
-            row.append(visible(", ".join(dict.fromkeys(suggestions.unknown))), style="red")
-        return row
+            piece = Text("unknown: ", style="dim red")
+            piece.append(visible(", ".join(dict.fromkeys(suggestions.unknown))), style="red")
+            chips.append(piece)
+        return chips
 
     def choose(self, step: int) -> None:
         """Move the choice along the suggestion row (↓ ↑); Tab then inserts it."""

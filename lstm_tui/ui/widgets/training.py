@@ -172,7 +172,7 @@ class TrainingPane(Vertical, can_focus=True):
     def on_training_started(self, message: TrainingStarted) -> None:
         self.run_started(message.description, message.total_steps, message.first_step)
         if message.log_note:
-            self.log_line(message.log_note, style="dim")
+            self.log_line(message.log_note, style="dim", wrap=True)
 
     def on_training_progress(self, message: TrainingProgress) -> None:
         message.stop()
@@ -193,7 +193,7 @@ class TrainingPane(Vertical, can_focus=True):
         self._said_useful = False
         self.last_step = None
         self.query_one(ProgressBar).update(total=max(1, total_steps), progress=0)
-        self.log_line(f"run: {description}", style="dim")
+        self.log_line(f"run: {description}", style="dim", wrap=True)
 
     def step(self, event: StepEvent) -> None:
         self.last_step = event
@@ -228,7 +228,7 @@ class TrainingPane(Vertical, can_focus=True):
         self._accuracy.append((event.step, accuracy))
         note = self._usefulness(event)
         if note and note != self._last_note:
-            self.log_line(note, style="italic")
+            self.log_line(note, style="italic", wrap=True)
             self._last_note = note
 
     def _usefulness(self, event: EpochEvent) -> str:
@@ -254,13 +254,14 @@ class TrainingPane(Vertical, can_focus=True):
 
     def run_ended(self, result: TrainResult | None, error: str | None) -> None:
         if error:
-            self.log_line(f"failed: {error}", style="bold red")
+            self.log_line(f"failed: {error}", style="bold red", wrap=True)
         elif result is not None:
             style = "bold red" if result.reason == "diverged" else "bold"
             self.log_line(
                 f"{result.reason.value}: {result.message} · {result.steps:,} steps in "
                 f"{fmt.duration(result.seconds)} · {fmt.rate(result.tokens_per_second)} tok/s",
                 style=style,
+                wrap=True,
             )
             if result.reason in ("finished", "target"):
                 self.query_one(ProgressBar).update(progress=self.total_steps)
@@ -291,9 +292,9 @@ class TrainingPane(Vertical, can_focus=True):
         self._labels_dirty = True
         self._redraw_labels()
 
-    def log_line(self, line: str, style: str = "") -> None:
+    def log_line(self, line: str, style: str = "", wrap: bool = False) -> None:
         # Errors may quote a file's name or words: shown, never obeyed.
-        self.query_one(LogLines).write(Text(visible(line), style=style))
+        self.query_one(LogLines).write(Text(visible(line), style=style), wrap=wrap)
 
     # -- drawing --------------------------------------------------------------------------
 
