@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lstm_tui.core.model.ngram import KneserNey
-from lstm_tui.core.training.crossfit import cross_fitted_log_probs, fold_count
+from lstm_tui.core.training.crossfit import cross_fitted_log_probs, fold_count, last_tokens
 
 
 def test_each_fold_is_scored_by_an_ngram_counted_on_everything_else(fable_text: str) -> None:
@@ -70,3 +70,32 @@ def test_folds_are_one_per_thousand_tokens_at_most_sixteen_within_the_budget(
     if budget is not None and fit_seconds and folds > 1:
         assert folds * fit_seconds <= budget
     assert fold_count(16_000) == 16 and fold_count(16_000, 2.0, 6.0) == 3
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 50), min_size=1, max_size=4),
+    limit=st.integers(1, 200),
+)
+def test_last_tokens_are_the_end_of_the_pieces_joined(sizes: list[int], limit: int) -> None:
+    pieces = [np.arange(n) + 100 * i for i, n in enumerate(sizes)]
+    joined = np.concatenate(pieces)
+    np.testing.assert_array_equal(last_tokens(pieces, limit), joined[-limit:])
+
+
+def test_last_tokens_read_no_more_of_a_huge_text_than_they_keep() -> None:
+    """The training text of a 1 GB corpus is a memory map of ~250M tokens: a fold's count
+    must not copy it whole (8 bytes a token) to keep its last 2M."""
+
+    class Huge:  # a text too big to copy: only short slices can be read
+        def __len__(self) -> int:
+            return 10**12
+
+        def __getitem__(self, part: slice) -> np.ndarray:
+            start, stop = part.start or 0, len(self) if part.stop is None else part.stop
+            assert stop - start <= 1_000, "read the whole text"
+            return np.arange(start, stop) % 7
+
+    held = np.arange(300)
+    tail = last_tokens([Huge(), held[:100], held[200:]], 500)  # an array-like, as a memmap is
+    assert len(tail) == 500 and (tail[-200:] == np.r_[held[:100], held[200:]]).all()

@@ -39,6 +39,18 @@ def fold_count(scored: int, fit_seconds: float | None = None, budget: float | No
     return max(1, int(min(wanted, affordable)))
 
 
+def last_tokens(pieces: list[np.ndarray], limit: int) -> np.ndarray:
+    """int64: the last ``limit`` tokens of ``pieces`` joined, reading no more of them than
+    that (the training text may be a memory map of a gigabyte's tokens)."""
+    taken: list[np.ndarray] = []
+    for piece in reversed(pieces):
+        left = limit - sum(len(t) for t in taken)
+        if left <= 0:
+            break
+        taken.append(np.asarray(piece[max(0, len(piece) - left) :], dtype=np.int64))
+    return np.concatenate(taken[::-1]) if taken else np.zeros(0, np.int64)
+
+
 def cross_fitted_log_probs(
     train_ids: np.ndarray,
     held_ids: np.ndarray,
@@ -56,19 +68,17 @@ def cross_fitted_log_probs(
     """
     from lstm_tui.core.model.ngram import KneserNey  # as session.py: only when counting
 
-    held = np.asarray(held_ids, dtype=np.int64)
-    scored = min(scored, len(held))
-    text = held[:scored]
+    scored = min(scored, len(held_ids))
+    text = np.asarray(held_ids[:scored], dtype=np.int64)
     out = np.zeros(max(0, scored - 1))
     if scored < 2:
         return out
     bounds = np.linspace(0, scored, min(folds, scored) + 1).astype(np.int64)  # [folds + 1]
-    train = np.asarray(train_ids, dtype=np.int64)
     for lo, hi in pairwise(bounds.tolist()):
         # The pieces either side of the fold are counted as one text: the few n-grams across
         # the seam join words on both sides of the fold, never a word inside it.
-        counted = np.concatenate([train, held[:lo], held[hi:]])[-max_tokens:]
-        model = KneserNey.fit(counted, vocab_size, order=order)
+        pieces = [train_ids, held_ids[:lo], held_ids[hi:]]
+        model = KneserNey.fit(last_tokens(pieces, max_tokens), vocab_size, order=order)
         first, last = max(lo - 1, 0), hi - 1  # token i's probability is at index i - 1
         out[first:last] = model.target_log_probs(text)[first:last]
     return out
