@@ -308,8 +308,9 @@ class Trainer:
         """Score the model on validation text; refit the mixture weights on the same text.
 
         Fitting the weights on the text the model is selected by is what a held-out set is
-        for; the test text stays unseen. ``full`` adds top-1/top-3 of the n-gram and the
-        mixture (a second pass, with the weights just fitted).
+        for; the test text stays unseen. The n-gram's figures there are cross-fitted
+        (``_ngram_log_probs``), for the n-gram the run will save. ``full`` adds top-1/top-3
+        of the n-gram and the mixture (a second pass, with the weights just fitted).
         """
         session, model = self.session, self.session.model
         text = self._evaluation_text()
@@ -365,8 +366,8 @@ class Trainer:
         """The n-gram's log-probabilities of the held-out ``text``, each token's from an
         n-gram counted on all the corpus but the fold that holds it (``crossfit``): the
         n-gram the run saves reads the held-out text too. Counted once a run, as they do not
-        depend on the LSTM; the folds are fewer where the time they may take cannot pay for
-        one a ``FOLD_TOKENS``."""
+        depend on the LSTM; the folds are fewer where the time allowed for them cannot pay
+        for one count per ``FOLD_TOKENS`` tokens."""
         if self._held_out_ngram is None:
             session, val = self.session, self.val_ids
             held = val if val is not None else text  # (only called with held-out text)
