@@ -37,7 +37,7 @@ from lstm_tui.core.model.adaptation import (
     dynamic_steps,
 )
 from lstm_tui.core.model.lstm import LanguageModel
-from lstm_tui.core.model.mixture import MixWeights, cache_row, cache_target_probs
+from lstm_tui.core.model.mixture import MixWeights, cache_target_probs
 
 if TYPE_CHECKING:
     from lstm_tui.core.model.ngram import KneserNey
@@ -173,16 +173,12 @@ class AdaptRows:
     def mixed(self, ids: np.ndarray, weights: np.ndarray, unigram: torch.Tensor) -> RowsFn:
         """``rows`` for the typist's ``RowOfferer``: the parts mixed as the predictor mixes."""
 
-        from lstm_tui.core.serving.typist import mix_rows
-
-        def cache(at: np.ndarray) -> torch.Tensor:
-            rows = [cache_row(ids, p, len(unigram)) for p in at.tolist()]
-            return torch.from_numpy(np.stack(rows)).float()
+        from lstm_tui.core.serving.typist import cache_rows, mix_rows
 
         parts = (
             lambda at: torch.stack([self.lstm[p] for p in at.tolist()]).exp(),
             lambda at: torch.stack([self.ngram[p] for p in at.tolist()]),
-            cache,
+            lambda at: cache_rows(ids, at, len(unigram)),
         )
         return lambda positions: mix_rows(positions, unigram, weights, parts)
 

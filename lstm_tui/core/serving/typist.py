@@ -220,6 +220,11 @@ def mix_rows(
     return out
 
 
+def cache_rows(ids: np.ndarray, positions: np.ndarray, size: int) -> torch.Tensor:
+    """float32 [len(positions), size]: the unigram cache before each position (``cache_row``)."""
+    return torch.from_numpy(np.stack([cache_row(ids, p, size) for p in positions.tolist()])).float()
+
+
 ExtrasFn = Callable[[int], dict[str, float]]  # position -> the cache's words outside the vocab
 
 
@@ -327,10 +332,6 @@ class PartRows:
         contexts = self.ids[np.maximum(positions[:, None] + np.arange(-k, 0)[None, :], 0)]
         return torch.from_numpy(self.ngram.probs_batch(contexts, np.minimum(positions, k)))
 
-    def _cache(self, positions: np.ndarray, vocab_size: int) -> torch.Tensor:
-        rows = [cache_row(self.ids, p, vocab_size) for p in positions.tolist()]
-        return torch.from_numpy(np.stack(rows)).float()
-
     def _weights(self, mix: MixWeights) -> np.ndarray:
         weights = np.array([mix.lstm, mix.ngram if self.ngram is not None else 0, mix.cache])
         return weights / weights.sum() if weights.sum() > 0 else np.array([1.0, 0, 0])
@@ -358,7 +359,7 @@ class PartRows:
         parts = (
             lambda at: self._lstm(at).exp(),
             lambda at: self._ngram(at).float(),
-            lambda at: self._cache(at, len(self.unigram)),
+            lambda at: cache_rows(self.ids, at, len(self.unigram)),
         )
         weights = self._weights(mix)
         return lambda positions: mix_rows(positions, self.unigram, weights, parts)
