@@ -369,19 +369,14 @@ class Trainer:
         depend on the LSTM; the folds are fewer where the time allowed for them cannot pay
         for one count per ``FOLD_TOKENS`` tokens."""
         if self._held_out_ngram is None:
-            session, val = self.session, self.val_ids
-            held = val if val is not None else text  # (only called with held-out text)
-            counted = min(MAX_NGRAM_TOKENS, len(self.train_ids) + len(held))
-            per_token = (
-                session.ngram_seconds / session.ngram_tokens
-                if session.ngram_tokens
-                else NGRAM_SECONDS_PER_TOKEN
-            )
+            held = self.val_ids if self.val_ids is not None else text  # (held-out text only)
+            # A fold's count is about one of all the text, as the recount at the end is.
+            fit_seconds = self._recount_seconds() or NGRAM_SECONDS_PER_TOKEN * self._all_tokens()
             budget = self.config.max_seconds
             allowed = CROSSFIT_SECONDS if budget is None else CROSSFIT_SHARE * budget
-            folds = fold_count(len(text), per_token * counted, allowed)
+            folds = fold_count(len(text), fit_seconds, allowed)
             self._held_out_ngram = cross_fitted_log_probs(
-                self.train_ids, held, len(text), len(session.vocab), ngram.order, folds,
+                self.train_ids, held, len(text), len(self.session.vocab), ngram.order, folds,
                 MAX_NGRAM_TOKENS,
             )  # fmt: skip
         return self._held_out_ngram
@@ -456,8 +451,12 @@ class Trainer:
         session = self.session
         if not session.ngram_tokens or self.mix_mode == MixMode.OFF or self.val_ids is None:
             return 0.0
-        tokens = min(MAX_NGRAM_TOKENS, len(self.train_ids) + len(self.val_ids))
-        return session.ngram_seconds * tokens / session.ngram_tokens
+        return session.ngram_seconds * self._all_tokens() / session.ngram_tokens
+
+    def _all_tokens(self) -> int:
+        """How many tokens an n-gram of all the text counts (its held-out part included)."""
+        held = len(self.val_ids) if self.val_ids is not None else 0
+        return min(MAX_NGRAM_TOKENS, len(self.train_ids) + held)
 
     def _wait_if_paused(self, watch: _Stopwatch) -> None:
         if self.control.paused:
