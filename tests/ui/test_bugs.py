@@ -571,3 +571,44 @@ def test_a_long_log_line_wraps_so_its_end_is_read() -> None:
         assert rows[0].startswith("stopped: time")
 
     drive(LogApp(), scenario)
+
+
+# -- a key bound in the input keeps its place among the letters typed around it --------------------
+
+
+def test_a_bound_key_acts_before_the_letters_typed_after_it() -> None:
+    """Textual runs a focused widget's bindings only when the key has bubbled up to the app,
+    while the input inserts a letter at once (Textual issue #6605): ctrl+u then "but" sent
+    without a pause (a fast typist, a loaded machine, tmux in CI) deleted "but" too, and
+    ctrl+→ then "X" put the X before the word taken."""
+    from textual.events import Key
+
+    def send(app: LstmApp, keys: list[str]) -> None:
+        for key in keys:  # no pause between them, as a terminal delivers a burst
+            app.post_message(Key(key, key if len(key) == 1 else None))
+
+    async def scenario(pilot: Pilot) -> None:
+        app = await wait_ready(pilot)
+        app.inference.phrases = False  # the one-word ghost: "the mice" → "the mice had"
+        prompt = app.query_one(PromptInput)
+        pane = app.query_one(PredictorPane)
+        await type_text(pilot, "the mice ")
+        await wait_for(pilot, lambda: pane.ghost == "the mice had", "the ghost 'had'")
+        send(app, ["ctrl+right", "X"])
+        await pilot.pause()
+        assert prompt.value == "the mice hadX"
+        send(app, ["ctrl+u", "b", "u", "t"])
+        await pilot.pause()
+        assert prompt.value == "but"
+        send(app, ["ctrl+w", "c", "a", "t", "backspace", "r"])
+        await pilot.pause()
+        assert prompt.value == "car"
+        # A key the user rebound in config.toml's [keys] acts in its place, in order too.
+        app.set_keymap({"predictor.accept_word": "ctrl+y"})
+        send(app, ["ctrl+u", *"the mice "])
+        await wait_for(pilot, lambda: pane.ghost == "the mice had", "the ghost 'had' again")
+        send(app, ["ctrl+y", "X"])
+        await pilot.pause()
+        assert prompt.value == "the mice hadX"
+
+    drive(LstmApp(), scenario)

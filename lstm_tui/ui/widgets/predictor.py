@@ -250,6 +250,21 @@ class PromptInput(Input):
             event.stop()
             event.prevent_default()
             self.pane.pick(OPTION_DIGITS.index(event.key))
+            return
+        # Textual runs a focused widget's bindings only once the key has bubbled up to the
+        # app, while Input inserts a letter at once: in a burst of keys (a fast typist, a
+        # loaded machine) ctrl+u or ctrl+→ acted after the letters typed after it (Textual
+        # issue #6605). Run this input's own bindings here, in order, as upstream's proposed
+        # fix does (PR #6631); the app's priority bindings have been checked already. The
+        # screen's chain holds this input's bindings with the user's [keys] remapping applied.
+        if event.is_printable:
+            return  # Input's own: no binding of this input is a printable key
+        mine = next((m for node, m in self.screen._modal_binding_chain if node is self), None)
+        for binding in mine.key_to_bindings.get(event.key, ()) if mine is not None else ():
+            if not binding.priority and await self.app.run_action(binding.action, self):
+                event.stop()
+                event.prevent_default()
+                return
 
     def action_accept(self) -> None:
         self.pane.accept()  # nothing to accept: Tab does nothing (the focus stays here)
