@@ -610,5 +610,12 @@ def test_a_bound_key_acts_before_the_letters_typed_after_it() -> None:
         send(app, ["ctrl+y", "X"])
         await pilot.pause()
         assert prompt.value == "the mice hadX"
+        # Every text box of the app does the same: the vocabulary's filter here.
+        box = app.query_one("#vocab-filter", Input)
+        box.focus()
+        await pilot.pause()
+        send(app, [*"cat", "ctrl+u", *"mi", "backspace", "e"])
+        await pilot.pause()
+        assert box.value == "me"
 
     drive(LstmApp(), scenario)

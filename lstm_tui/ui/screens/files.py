@@ -34,6 +34,7 @@ from lstm_tui.core.store.paths import CHECKPOINT_SUFFIX, checkpoint_path, checkp
 from lstm_tui.core.text.safe_text import visible
 from lstm_tui.core.text.tokenize import Tokenizer
 from lstm_tui.ui.screens.dialog import DialogScreen
+from lstm_tui.ui.widgets.inputs import InOrderInput
 from lstm_tui.ui.widgets.key_button import key_button
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".text", ".rst", ".csv", ".tsv", ".json", ".tokens", ""})
@@ -86,7 +87,7 @@ class PathSuggester(Suggester):
         return completed if len(completed) > len(value) else None
 
 
-class PathInput(Input):
+class PathInput(InOrderInput):
     """A path box where Tab completes the path shown in grey (else moves on, as usual)."""
 
     BINDINGS = [Binding("tab", "complete", "Complete", show=False, tooltip="Complete the path")]
@@ -122,7 +123,7 @@ class SaveScreen(DialogScreen[tuple[Path, bool] | None]):
                 classes="dialog-note",
                 markup=False,
             )
-            yield Input(self.suggested_name, placeholder="name or path", id="save-name")
+            yield InOrderInput(self.suggested_name, placeholder="name or path", id="save-name")
             yield Static("", id="save-target", markup=False)  # paths: shown as they are
             yield Checkbox(
                 "include optimizer state (resumes exactly; about 3× larger)",

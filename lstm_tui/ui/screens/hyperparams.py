@@ -18,6 +18,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from lstm_tui.core.errors import ConfigError, UserError
 from lstm_tui.core.training.config import TrainConfig
 from lstm_tui.ui.screens.dialog import DialogScreen
+from lstm_tui.ui.widgets.inputs import InOrderInput
 from lstm_tui.ui.widgets.key_button import key_button
 
 if TYPE_CHECKING:
@@ -200,7 +201,7 @@ class HyperparamsScreen(DialogScreen[Hyperparams | None]):
                 )
                 for key, label in self.FIELDS:
                     yield Label(label, classes="form-label")
-                    yield Input(values[key], id=f"field-{key}", compact=True)
+                    yield InOrderInput(values[key], id=f"field-{key}", compact=True)
                 yield Label("device", classes="form-label")
                 yield Select(
                     [(name, name) for name in DEVICE_NAMES],

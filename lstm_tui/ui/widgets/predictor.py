@@ -36,6 +36,7 @@ from lstm_tui.ui.messages import (
     PredictorRefreshed,
     SuggestionsReady,
 )
+from lstm_tui.ui.widgets.inputs import InOrderInput
 from lstm_tui.ui.widgets.line import Line
 
 if TYPE_CHECKING:
@@ -176,7 +177,7 @@ class SurpriseHighlighter(Highlighter):
         stylize_surprise(text, self.words, self.bits)
 
 
-class PromptInput(Input):
+class PromptInput(InOrderInput):
     """The predictor's input: Tab accepts, ↓/↑ choose a suggestion, alt+N inserts number N."""
 
     # Input sets its virtual size on every keystroke, and Widget declares that reactive with
@@ -250,21 +251,7 @@ class PromptInput(Input):
             event.stop()
             event.prevent_default()
             self.pane.pick(OPTION_DIGITS.index(event.key))
-            return
-        # Textual runs a focused widget's bindings only once the key has bubbled up to the
-        # app, while Input inserts a letter at once: in a burst of keys (a fast typist, a
-        # loaded machine) ctrl+u or ctrl+→ acted after the letters typed after it (Textual
-        # issue #6605). Run this input's own bindings here, in order, as upstream's proposed
-        # fix does (PR #6631); the app's priority bindings have been checked already. The
-        # screen's chain holds this input's bindings with the user's [keys] remapping applied.
-        if event.is_printable:
-            return  # Input's own: no binding of this input is a printable key
-        mine = next((m for node, m in self.screen._modal_binding_chain if node is self), None)
-        for binding in mine.key_to_bindings.get(event.key, ()) if mine is not None else ():
-            if not binding.priority and await self.app.run_action(binding.action, self):
-                event.stop()
-                event.prevent_default()
-                return
+        # Textual then calls InOrderInput's handler: it runs the other bound keys in order.
 
     def action_accept(self) -> None:
         self.pane.accept()  # nothing to accept: Tab does nothing (the focus stays here)

@@ -20,6 +20,7 @@ from lstm_tui.core import format as fmt
 from lstm_tui.core.text.safe_text import visible
 from lstm_tui.ui.inference import InferenceService
 from lstm_tui.ui.messages import PredictorRefreshed, WordDetailsReady
+from lstm_tui.ui.widgets.inputs import InOrderInput
 from lstm_tui.ui.widgets.line import Line
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class VocabPane(Vertical):
         self.matched = 0  # how many words the filter matches
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter words…  (/)", id="vocab-filter", compact=True)
+        yield InOrderInput(placeholder="filter words…  (/)", id="vocab-filter", compact=True)
         yield Label("", id="vocab-count")
         with Horizontal(id="vocab-body"):
             yield VocabTable(id="vocab-table", cursor_type="row", zebra_stripes=True)
