@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_cli import SMALL, assert_one_line_error, cli
 
@@ -161,6 +162,7 @@ def test_the_held_out_figure_is_for_an_ngram_that_read_all_but_the_text_it_score
     from lstm_tui.core.model.session import Session
     from lstm_tui.core.text.corpus import Corpus
     from lstm_tui.core.training.config import TrainConfig
+    from lstm_tui.core.training.crossfit import unknown_where_unread
     from lstm_tui.core.training.train import MAX_EVAL_TOKENS
 
     # Rare words kept (min_count 1), so that the other folds teach the n-gram something.
@@ -172,11 +174,43 @@ def test_the_held_out_figure_is_for_an_ngram_that_read_all_but_the_text_it_score
     )
     figures = _train_once(session, corpus)
     assert session.ngram is not None
-    scored = corpus.val_ids[:MAX_EVAL_TOKENS]
-    alone = KneserNey.fit(corpus.train_ids, len(corpus.vocab), session.ngram.order)
-    read_it = session.ngram  # counted again on all the text at the end of the run
+    # The held-out text as unseen text reads (words the training part lacks as <unk>).
+    held = unknown_where_unread(corpus.val_ids, corpus.train_ids, len(corpus.vocab))
+    scored, order = held[:MAX_EVAL_TOKENS], session.ngram.order
+    alone = KneserNey.fit(corpus.train_ids, len(corpus.vocab), order)
+    read_it = KneserNey.fit(np.concatenate([corpus.train_ids, held]), len(corpus.vocab), order)
     reported = figures["ngram"]["perplexity"]
     assert read_it.perplexity(scored) < reported < alone.perplexity(scored)
+
+
+def test_a_word_only_the_held_out_text_holds_is_scored_as_unseen_text_scores_it(
+    make_text,
+) -> None:
+    """The vocabulary is built from all the text, so a word only the held-out part holds had
+    an id the LSTM never trained on; in text nothing of the model has read, it is <unk>.
+    The held-out figure reads it as <unk> too (crossfit.unknown_where_unread)."""
+    from lstm_tui.core.model.session import Session
+    from lstm_tui.core.text.corpus import Corpus
+    from lstm_tui.core.training.config import TrainConfig
+    from lstm_tui.core.training.metrics import eval_streams, score_text
+    from lstm_tui.core.training.train import MAX_EVAL_TOKENS
+
+    text = make_text(6_000, seed=5, extra_words=400)  # words seen once: <unk> in training
+    cut = int(len(text) * 0.95)  # inside the held-out tenth
+    text = text[:cut] + " zyzzyva zyzzyva the zyzzyva . " * 20 + text[cut:]
+    corpus = Corpus.from_text(text, "stories")
+    word = corpus.vocab.encode(["zyzzyva"])[0]
+    assert word != 0 and word not in corpus.train_ids and word in corpus.val_ids
+    session = Session.new(
+        corpus, "seed-1layer", TrainConfig(seed=1, device="cpu"), hidden=32, embed=32
+    )
+    reported = _train_once(session, corpus)["lstm"]["perplexity"]
+    held = np.asarray(corpus.val_ids[:MAX_EVAL_TOKENS])
+    streams = eval_streams(len(held))
+    as_read = score_text(session.model, held, streams).perplexity
+    unseen = score_text(session.model, np.where(held == word, 0, held), streams).perplexity
+    assert reported == pytest.approx(unseen, rel=1e-6)
+    assert unseen < as_read
 
 
 def test_a_checkpoint_that_does_not_say_what_its_ngram_read_is_taken_to_have_read_all(

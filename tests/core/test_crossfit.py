@@ -99,3 +99,26 @@ def test_last_tokens_read_no_more_of_a_huge_text_than_they_keep() -> None:
     held = np.arange(300)
     tail = last_tokens([Huge(), held[:100], held[200:]], 500)  # an array-like, as a memmap is
     assert len(tail) == 500 and (tail[-200:] == np.r_[held[:100], held[200:]]).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    train=st.lists(st.integers(0, 29), min_size=1, max_size=300),
+    held=st.lists(st.integers(0, 29), min_size=1, max_size=100),
+    chunk=st.integers(1, 64),
+)
+def test_the_held_out_text_keeps_exactly_the_words_the_training_text_holds(
+    train: list[int], held: list[int], chunk: int
+) -> None:
+    """Every id the training text holds is kept; every other one becomes <unk> (0), however
+    the training text is read in pieces (it may be a memory map of a gigabyte's tokens)."""
+    from unittest import mock
+
+    from lstm_tui.core.training import crossfit
+
+    train_ids, held_ids = np.asarray(train, np.int32), np.asarray(held, np.int32)
+    with mock.patch.object(crossfit, "COUNT_CHUNK", chunk):
+        out = crossfit.unknown_where_unread(held_ids, train_ids, 30)
+    assert out.dtype == held_ids.dtype and out.shape == held_ids.shape
+    expected = [h if h in set(train) else 0 for h in held]
+    assert out.tolist() == expected

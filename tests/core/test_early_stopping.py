@@ -18,11 +18,17 @@ from lstm_tui.cli import main
 from lstm_tui.core.model.session import Session
 from lstm_tui.core.text.corpus import Corpus
 from lstm_tui.core.training.config import TrainConfig
+from lstm_tui.core.training.crossfit import unknown_where_unread
 from lstm_tui.core.training.metrics import score_components
 from lstm_tui.core.training.train import EpochEvent, StopReason, Trainer, TrainResult
 
 REPO = Path(__file__).resolve().parents[2]
 SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
+
+
+def held_out(corpus: Corpus) -> np.ndarray:
+    """The held-out text as a run scores it: words the training part lacks as <unk>."""
+    return unknown_where_unread(corpus.val_ids, corpus.train_ids, len(corpus.vocab))
 
 
 def overfitting_run(make_text, mix: str) -> tuple[Corpus, Session, list]:
@@ -50,8 +56,7 @@ def test_early_stopping_keeps_the_lstms_best_weights_not_the_mixtures(make_text)
     assert result.reason == StopReason.PLATEAU, result.message
     assert len(lstm_losses) - 1 - best == 4  # PATIENCE evaluations after the best
     # What the product serves is the LSTM of the best evaluation ...
-    val = corpus.val_ids
-    kept = score_components(session.model, val, 1, None, cache=False).lstm.loss
+    kept = score_components(session.model, held_out(corpus), 1, None, cache=False).lstm.loss
     assert kept == pytest.approx(lstm_losses[best], rel=1e-4)
     assert result.val_perplexity == pytest.approx(np.exp(lstm_losses[best]), rel=1e-4)
     # ... with the mixture's weights fitted for it, on the held-out text, by the evaluation
@@ -75,7 +80,7 @@ def test_the_weights_kept_are_the_lstms_best_even_where_the_mixtures_best_is_lat
     mixture = [e.components["mixture"]["perplexity"] for e in evaluations]
     best = int(np.argmin(lstm))
     assert int(np.argmin(mixture)) > best, "this run no longer tells the two apart"
-    kept = score_components(session.model, corpus.val_ids, 1, None, cache=False).lstm.loss
+    kept = score_components(session.model, held_out(corpus), 1, None, cache=False).lstm.loss
     assert kept == pytest.approx(lstm[best], rel=1e-4)
 
 

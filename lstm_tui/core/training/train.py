@@ -43,7 +43,11 @@ from lstm_tui.core.text.vocab import SMALL_CORPUS_TOKENS
 from lstm_tui.core.training.batches import StreamBatches
 from lstm_tui.core.training.config import TrainConfig
 from lstm_tui.core.training.control import RunControl
-from lstm_tui.core.training.crossfit import cross_fitted_log_probs, fold_count
+from lstm_tui.core.training.crossfit import (
+    cross_fitted_log_probs,
+    fold_count,
+    unknown_where_unread,
+)
 from lstm_tui.core.training.distributed import Distributed, TrainStep
 from lstm_tui.core.training.metrics import (
     MAX_WINDOWS,
@@ -247,6 +251,7 @@ class Trainer:
         self.sync_each_step = self.device.type != "cuda"
         self.control = control or RunControl()  # pause/resume/stop, from any thread
         self._held_out_ngram: np.ndarray | None = None  # cross-fitted, once a run (crossfit.py)
+        self._held_out: np.ndarray | None = None  # read as unseen text is, once a run
 
     def pause(self) -> None:
         self.control.pause()
@@ -275,6 +280,14 @@ class Trainer:
     def _evaluation_text(self) -> np.ndarray:
         text = self.val_ids if self.val_ids is not None else self.train_ids
         return text[:MAX_EVAL_TOKENS]  # bounds the cost of an evaluation on a huge corpus
+
+    def _held_out_text(self) -> np.ndarray | None:
+        """The held-out text with the words the training text lacks as ``<unk>``, as text
+        that no part of the model has read is scored (``unknown_where_unread``)."""
+        if self._held_out is None and self.val_ids is not None:
+            vocab_size = len(self.session.vocab)
+            self._held_out = unknown_where_unread(self.val_ids, self.train_ids, vocab_size)
+        return self._held_out
 
     def _learning_rate(self, done: float) -> float:
         """The rate at ``done`` (0..1) of the run: linear warm-up, then a cosine to the end."""
@@ -313,7 +326,8 @@ class Trainer:
         of the n-gram and the mixture (a second pass, with the weights just fitted).
         """
         session, model = self.session, self.session.model
-        text = self._evaluation_text()
+        held = self._held_out_text()
+        text = self._evaluation_text() if held is None else held[:MAX_EVAL_TOKENS]
         streams = eval_streams(len(text))
         has_val = self.val_ids is not None
         ngram = session.ngram if self.mix_mode != MixMode.OFF else None
@@ -359,7 +373,9 @@ class Trainer:
                 plain = fit_weights(scores.probs[:2], self.fixed_mix)
                 without = float(-mixture_log_likelihood(scores.probs[:2], plain).mean())
                 metrics["components"]["mixture"]["perplexity_without_cache"] = math.exp(without)
-        metrics["ksr"] = self._ksr(text, metrics["mix"]) if has_val else None
+        # Typed word by word, with each word's own id: the typist meets the rare ones.
+        ksr = self._ksr(self._evaluation_text(), metrics["mix"]) if has_val else None
+        metrics["ksr"] = ksr
         return metrics
 
     def _ngram_log_probs(self, text: np.ndarray, ngram: KneserNey) -> np.ndarray:
@@ -369,7 +385,8 @@ class Trainer:
         depend on the LSTM; the folds are fewer where the time allowed for them cannot pay
         for one count per ``FOLD_TOKENS`` tokens."""
         if self._held_out_ngram is None:
-            held = self.val_ids if self.val_ids is not None else text  # (held-out text only)
+            held = self._held_out_text()  # the other folds as unseen text too
+            held = held if held is not None else text  # (held-out text only)
             # A fold's count is about one of all the text, as the recount at the end is.
             fit_seconds = self._recount_seconds() or NGRAM_SECONDS_PER_TOKEN * self._all_tokens()
             budget = self.config.max_seconds
