@@ -162,7 +162,7 @@ def test_the_held_out_figure_is_for_an_ngram_that_read_all_but_the_text_it_score
     from lstm_tui.core.model.session import Session
     from lstm_tui.core.text.corpus import Corpus
     from lstm_tui.core.training.config import TrainConfig
-    from lstm_tui.core.training.crossfit import unknown_where_unread
+    from lstm_tui.core.training.crossfit import read_as_unseen, words_in
     from lstm_tui.core.training.train import MAX_EVAL_TOKENS
 
     # Rare words kept (min_count 1), so that the other folds teach the n-gram something.
@@ -175,7 +175,7 @@ def test_the_held_out_figure_is_for_an_ngram_that_read_all_but_the_text_it_score
     figures = _train_once(session, corpus)
     assert session.ngram is not None
     # The held-out text as unseen text reads (words the training part lacks as <unk>).
-    held = unknown_where_unread(corpus.val_ids, corpus.train_ids, len(corpus.vocab))
+    held = read_as_unseen(corpus.val_ids, words_in(corpus.train_ids, len(corpus.vocab)))
     scored, order = held[:MAX_EVAL_TOKENS], session.ngram.order
     alone = KneserNey.fit(corpus.train_ids, len(corpus.vocab), order)
     read_it = KneserNey.fit(np.concatenate([corpus.train_ids, held]), len(corpus.vocab), order)
@@ -188,7 +188,7 @@ def test_a_word_only_the_held_out_text_holds_is_scored_as_unseen_text_scores_it(
 ) -> None:
     """The vocabulary is built from all the text, so a word only the held-out part holds had
     an id the LSTM never trained on; in text nothing of the model has read, it is <unk>.
-    The held-out figure reads it as <unk> too (crossfit.unknown_where_unread)."""
+    The held-out figure reads it as <unk> too (crossfit.read_as_unseen)."""
     from lstm_tui.core.model.session import Session
     from lstm_tui.core.text.corpus import Corpus
     from lstm_tui.core.training.config import TrainConfig

@@ -118,7 +118,31 @@ def test_the_held_out_text_keeps_exactly_the_words_the_training_text_holds(
 
     train_ids, held_ids = np.asarray(train, np.int32), np.asarray(held, np.int32)
     with mock.patch.object(crossfit, "COUNT_CHUNK", chunk):
-        out = crossfit.unknown_where_unread(held_ids, train_ids, 30)
+        out = crossfit.read_as_unseen(held_ids, crossfit.words_in(train_ids, 30))
     assert out.dtype == held_ids.dtype and out.shape == held_ids.shape
     expected = [h if h in set(train) else 0 for h in held]
     assert out.tolist() == expected
+
+
+def test_read_as_unseen_text_each_fold_is_counted_and_scored_with_its_new_words_as_unk() -> None:
+    """With the training text's words given, the held-out text is read as unseen text is,
+    in the fold scored and in the other folds counted: a word the training text lacks is
+    <unk> there, however often the held-out text holds it."""
+    from lstm_tui.core.training.crossfit import read_as_unseen, words_in
+
+    rng = np.random.default_rng(1)
+    v = 40
+    train = rng.integers(0, v - 2, 3_000)  # <unk> (0) included, as words seen once are
+    held = rng.integers(0, v, 400)  # ids v-2 and v-1: only the held-out text holds them
+    trained = words_in(train, v)
+    assert not trained[v - 2 :].any() and (held >= v - 2).any()
+    out = cross_fitted_log_probs(train, held, len(held), v, 3, 4, 10**6, trained)
+    seen = read_as_unseen(held, trained)
+    assert (seen[held >= v - 2] == 0).all()
+    bounds = np.linspace(0, len(held), 5).astype(int)
+    for lo, hi in pairwise(bounds.tolist()):
+        blind = KneserNey.fit(np.concatenate([train, seen[:lo], seen[hi:]]), v, order=3)
+        first = max(lo - 1, 0)
+        np.testing.assert_allclose(
+            out[first : hi - 1], blind.target_log_probs(seen)[first : hi - 1]
+        )

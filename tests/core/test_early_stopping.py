@@ -18,7 +18,7 @@ from lstm_tui.cli import main
 from lstm_tui.core.model.session import Session
 from lstm_tui.core.text.corpus import Corpus
 from lstm_tui.core.training.config import TrainConfig
-from lstm_tui.core.training.crossfit import unknown_where_unread
+from lstm_tui.core.training.crossfit import read_as_unseen, words_in
 from lstm_tui.core.training.metrics import score_components
 from lstm_tui.core.training.train import EpochEvent, StopReason, Trainer, TrainResult
 
@@ -28,7 +28,7 @@ SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
 
 def held_out(corpus: Corpus) -> np.ndarray:
     """The held-out text as a run scores it: words the training part lacks as <unk>."""
-    return unknown_where_unread(corpus.val_ids, corpus.train_ids, len(corpus.vocab))
+    return read_as_unseen(corpus.val_ids, words_in(corpus.train_ids, len(corpus.vocab)))
 
 
 def overfitting_run(make_text, mix: str) -> tuple[Corpus, Session, list]:

@@ -62,17 +62,24 @@ def cross_fitted_log_probs(
     order: int,
     folds: int,
     max_tokens: int,
+    trained: np.ndarray | None = None,
 ) -> np.ndarray:
     """float64 [scored - 1]: log p(held[i] | the words before it in held[:scored]), i >= 1,
     as ``KneserNey.target_log_probs(held_ids[:scored])`` gives, but token i's from an n-gram
     counted on the training text and the held-out text less the fold that holds i.
 
     The text counted is cut to its last ``max_tokens``, as the session's own n-gram is.
+    With ``trained`` (``words_in``), the held-out text is read as unseen text is, both where
+    it is scored and where it is counted (``read_as_unseen``).
     """
     from lstm_tui.core.model.ngram import KneserNey  # as session.py: only when counting
 
     scored = min(scored, len(held_ids))
-    text = np.asarray(held_ids[:scored], dtype=np.int64)
+
+    def unseen(ids: np.ndarray) -> np.ndarray:
+        return ids if trained is None else read_as_unseen(ids, trained)
+
+    text = unseen(np.asarray(held_ids[:scored], dtype=np.int64))
     out = np.zeros(max(0, scored - 1))
     if scored < 2:
         return out
@@ -81,27 +88,34 @@ def cross_fitted_log_probs(
         # The pieces either side of the fold are counted as one text: the few n-grams across
         # the seam join words on both sides of the fold, never a word inside it.
         pieces = [train_ids, held_ids[:lo], held_ids[hi:]]
-        model = KneserNey.fit(last_tokens(pieces, max_tokens), vocab_size, order=order)
+        counted = unseen(last_tokens(pieces, max_tokens))
+        model = KneserNey.fit(counted, vocab_size, order=order)
         first, last = max(lo - 1, 0), hi - 1  # token i's probability is at index i - 1
         out[first:last] = model.target_log_probs(text)[first:last]
     return out
 
 
-def unknown_where_unread(
-    held_ids: np.ndarray, train_ids: np.ndarray, vocab_size: int
-) -> np.ndarray:
-    """``held_ids`` with every word the training text never holds written as ``<unk>``.
+def words_in(train_ids: np.ndarray, vocab_size: int) -> np.ndarray:
+    """bool [vocab_size]: which ids the training text holds, read a piece at a time (it may
+    be a memory map of a gigabyte's tokens)."""
+    held = np.zeros(vocab_size, dtype=bool)
+    for start in range(0, len(train_ids), COUNT_CHUNK):
+        held[np.asarray(train_ids[start : start + COUNT_CHUNK])] = True
+    return held
+
+
+def read_as_unseen(ids: np.ndarray, trained: np.ndarray) -> np.ndarray:
+    """``ids`` with every word the training text never holds (``trained``, from ``words_in``)
+    written as ``<unk>``.
 
     Why. The vocabulary is built from all the text, so a word that only the held-out part
     holds has an id of its own, one the LSTM never trained on (it gives it almost nothing),
     while in text that no part of the model has read, ``eval`` and the predictor meet such a
     word as ``<unk>``. The vocabulary has read the held-out text as the n-gram had: scored
     with those ids, the held-out figure was pessimistic for text the model has not read
-    (Shakespeare: 2.6% of the held-out tokens, reported 121.6 where unseen text gives 110.6).
-    Written as ``<unk>``, the held-out text reads as unseen text does.
+    (Shakespeare: 2.6% of the held-out tokens; reported 121.6 where unseen text gave 110.6).
+    Read this way, the held-out text is scored as unseen text is. The training text itself
+    is left as it is: every word of it is in ``trained``.
     """
-    seen = np.zeros(vocab_size, dtype=bool)
-    for start in range(0, len(train_ids), COUNT_CHUNK):
-        seen[np.asarray(train_ids[start : start + COUNT_CHUNK])] = True
-    held = np.asarray(held_ids)
-    return np.where(seen[held], held, UNKNOWN).astype(held.dtype, copy=False)
+    ids = np.asarray(ids)
+    return np.where(trained[ids], ids, UNKNOWN).astype(ids.dtype, copy=False)

@@ -46,7 +46,8 @@ from lstm_tui.core.training.control import RunControl
 from lstm_tui.core.training.crossfit import (
     cross_fitted_log_probs,
     fold_count,
-    unknown_where_unread,
+    read_as_unseen,
+    words_in,
 )
 from lstm_tui.core.training.distributed import Distributed, TrainStep
 from lstm_tui.core.training.metrics import (
@@ -251,7 +252,7 @@ class Trainer:
         self.sync_each_step = self.device.type != "cuda"
         self.control = control or RunControl()  # pause/resume/stop, from any thread
         self._held_out_ngram: np.ndarray | None = None  # cross-fitted, once a run (crossfit.py)
-        self._held_out: np.ndarray | None = None  # read as unseen text is, once a run
+        self._trained_words: np.ndarray | None = None  # bool [vocab], once a run
 
     def pause(self) -> None:
         self.control.pause()
@@ -281,13 +282,12 @@ class Trainer:
         text = self.val_ids if self.val_ids is not None else self.train_ids
         return text[:MAX_EVAL_TOKENS]  # bounds the cost of an evaluation on a huge corpus
 
-    def _held_out_text(self) -> np.ndarray | None:
-        """The held-out text with the words the training text lacks as ``<unk>``, as text
-        that no part of the model has read is scored (``unknown_where_unread``)."""
-        if self._held_out is None and self.val_ids is not None:
-            vocab_size = len(self.session.vocab)
-            self._held_out = unknown_where_unread(self.val_ids, self.train_ids, vocab_size)
-        return self._held_out
+    def _trained(self) -> np.ndarray:
+        """bool [vocab]: the words the training text holds; the others are read as ``<unk>``
+        in the held-out text, as in text no part of the model has read (``read_as_unseen``)."""
+        if self._trained_words is None:
+            self._trained_words = words_in(self.train_ids, len(self.session.vocab))
+        return self._trained_words
 
     def _learning_rate(self, done: float) -> float:
         """The rate at ``done`` (0..1) of the run: linear warm-up, then a cosine to the end."""
@@ -326,10 +326,10 @@ class Trainer:
         of the n-gram and the mixture (a second pass, with the weights just fitted).
         """
         session, model = self.session, self.session.model
-        held = self._held_out_text()
-        text = self._evaluation_text() if held is None else held[:MAX_EVAL_TOKENS]
-        streams = eval_streams(len(text))
         has_val = self.val_ids is not None
+        as_typed = self._evaluation_text()
+        text = read_as_unseen(as_typed, self._trained()) if has_val else as_typed
+        streams = eval_streams(len(text))
         ngram = session.ngram if self.mix_mode != MixMode.OFF else None
         cache = self.config.cache and self.mix_mode != MixMode.OFF and has_val
         held_out = self._ngram_log_probs(text, ngram) if ngram is not None and has_val else None
@@ -373,9 +373,8 @@ class Trainer:
                 plain = fit_weights(scores.probs[:2], self.fixed_mix)
                 without = float(-mixture_log_likelihood(scores.probs[:2], plain).mean())
                 metrics["components"]["mixture"]["perplexity_without_cache"] = math.exp(without)
-        # Typed word by word, with each word's own id: the typist meets the rare ones.
-        ksr = self._ksr(self._evaluation_text(), metrics["mix"]) if has_val else None
-        metrics["ksr"] = ksr
+        # Typed word by word, each word as itself: the typist offers the rare ones too.
+        metrics["ksr"] = self._ksr(as_typed, metrics["mix"]) if has_val else None
         return metrics
 
     def _ngram_log_probs(self, text: np.ndarray, ngram: KneserNey) -> np.ndarray:
@@ -385,8 +384,7 @@ class Trainer:
         depend on the LSTM; the folds are fewer where the time allowed for them cannot pay
         for one count per ``FOLD_TOKENS`` tokens."""
         if self._held_out_ngram is None:
-            held = self._held_out_text()  # the other folds as unseen text too
-            held = held if held is not None else text  # (held-out text only)
+            held = self.val_ids if self.val_ids is not None else text  # (held-out text only)
             # A fold's count is about one of all the text, as the recount at the end is.
             fit_seconds = self._recount_seconds() or NGRAM_SECONDS_PER_TOKEN * self._all_tokens()
             budget = self.config.max_seconds
@@ -394,7 +392,7 @@ class Trainer:
             folds = fold_count(len(text), fit_seconds, allowed)
             self._held_out_ngram = cross_fitted_log_probs(
                 self.train_ids, held, len(text), len(self.session.vocab), ngram.order, folds,
-                MAX_NGRAM_TOKENS,
+                MAX_NGRAM_TOKENS, self._trained(),
             )  # fmt: skip
         return self._held_out_ngram
 
