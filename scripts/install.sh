@@ -4,7 +4,8 @@
 # of several GB), the default CUDA build where `nvidia-smi` sees one.
 #
 #   bash scripts/install.sh          # the app
-#   bash scripts/install.sh --test   # the app plus the test tools
+#   bash scripts/install.sh --test   # the app plus the test tools, installed editable: the
+#                                    # tests then run the code of this checkout as it is now
 #
 # Environment: PYTHON (default python3), VENV (default .venv), TORCH_CPU_VERSION (2.13.0).
 set -euo pipefail
@@ -12,8 +13,10 @@ cd "$(dirname "$0")/.."
 
 python=${PYTHON:-python3}
 venv=${VENV:-.venv}
-extras=""
-[[ "${1:-}" == "--test" ]] && extras="[test]"
+target=(".")
+# A copy of the package in the environment would go stale at the first edit, and the tests
+# would pass on the code as it was when installed.
+[[ "${1:-}" == "--test" ]] && target=(-e ".[test]")
 
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
   || { echo "lstm-tui needs Python 3.10 or newer" >&2; exit 1; }
@@ -33,5 +36,5 @@ else
     || "${pip[@]}" install "torch==$version" --index-url https://download.pytorch.org/whl/cpu
 fi
 
-"${pip[@]}" install ".$extras"
+"${pip[@]}" install "${target[@]}"
 echo "installed: $("$venv/bin/lstm-tui" --version)"
