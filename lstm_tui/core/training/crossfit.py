@@ -98,10 +98,10 @@ def cross_fitted_log_probs(
 def words_in(train_ids: np.ndarray, vocab_size: int) -> np.ndarray:
     """bool [vocab_size]: which ids the training text holds, read a piece at a time (it may
     be a memory map of a gigabyte's tokens)."""
-    held = np.zeros(vocab_size, dtype=bool)
+    holds = np.zeros(vocab_size, dtype=bool)
     for start in range(0, len(train_ids), COUNT_CHUNK):
-        held[np.asarray(train_ids[start : start + COUNT_CHUNK])] = True
-    return held
+        holds[np.asarray(train_ids[start : start + COUNT_CHUNK])] = True
+    return holds
 
 
 def read_as_unseen(ids: np.ndarray, trained: np.ndarray) -> np.ndarray:
