@@ -90,8 +90,11 @@ def cross_fitted_log_probs(
         pieces = [train_ids, held_ids[:lo], held_ids[hi:]]
         counted = unseen(last_tokens(pieces, max_tokens))
         model = KneserNey.fit(counted, vocab_size, order=order)
-        first, last = max(lo - 1, 0), hi - 1  # token i's probability is at index i - 1
-        out[first:last] = model.target_log_probs(text)[first:last]
+        # Token i's probability is at index i - 1. The fold's tokens are scored with their
+        # order - 1 words of context, not the whole text again for each fold.
+        start = max(lo - (order - 1), 0)
+        scores = model.target_log_probs(text[start:hi])  # tokens start + 1 .. hi - 1
+        out[max(lo - 1, 0) : hi - 1] = scores[max(lo, 1) - start - 1 :]
     return out
 
 

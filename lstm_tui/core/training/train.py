@@ -384,7 +384,8 @@ class Trainer:
         depend on the LSTM; the folds are fewer where the time allowed for them cannot pay
         for one count per ``FOLD_TOKENS`` tokens."""
         if self._held_out_ngram is None:
-            held = self.val_ids if self.val_ids is not None else text  # (held-out text only)
+            held = self.val_ids
+            assert held is not None  # scored on held-out text only
             # A fold's count is about one of all the text, as the recount at the end is.
             fit_seconds = self._recount_seconds() or NGRAM_SECONDS_PER_TOKEN * self._all_tokens()
             budget = self.config.max_seconds
